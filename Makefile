@@ -1,0 +1,42 @@
+# arrowring — the user interface. Each target bootstraps what it needs on a fresh Debian 12.
+#   make build   dependencies + configure + build everything (incremental)
+#   make test    build, then every test suite (ctest, the ASan+UBSan suite, pytest)
+JOBS        ?= 2
+BUILD_DIR   ?= build
+ASAN_DIR    ?= build-asan
+BUILD_TYPE  ?= RelWithDebInfo
+VENV_PYTHON := $(CURDIR)/.venv/bin/python
+CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VENV_PYTHON) \
+               -DARROWRING_BUILD_TESTS=ON -DARROWRING_BUILD_BENCHMARKS=ON
+# Sanitizer build: only the targets that parse untrusted bytes or share memory with other processes.
+ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test
+
+.PHONY: all bootstrap build test test-cpp test-asan test-python clean
+
+all: build
+
+bootstrap:
+	@./scripts/bootstrap.sh
+
+build: bootstrap
+	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@$(MAKE) --no-print-directory test-cpp test-asan test-python
+
+test-cpp:
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(JOBS)
+
+test-asan:
+	@cmake -S . -B $(ASAN_DIR) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug \
+	    -DARROWRING_BUILD_BENCHMARKS=OFF -DARROWRING_SANITIZE=address,undefined >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS) --target $(ASAN_TARGETS)
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -j $(JOBS) -L untrusted
+
+test-python:
+	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) -m pytest -q tests/interop
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

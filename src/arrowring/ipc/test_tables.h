@@ -1,0 +1,43 @@
+// Test support for the Arrow layer: tables covering the type matrix, and zero-copy checks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <arrow/type_fwd.h>
+
+namespace arrowring::testing {
+
+/// A table of `rows` rows in `chunks` chunks whose columns cover: int64, float64 with nulls,
+/// boolean, utf8, large_utf8, list<int32>, large_list<int16>, struct, dictionary<int8, utf8>,
+/// an all-null int32 column and a null-type column. Values derive from `seed`.
+std::shared_ptr<arrow::Table> MakeVariedTable(int64_t rows, uint64_t seed = 1, int chunks = 1);
+
+/// A table with one int64 column "x" holding 0..rows-1, of about 8 * rows data bytes.
+std::shared_ptr<arrow::Table> MakeInt64Table(int64_t rows);
+
+/// Named tables for the cases the Arrow layer must handle (sliced, empty, zero columns,
+/// many chunks, all-null, large types, dictionary, nested), for parameterised tests.
+struct NamedTable {
+  std::string name;
+  std::shared_ptr<arrow::Table> table;
+};
+std::vector<NamedTable> EdgeCaseTables();
+
+/// Addresses of every non-empty buffer reachable from `table` (validity, offsets, data,
+/// children, dictionaries). Absent and zero-length buffers have no meaningful address.
+struct BufferSpan {
+  const uint8_t* data;
+  int64_t size;
+};
+std::vector<BufferSpan> AllBuffers(const arrow::Table& table);
+
+/// Number of non-empty buffers of `table` that do not lie entirely inside [begin, begin+size).
+int64_t BuffersOutside(const arrow::Table& table, const void* begin, int64_t size);
+
+/// Table equality that treats NaN as equal to NaN (gold files contain NaNs).
+bool TablesEqual(const arrow::Table& a, const arrow::Table& b);
+
+}  // namespace arrowring::testing
