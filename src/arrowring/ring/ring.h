@@ -1,0 +1,242 @@
+// The core ring: variable-size messages in a byte ring shared by many processes.
+//
+//   Ring ring = *Ring::Create("daq", 256 << 20);          // or Ring::Attach("daq")
+//   auto slot = ring.Allocate(size, 1s);                  // Result<optional<WriteSlot>>
+//   std::memcpy(slot->value().data(), bytes, size);
+//   Handle handle = *slot->value().Commit(size);          // readable from now on
+//   ...in another process, with the handle (see handle.h for its wire forms):
+//   ReadSlot read = *ring.Acquire(handle);                // reference count + 1
+//   use(read.data());                                     // released when `read` dies
+//
+// The ring logic works on any memory (Ring::Format / Ring::Open take a span: tests use the
+// heap); Create/Attach map a named POSIX shared-memory segment (segment.h) and call those.
+// All state several processes share lives in that memory (layout.h).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arrowring/ring/error.h"
+#include "arrowring/ring/handle.h"
+
+namespace arrowring {
+
+/// What an allocation does when the ring has no room.
+enum class Policy : uint32_t {
+  kBlock = 0,       ///< Wait (up to the timeout) until readers free space. Lossless.
+  kFail = 1,        ///< Return "no room" at once.
+  kDropOldest = 2,  ///< Free the oldest committed messages no reader holds (counted as
+                    ///< dropped; their handles become stale), then wait like kBlock.
+};
+
+std::string_view PolicyName(Policy policy);
+Result<Policy> ParsePolicy(std::string_view name);  // "block", "fail", "drop-oldest"
+
+struct RingOptions {
+  Policy policy = Policy::kBlock;
+  /// Most messages in the ring at once (rounded up to a power of two); 0 = capacity / 4 KiB,
+  /// clamped to [64, 65536]. Each costs a 64-byte descriptor.
+  uint32_t max_messages = 0;
+  /// Permission bits of the segment: 0600 (default) or 0660 to share with the group.
+  uint32_t mode = 0600;
+};
+
+inline constexpr std::chrono::nanoseconds kWaitForever = std::chrono::nanoseconds::max();
+
+struct RingStats {
+  std::string name;
+  uint64_t ring_id = 0;
+  uint64_t capacity_bytes = 0;
+  uint32_t max_messages = 0;
+  Policy policy = Policy::kBlock;
+  uint32_t mode = 0;
+  // Occupancy, from a scan of the messages in the ring (a snapshot; it moves).
+  uint64_t free_bytes = 0;       // capacity minus what the messages below occupy
+  uint64_t writing_bytes = 0;    // reserved by open write slots
+  uint64_t committed_bytes = 0;  // reserved by committed messages not yet reclaimed
+  uint64_t writing_messages = 0;
+  uint64_t committed_messages = 0;
+  uint64_t free_messages = 0;    // descriptors available
+  uint64_t high_water_bytes = 0;
+  // Counters since creation.
+  uint64_t messages_written = 0, bytes_written = 0;
+  uint64_t messages_read = 0, bytes_read = 0;
+  uint64_t messages_dropped = 0, bytes_dropped = 0;
+  uint64_t messages_aborted = 0;
+  struct Holder {
+    uint64_t pid;
+    bool alive;
+    uint32_t write_slots, read_messages;
+    uint64_t write_bytes, read_bytes;
+  };
+  std::vector<Holder> holders;  // every attachment with its outstanding references
+};
+
+/// What recover() reclaimed from attachments whose process is gone.
+struct RecoveryReport {
+  std::vector<uint64_t> dead_pids;
+  uint64_t aborted_writes = 0;        // uncommitted messages of dead writers, freed
+  uint64_t released_references = 0;   // read references dead readers held, released
+  uint64_t reclaimed_bytes = 0;       // space returned to the ring by this recovery
+  bool empty() const { return dead_pids.empty(); }
+};
+
+class Ring;
+struct RingState;
+
+/// A reservation of ring space being written. Move-only; Commit() makes it readable,
+/// destruction without Commit() aborts it and frees the space.
+class WriteSlot {
+ public:
+  WriteSlot(WriteSlot&&) noexcept;
+  WriteSlot& operator=(WriteSlot&&) noexcept;
+  WriteSlot(const WriteSlot&) = delete;
+  WriteSlot& operator=(const WriteSlot&) = delete;
+  ~WriteSlot();
+
+  /// The reserved bytes, 64-byte aligned; at least the size asked for.
+  std::span<std::byte> data() const { return data_; }
+  uint64_t sequence() const { return seq_; }
+
+  /// Publishes the first `bytes_used` bytes (1 ≤ bytes_used ≤ size asked for). The message
+  /// is freed once `deliveries` read acquisitions have happened and every reference is
+  /// released (the seed's semantics: 1). Returns the message's handle.
+  Result<Handle> Commit(uint64_t bytes_used, uint32_t deliveries = 1);
+  /// Frees the space without publishing (what destruction does).
+  void Abort();
+
+ private:
+  friend class Ring;
+  WriteSlot(std::shared_ptr<RingState> ring, uint64_t seq, std::span<std::byte> data,
+            uint64_t requested);
+  std::shared_ptr<RingState> ring_;
+  uint64_t seq_ = 0;
+  std::span<std::byte> data_;
+  uint64_t requested_ = 0;
+};
+
+/// A read reference to one committed message. Move-only; released on destruction, from any
+/// thread, in any order.
+class ReadSlot {
+ public:
+  ReadSlot(ReadSlot&&) noexcept;
+  ReadSlot& operator=(ReadSlot&&) noexcept;
+  ReadSlot(const ReadSlot&) = delete;
+  ReadSlot& operator=(const ReadSlot&) = delete;
+  ~ReadSlot();
+
+  std::span<const std::byte> data() const { return data_; }
+  const Handle& handle() const { return handle_; }
+  /// CLOCK_REALTIME nanoseconds at which the message was committed.
+  uint64_t commit_time_ns() const { return commit_ns_; }
+  void Release();
+
+ private:
+  friend class Ring;
+  ReadSlot(std::shared_ptr<RingState> ring, Handle handle, std::span<const std::byte> data,
+           uint64_t commit_ns);
+  std::shared_ptr<RingState> ring_;
+  Handle handle_;
+  std::span<const std::byte> data_;
+  uint64_t commit_ns_ = 0;
+};
+
+/// A process's attachment to a ring. Copies are cheap and share the attachment; it is
+/// released when the last copy and the last slot taken from it are gone.
+class Ring {
+ public:
+  // --- named shared-memory rings ---------------------------------------------------------
+  /// Creates the segment `name` (1-200 characters of [A-Za-z0-9._-]) holding `capacity`
+  /// data bytes (rounded up to 4 KiB), with O_EXCL and options.mode. The memory is reserved
+  /// now, so a full /dev/shm is an error here and never a SIGBUS later.
+  static Result<Ring> Create(std::string_view name, uint64_t capacity, RingOptions options = {});
+  /// Attaches to an existing ring, checking its header against this build's layout.
+  static Result<Ring> Attach(std::string_view name);
+  /// Removes the name; attached processes keep their mapping until they detach.
+  static Status Unlink(std::string_view name);
+
+  // --- rings in caller-provided memory --------------------------------------------------
+  /// Bytes of memory a ring of `capacity` data bytes needs (capacity rounded up to 4 KiB).
+  static Result<uint64_t> RequiredBytes(uint64_t capacity, const RingOptions& options = {});
+  /// Formats `memory` (64-byte aligned, RequiredBytes long) as a new empty ring and attaches.
+  /// `keep_alive` is held as long as the ring or any of its slots is.
+  static Result<Ring> Format(std::span<std::byte> memory, uint64_t capacity,
+                             RingOptions options = {}, std::string_view name = "",
+                             std::shared_ptr<void> keep_alive = nullptr);
+  /// Attaches to a ring already formatted in `memory`, refusing a mismatched header.
+  static Result<Ring> Open(std::span<std::byte> memory, std::shared_ptr<void> keep_alive = nullptr);
+
+
+  // --- writing ---------------------------------------------------------------------------
+  /// Reserves `size` contiguous bytes (1 ≤ size ≤ max_message_size()). Empty when there is
+  /// no room now (after reclaiming what it may and recovering from dead processes).
+  Result<std::optional<WriteSlot>> TryAllocate(uint64_t size);
+  /// As TryAllocate, then, as the policy says, waits up to `timeout` for room (a futex wait
+  /// on the ring's space epoch). Empty on timeout, or at once under Policy::kFail.
+  Result<std::optional<WriteSlot>> Allocate(uint64_t size, std::chrono::nanoseconds timeout);
+
+  // --- reading ---------------------------------------------------------------------------
+  /// A read reference to the message `handle` names. StaleHandle once it has been freed.
+  Result<ReadSlot> Acquire(const Handle& handle);
+  /// Sequence number the next allocation will get, and the oldest message not reclaimed.
+  uint64_t next_sequence() const;
+  uint64_t oldest_sequence() const;
+  /// The handle of committed message `seq`, or empty if it is not (or no longer) committed.
+  std::optional<Handle> HandleOf(uint64_t seq) const;
+  /// Waits until the commit epoch differs from `seen_epoch` or `timeout` passes; returns
+  /// the current epoch. Read commit_epoch() first, check for work, then wait with it.
+  uint32_t commit_epoch() const;
+  uint32_t WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeout) const;
+
+  // --- housekeeping ----------------------------------------------------------------------
+  /// Reclaims everything attachments of dead processes held (pid + start time decide).
+  RecoveryReport Recover();
+  RingStats Stats() const;
+  const std::string& name() const;
+  uint64_t ring_id() const;
+  uint64_t capacity() const;
+  Policy policy() const;
+  /// Largest message this ring can ever hold: its capacity.
+  uint64_t max_message_size() const { return capacity(); }
+
+ private:
+  explicit Ring(std::shared_ptr<RingState> state);
+  std::shared_ptr<RingState> state_;
+};
+
+/// The seed's ring buffer API, one call per seed call, for the Python compatibility layer.
+/// Indices are message sequence numbers. Not thread-safe (like the seed's object).
+class SeedCompatRing {
+ public:
+  explicit SeedCompatRing(Ring ring) : ring_(std::move(ring)) {}
+  struct Slot {
+    uint64_t index;
+    std::span<std::byte> view;
+  };
+  /// allocate(size): a slot, or empty when the ring is full (never blocks).
+  Result<std::optional<Slot>> allocate(uint64_t size);
+  Status mark_ready(uint64_t index, uint64_t bytes);
+  Result<std::span<const std::byte>> acquire_for_read(uint64_t index, uint64_t bytes);
+  Status release(uint64_t index);
+  /// (bytes written, bytes read)
+  std::pair<uint64_t, uint64_t> get_stats() const;
+  struct Occupancy {
+    uint64_t free, writing, ready;
+  };
+  Occupancy get_slot_occupancy() const;
+  Ring& ring() { return ring_; }
+
+ private:
+  Ring ring_;
+  std::vector<std::pair<uint64_t, WriteSlot>> writing_;
+  std::vector<std::pair<uint64_t, ReadSlot>> reading_;
+};
+
+}  // namespace arrowring

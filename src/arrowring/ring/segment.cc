@@ -1,0 +1,148 @@
+#include "arrowring/ring/segment.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "arrowring/ring/layout.h"
+
+namespace arrowring {
+namespace {
+
+constexpr std::string_view kPrefix = "arrowring.";
+
+std::string ErrnoText(int error) { return std::strerror(error); }
+
+Error OpenError(std::string_view name, int error, std::string_view verb) {
+  switch (error) {
+    case ENOENT:
+      return {Errc::kNotFound, "no ring named '" + std::string(name) +
+                                   "' (no /dev/shm" + SegmentName(name) +
+                                   "); create it first, or check the name with `arrowring ls`"};
+    case EEXIST:
+      return {Errc::kAlreadyExists, "a ring named '" + std::string(name) +
+                                        "' already exists; attach to it, or remove it first"};
+    case EACCES:
+    case EPERM:
+      return {Errc::kPermissionDenied,
+              "permission denied to " + std::string(verb) + " ring '" + std::string(name) +
+                  "': it belongs to another user (rings are 0600 unless created with mode 0660)"};
+    case ENOSPC:
+    case ENOMEM:
+    case EFBIG:
+      return {Errc::kNoSpace, "not enough shared memory to " + std::string(verb) + " ring '" +
+                                  std::string(name) + "': " + ErrnoText(error) +
+                                  " (check `df -h /dev/shm`; containers need --shm-size)"};
+    default:
+      return {Errc::kSystem, "cannot " + std::string(verb) + " ring '" + std::string(name) +
+                                 "': " + ErrnoText(error)};
+  }
+}
+
+}  // namespace
+
+Status ValidateRingName(std::string_view name) {
+  if (name.empty() || name.size() > layout::kMaxNameLength) {
+    return Error{Errc::kInvalidArgument, "a ring name has 1 to 200 characters, got " +
+                                             std::to_string(name.size())};
+  }
+  if (name == "." || name == "..") {
+    return Error{Errc::kInvalidArgument, "'" + std::string(name) + "' is not a valid ring name"};
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      std::string shown = (c >= 32 && c < 127) ? std::string(1, c) : "\\x" + std::to_string(static_cast<unsigned char>(c));
+      return Error{Errc::kInvalidArgument, "ring name '" + std::string(name.substr(0, 60)) +
+                                               "' contains '" + shown +
+                                               "'; use only letters, digits, '.', '_' and '-'"};
+    }
+  }
+  return Ok();
+}
+
+std::string SegmentName(std::string_view name) { return "/" + std::string(kPrefix) + std::string(name); }
+
+Result<std::shared_ptr<MappedSegment>> MappedSegment::Create(std::string_view name,
+                                                             uint64_t bytes, uint32_t mode) {
+  if (auto valid = ValidateRingName(name); !valid) return valid.error();
+  if (mode != 0600 && mode != 0660) {
+    return Error{Errc::kInvalidArgument, "ring mode must be 0600 or 0660"};
+  }
+  const std::string segment = SegmentName(name);
+  const int fd = ::shm_open(segment.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return OpenError(name, errno, "create");
+  auto fail = [&](int error) {
+    ::close(fd);
+    ::shm_unlink(segment.c_str());
+    return OpenError(name, error, "create");
+  };
+  // shm_open applies the umask; set exactly the mode asked for.
+  if (::fchmod(fd, mode) != 0) return fail(errno);
+  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) return fail(errno);
+  // Reserve every page now: on tmpfs a write to a page that cannot be allocated is SIGBUS.
+  if (const int error = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)); error != 0) {
+    return fail(error);
+  }
+  void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (address == MAP_FAILED) return fail(errno);
+  ::close(fd);
+  return std::shared_ptr<MappedSegment>(new MappedSegment(address, bytes));
+}
+
+Result<std::shared_ptr<MappedSegment>> MappedSegment::Open(std::string_view name,
+                                                           uint64_t min_bytes) {
+  if (auto valid = ValidateRingName(name); !valid) return valid.error();
+  const std::string segment = SegmentName(name);
+  const int fd = ::shm_open(segment.c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) return OpenError(name, errno, "attach to");
+  struct stat info;
+  if (::fstat(fd, &info) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return OpenError(name, error, "attach to");
+  }
+  const auto size = static_cast<uint64_t>(info.st_size);
+  if (size < min_bytes) {
+    ::close(fd);
+    return Error{Errc::kIncompatible, "/dev/shm" + segment + " is " + std::to_string(size) +
+                                          " bytes, smaller than an arrowring header (" +
+                                          std::to_string(min_bytes) +
+                                          " bytes): not an arrowring ring, or a truncated one"};
+  }
+  void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  const int error = errno;
+  ::close(fd);
+  if (address == MAP_FAILED) return OpenError(name, error, "map");
+  return std::shared_ptr<MappedSegment>(new MappedSegment(address, size));
+}
+
+Status MappedSegment::Unlink(std::string_view name) {
+  if (auto valid = ValidateRingName(name); !valid) return valid.error();
+  if (::shm_unlink(SegmentName(name).c_str()) != 0) return OpenError(name, errno, "remove");
+  return Ok();
+}
+
+std::vector<std::string> MappedSegment::List() {
+  std::vector<std::string> names;
+  DIR* dir = ::opendir("/dev/shm");
+  if (dir == nullptr) return names;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view file = entry->d_name;
+    if (file.substr(0, kPrefix.size()) == kPrefix) names.emplace_back(file.substr(kPrefix.size()));
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+MappedSegment::~MappedSegment() { ::munmap(address_, size_); }
+
+}  // namespace arrowring

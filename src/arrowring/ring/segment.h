@@ -1,0 +1,43 @@
+// Named POSIX shared-memory segments holding rings: /dev/shm/arrowring.<name>.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arrowring/ring/error.h"
+
+namespace arrowring {
+
+/// Checks a ring name: 1-200 characters of [A-Za-z0-9._-], not "." or "..".
+Status ValidateRingName(std::string_view name);
+
+/// The shm_open name of a ring ("/arrowring.<name>").
+std::string SegmentName(std::string_view name);
+
+/// A shared mapping of a whole segment; unmapped on destruction.
+class MappedSegment {
+ public:
+  /// Creates the segment with O_EXCL and `mode`, reserves `bytes` (posix_fallocate) and maps
+  /// it. On failure nothing is left behind.
+  static Result<std::shared_ptr<MappedSegment>> Create(std::string_view name, uint64_t bytes,
+                                                       uint32_t mode);
+  /// Maps an existing segment whole. `min_bytes`: smaller files are refused before mapping.
+  static Result<std::shared_ptr<MappedSegment>> Open(std::string_view name, uint64_t min_bytes);
+  static Status Unlink(std::string_view name);
+  /// Names of every arrowring segment on this machine.
+  static std::vector<std::string> List();
+
+  ~MappedSegment();
+  std::span<std::byte> bytes() const { return {static_cast<std::byte*>(address_), size_}; }
+
+ private:
+  MappedSegment(void* address, uint64_t size) : address_(address), size_(size) {}
+  void* address_;
+  uint64_t size_;
+};
+
+}  // namespace arrowring
