@@ -4,14 +4,17 @@
 JOBS        ?= 2
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
+TSAN_DIR    ?= build-tsan
 BUILD_TYPE  ?= RelWithDebInfo
 VENV_PYTHON := $(CURDIR)/.venv/bin/python
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VENV_PYTHON) \
                -DARROWRING_BUILD_TESTS=ON -DARROWRING_BUILD_BENCHMARKS=ON
-# Sanitizer build: only the targets that parse untrusted bytes or share memory with other processes.
-ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test
+# Sanitizer builds: only the suites that need them. ASan+UBSan: every parser of untrusted bytes
+# (IPC streams, segment files). TSan: threads racing on one ring.
+ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test
+TSAN_TARGETS := arrowring_ring_stress_test
 
-.PHONY: all bootstrap build test test-cpp test-asan test-python clean
+.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python clean
 
 all: build
 
@@ -23,7 +26,7 @@ build: bootstrap
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
-	@$(MAKE) --no-print-directory test-cpp test-asan test-python
+	@$(MAKE) --no-print-directory test-cpp test-asan test-tsan test-python
 
 test-cpp:
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(JOBS)
@@ -35,8 +38,14 @@ test-asan:
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -j $(JOBS) -L untrusted
 
+test-tsan:
+	@cmake -S . -B $(TSAN_DIR) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug -DARROWRING_BUILD_ARROW=OFF \
+	    -DARROWRING_BUILD_BENCHMARKS=OFF -DARROWRING_SANITIZE=thread >/dev/null
+	@cmake --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TARGETS)
+	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir $(TSAN_DIR) --output-on-failure --no-tests=error -j $(JOBS) -L concurrency
+
 test-python:
 	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) -m pytest -q tests/interop
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)

@@ -729,12 +729,14 @@ Result<ReadSlot> Ring::Acquire(const Handle& handle) {
                                                " does not match the message it names (offset or "
                                                "size differ): it was altered or forged"};
     }
-    uint32_t pending = d.pending.load(std::memory_order_relaxed);
-    while (pending > 0 &&
-           !d.pending.compare_exchange_weak(pending, pending - 1, std::memory_order_acq_rel)) {
-    }
     ring.self().read_refs.fetch_add(1, std::memory_order_relaxed);
     ring.self().read_bytes.fetch_add(handle.size, std::memory_order_relaxed);
+  }
+  // Every acquisition is one delivery, also a second one through the same attachment. We
+  // hold our bit here, so the message cannot be freed while we count.
+  uint32_t pending = d.pending.load(std::memory_order_relaxed);
+  while (pending > 0 &&
+         !d.pending.compare_exchange_weak(pending, pending - 1, std::memory_order_acq_rel)) {
   }
   ++count;
   h.messages_read.fetch_add(1, std::memory_order_relaxed);

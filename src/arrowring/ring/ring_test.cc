@@ -155,6 +155,17 @@ TEST(Ring, MessageWaitsForAllOfItsDeliveries) {
   EXPECT_TRUE(HasRoomFor(ring, 40 * kKiB));
 }
 
+TEST(Ring, EveryAcquisitionCountsAsADeliveryEvenWhileAlreadyHeld) {
+  Ring ring = HeapRing(64 * kKiB);
+  Handle handle = Publish(ring, 40 * kKiB, 3, /*deliveries=*/2);
+  auto first = ring.Acquire(handle);
+  auto second = ring.Acquire(handle);
+  ASSERT_TRUE(first.ok() && second.ok());
+  first->Release();
+  second->Release();
+  EXPECT_TRUE(HasRoomFor(ring, 64 * kKiB));
+}
+
 TEST(Ring, SeveralReferencesInOneProcessAreReleasedInAnyOrder) {
   Ring ring = HeapRing(64 * kKiB);
   Handle a = Publish(ring, 10 * kKiB, 1);

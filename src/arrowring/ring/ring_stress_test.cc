@@ -1,0 +1,147 @@
+// Threads racing on one ring: writers, readers and (for drop-oldest) the dropping allocator.
+// Built and run under ThreadSanitizer by `make test`.
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "arrowring/ring/ring.h"
+#include "arrowring/ring/test_memory.h"
+
+namespace arrowring {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Every message carries its own checksum: first 8 bytes a seed, the rest derived from it.
+void Fill(std::span<std::byte> bytes, uint64_t seed) {
+  std::memcpy(bytes.data(), &seed, 8);
+  for (size_t i = 8; i < bytes.size(); ++i) bytes[i] = static_cast<std::byte>((seed + i) * 2654435761u >> 13);
+}
+bool Verify(std::span<const std::byte> bytes) {
+  uint64_t seed;
+  std::memcpy(&seed, bytes.data(), 8);
+  for (size_t i = 8; i < bytes.size(); ++i) {
+    if (bytes[i] != static_cast<std::byte>((seed + i) * 2654435761u >> 13)) return false;
+  }
+  return true;
+}
+
+class HandleQueue {
+ public:
+  void Push(Handle handle) {
+    { std::lock_guard lock(mutex_); queue_.push_back(handle); }
+    ready_.notify_one();
+  }
+  void Close() {
+    { std::lock_guard lock(mutex_); closed_ = true; }
+    ready_.notify_all();
+  }
+  std::optional<Handle> Pop() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return std::nullopt;
+    Handle handle = queue_.front();
+    queue_.pop_front();
+    return handle;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Handle> queue_;
+  bool closed_ = false;
+};
+
+void RunStress(Policy policy, int writers, int readers, int messages_per_writer) {
+  Ring ring = testing::HeapRing(256 * 1024, {.policy = policy, .max_messages = 256});
+  HandleQueue queue;
+  std::atomic<uint64_t> written{0}, verified{0}, stale{0}, torn{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < messages_per_writer; ++i) {
+        const uint64_t size = 16 + (static_cast<uint64_t>(w * 7919 + i * 104729) % 20000);
+        auto slot = ring.Allocate(size, 30s);
+        ASSERT_TRUE(slot.ok() && slot->has_value());
+        Fill((*slot)->data().first(size), static_cast<uint64_t>(w) << 32 | static_cast<uint64_t>(i));
+        auto handle = (*slot)->Commit(size);
+        ASSERT_TRUE(handle.ok());
+        written.fetch_add(1);
+        queue.Push(*handle);
+      }
+    });
+  }
+  for (int r = 0; r < readers; ++r) {
+    threads.emplace_back([&] {
+      while (auto handle = queue.Pop()) {
+        auto read = ring.Acquire(*handle);
+        if (!read.ok()) {
+          ASSERT_EQ(read.error().code, Errc::kStaleHandle);
+          stale.fetch_add(1);
+          continue;
+        }
+        (Verify(read->data()) ? verified : torn).fetch_add(1);
+      }
+    });
+  }
+  for (int w = 0; w < writers; ++w) threads[w].join();
+  queue.Close();
+  for (size_t t = writers; t < threads.size(); ++t) threads[t].join();
+
+  const uint64_t total = static_cast<uint64_t>(writers) * messages_per_writer;
+  EXPECT_EQ(written.load(), total);
+  EXPECT_EQ(torn.load(), 0u);
+  RingStats stats = ring.Stats();
+  if (policy == Policy::kBlock) {
+    EXPECT_EQ(verified.load(), total);
+    EXPECT_EQ(stale.load(), 0u);
+    EXPECT_EQ(stats.messages_dropped, 0u);
+  } else {
+    // Nothing is lost without being counted: every message was either read or dropped.
+    EXPECT_EQ(verified.load() + stale.load(), total);
+    EXPECT_EQ(stale.load(), stats.messages_dropped);
+  }
+  // Everything was delivered or dropped: the whole ring is free again.
+  auto whole = ring.TryAllocate(ring.capacity());
+  ASSERT_TRUE(whole.ok());
+  EXPECT_TRUE(whole->has_value());
+}
+
+TEST(RingStress, BlockPolicyDeliversEveryMessageIntact) { RunStress(Policy::kBlock, 3, 3, 1500); }
+
+TEST(RingStress, DropOldestCountsEveryMessageItDoesNotDeliver) {
+  RunStress(Policy::kDropOldest, 3, 1, 1500);
+}
+
+TEST(RingStress, ManyThreadsShareOneMessage) {
+  Ring ring = testing::HeapRing(64 * 1024);
+  auto slot = ring.TryAllocate(1000);
+  ASSERT_TRUE(slot.ok() && slot->has_value());
+  Fill((*slot)->data().first(1000), 7);
+  auto handle = (*slot)->Commit(1000, 0);
+  ASSERT_TRUE(handle.ok());
+  std::vector<ReadSlot> held;
+  { auto first = ring.Acquire(*handle); ASSERT_TRUE(first.ok()); held.push_back(std::move(*first)); }
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        auto read = ring.Acquire(*handle);
+        if (read.ok() && Verify(read->data())) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(ok.load(), 8000);
+  held.clear();
+}
+
+}  // namespace
+}  // namespace arrowring
