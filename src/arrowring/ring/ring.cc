@@ -51,6 +51,7 @@ struct RingState {
   uint32_t attachment = 0;
   uint64_t bit = 0;
   uint64_t pid = 0;
+  uint64_t fork_generation = 0;  // sys::ForkGeneration() when attached
   std::string name;
 
   // Read references of this attachment per message: the shared holder bit is set while the
@@ -316,6 +317,7 @@ std::shared_ptr<RingState> MakeState(std::span<std::byte> memory, std::shared_pt
   state->capacity = state->header->capacity;
   state->index_mask = state->header->max_messages - 1;
   state->pid = sys::CurrentPid();
+  state->fork_generation = sys::ForkGeneration();
   state->name.assign(state->header->name, strnlen(state->header->name, layout::kMaxNameLength));
   return state;
 }
@@ -331,7 +333,7 @@ Result<std::shared_ptr<RingState>> AttachState(std::span<std::byte> memory,
 }
 
 Status CheckProcess(const RingState& ring) {
-  if (sys::CurrentPid() != ring.pid) {
+  if (sys::ForkGeneration() != ring.fork_generation) {
     return Error{Errc::kBadState, "this Ring was attached by process " + std::to_string(ring.pid) +
                                       " (before a fork); attach again in process " +
                                       std::to_string(sys::CurrentPid())};

@@ -1,5 +1,8 @@
 #include "arrowring/ring/ring.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -343,6 +346,20 @@ TEST(Ring, EveryAttachmentSlotCanBeTakenAndFreed) {
   EXPECT_EQ(one_more.error().code, Errc::kTooManyAttachments);
   rings.pop_back();
   EXPECT_TRUE(Ring::Open(span).ok());
+}
+
+TEST(Ring, AnAttachmentInheritedAcrossForkRefusesToWork) {
+  Ring ring = HeapRing(64 * kKiB);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto slot = ring.TryAllocate(10);
+    _exit(!slot.ok() && slot.error().code == Errc::kBadState ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(ring.TryAllocate(10).ok()) << "the parent's attachment still works";
 }
 
 TEST(Policy, NamesRoundTrip) {

@@ -1,6 +1,7 @@
 #include "arrowring/ring/system.h"
 
 #include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -85,5 +86,19 @@ uint64_t RealtimeNs() {
 }
 
 uint64_t CurrentPid() { return static_cast<uint64_t>(::getpid()); }
+
+namespace {
+std::atomic<uint64_t> fork_generation{0};
+const bool fork_handler_installed = [] {
+  return pthread_atfork(nullptr, nullptr, [] {
+           fork_generation.fetch_add(1, std::memory_order_relaxed);
+         }) == 0;
+}();
+}  // namespace
+
+uint64_t ForkGeneration() {
+  (void)fork_handler_installed;
+  return fork_generation.load(std::memory_order_relaxed);
+}
 
 }  // namespace arrowring::sys

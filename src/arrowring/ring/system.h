@@ -26,4 +26,9 @@ void FutexWakeAll(const std::atomic<uint32_t>* word);
 uint64_t RealtimeNs();
 uint64_t CurrentPid();
 
+/// Number of forks this process descends from (bumped in every fork child through
+/// pthread_atfork): lets objects notice they were inherited across fork() without a getpid
+/// syscall on hot paths.
+uint64_t ForkGeneration();
+
 }  // namespace arrowring::sys
