@@ -23,6 +23,8 @@ enum class Errc : uint8_t {
   kWrongRing,            ///< The handle names another ring.
   kTooManyAttachments,   ///< All attachment slots of the ring are taken by live processes.
   kBadState,             ///< An operation on a moved-from or already finished slot.
+  kRingFull,             ///< No room within the timeout (at once under Policy::kFail); used
+                         ///< by publishers, for which failing to publish is an error.
   kSystem,               ///< An unexpected operating-system error (errno in the message).
 };
 

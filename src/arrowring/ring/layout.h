@@ -1,10 +1,10 @@
 // The shared-memory layout of an arrowring ring: the one place it is defined.
 //
-//   offset 0                                                        total_bytes
-//   +-----------+----------------------+--------------------------+--------------------+
-//   | RingHeader| Attachment[48]       | MessageDescriptor[M]     | data (capacity)    |
-//   | 4 KiB     | 64 B each            | 64 B each, M = 2^k       | page aligned       |
-//   +-----------+----------------------+--------------------------+--------------------+
+//   offset 0                                                                      total_bytes
+//   +-----------+----------------+------------------+----------------------+------------------+
+//   | RingHeader| Attachment[48] | Subscriber[32]   | MessageDescriptor[M] | data (capacity)  |
+//   | 4 KiB     | 64 B each      | 128 B each       | 64 B each, M = 2^k   | page aligned     |
+//   +-----------+----------------+------------------+----------------------+------------------+
 //
 // RingHeader: immutable identity and geometry (written once by create, checked by attach),
 // then the allocator's words, futex words and counters, each group on its own cache line.
@@ -28,6 +28,11 @@
 //   tag:   incremented each time the descriptor is allocated, so a CAS prepared against an
 //          earlier occupant of the descriptor fails.
 //
+// Fan-out: a message is due to every subscriber registered when it was allocated (the
+// descriptor's `due` mask, fixed under the allocator lock, as are joins and leaves). It is
+// freed once no attachment holds it (holder bits), no subscriber is still due to take it
+// (`due`) and no handle delivery is pending (`pending`, which expires at `pending_deadline_s`).
+//
 // Attachment: one per Ring object attached to the segment (a process may have several):
 // pid + process start time (so a reused pid is not mistaken for the attacher), and
 // per-attachment accounting. Bit i of a descriptor's holder mask belongs to attachment i.
@@ -42,8 +47,10 @@
 namespace arrowring::layout {
 
 inline constexpr uint64_t kMagic = 0x474E4952574F5241ull;  // the bytes "AROWRING" in memory order
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kMaxAttachments = 48;
+inline constexpr uint32_t kMaxSubscribers = 32;
+inline constexpr size_t kMaxSubscriberNameLength = 80;
 inline constexpr uint64_t kMessageAlignment = 64;
 inline constexpr uint64_t kHeaderBytes = 4096;
 inline constexpr uint64_t kPageBytes = 4096;
@@ -74,10 +81,20 @@ struct alignas(64) MessageDescriptor {
   std::atomic<uint64_t> end;       // logical position after the reservation (64-aligned)
   std::atomic<uint64_t> size;      // committed payload bytes
   std::atomic<uint64_t> commit_ns; // CLOCK_REALTIME at commit, for latency measurements
-  std::atomic<uint32_t> pending;   // read acquisitions still expected before it may be freed
+  std::atomic<uint32_t> pending;   // handle deliveries (Acquire) still expected
   std::atomic<uint32_t> writer;    // attachment index + 1 while kWriting, else 0
-  std::atomic<uint32_t> flags;     // reserved for the channel layer
+  std::atomic<uint32_t> due;       // subscribers (bit i = Subscriber i) yet to take it
+  std::atomic<uint32_t> pending_deadline_s;  // CLOCK_MONOTONIC second after which pending lapses
+};
+
+struct alignas(64) Subscriber {
+  std::atomic<uint32_t> owner;      // attachment index + 1; 0: entry free
   uint32_t reserved0;
+  std::atomic<uint64_t> join_seq;   // first message due to it
+  std::atomic<uint64_t> cursor;     // next sequence it will look at (written by its owner)
+  std::atomic<uint64_t> received;   // messages it took
+  std::atomic<uint64_t> missed;     // messages dropped while still due to it
+  char name[kMaxSubscriberNameLength + 8];
 };
 
 struct alignas(64) Attachment {
@@ -104,6 +121,9 @@ struct alignas(64) RingHeader {
   uint32_t max_attachments;
   uint32_t policy;            // arrowring::Policy
   uint32_t mode;              // permission bits the segment was created with
+  uint64_t subscribers_offset;
+  uint32_t max_subscribers;
+  uint32_t reserved0;
   uint64_t ring_id;           // random, identifies this ring in handles
   uint64_t created_ns;
   char name[kMaxNameLength + 8];
@@ -114,6 +134,7 @@ struct alignas(64) RingHeader {
   std::atomic<uint64_t> head_seq;              // oldest message not yet reclaimed
   std::atomic<uint64_t> tail;                  // logical end of the newest reservation
   std::atomic<uint64_t> high_water_bytes;
+  std::atomic<uint32_t> subscriber_mask;       // registered subscribers (bit i = Subscriber i)
 
   // --- futex words: waiters sleep on an epoch, changers bump it and wake ---
   alignas(64) std::atomic<uint32_t> space_epoch;   // bumped when space may have been freed
@@ -142,6 +163,8 @@ static_assert(sizeof(std::atomic<uint64_t>) == 8);
 
 static_assert(sizeof(MessageDescriptor) == 64);
 static_assert(sizeof(Attachment) == 64);
+static_assert(sizeof(Subscriber) == 128);
+static_assert(kMaxSubscribers <= 32);  // `due` and `subscriber_mask` are 32-bit masks.
 static_assert(sizeof(RingHeader) <= kHeaderBytes);
 static_assert(offsetof(RingHeader, magic) == 0);
 static_assert(offsetof(RingHeader, layout_version) == 8);
@@ -154,10 +177,13 @@ static_assert(offsetof(RingHeader, messages_written) % 64 == 0);
 static_assert(kMaxAttachments <= kHolderBits);
 static_assert(static_cast<uint64_t>(MessageState::kCommitted) <= 0xF);
 
-/// Bytes of the attachment table and where the descriptor table and data start.
+/// Where the tables and the data start.
 constexpr uint64_t AttachmentsOffset() { return kHeaderBytes; }
-constexpr uint64_t DescriptorsOffset() {
+constexpr uint64_t SubscribersOffset() {
   return AttachmentsOffset() + kMaxAttachments * sizeof(Attachment);
+}
+constexpr uint64_t DescriptorsOffset() {
+  return SubscribersOffset() + kMaxSubscribers * sizeof(Subscriber);
 }
 constexpr uint64_t DataOffset(uint32_t max_messages) {
   const uint64_t end = DescriptorsOffset() + uint64_t{max_messages} * sizeof(MessageDescriptor);

@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -44,6 +45,7 @@ struct RingState {
   std::shared_ptr<void> keep_alive;
   RingHeader* header = nullptr;
   Attachment* attachments = nullptr;
+  layout::Subscriber* subscribers = nullptr;
   MessageDescriptor* descriptors = nullptr;
   std::byte* data = nullptr;
   uint64_t capacity = 0;
@@ -125,6 +127,19 @@ class AllocatorLock {
   RingState& ring_;
 };
 
+// Whether a committed message that no attachment holds may be freed: no subscriber is still
+// due to take it and its handle deliveries are done — or lapsed (kLapsed: counted as dropped).
+enum class Freeable { kNo, kDone, kLapsed };
+Freeable CanFree(const MessageDescriptor& d, bool allow_lapse) {
+  if (d.due.load(std::memory_order_acquire) != 0) return Freeable::kNo;
+  if (d.pending.load(std::memory_order_acquire) == 0) return Freeable::kDone;
+  if (allow_lapse &&
+      sys::MonotonicSeconds() >= d.pending_deadline_s.load(std::memory_order_relaxed)) {
+    return Freeable::kLapsed;
+  }
+  return Freeable::kNo;
+}
+
 Error Stale(const Handle& handle, std::string_view why) {
   return {Errc::kStaleHandle, "message " + std::to_string(handle.sequence) + " of ring " +
                                   handle.ToString() + " " + std::string(why)};
@@ -141,13 +156,19 @@ uint64_t ReclaimHeadLocked(RingState& ring) {
   while (head < next) {
     MessageDescriptor& d = ring.descriptor(head);
     uint64_t word = d.state.load(std::memory_order_acquire);
-    if (StateOf(word) == MessageState::kCommitted && HoldersOf(word) == 0 &&
-        d.pending.load(std::memory_order_acquire) == 0) {
-      if (!d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
-                                           std::memory_order_acq_rel)) {
-        continue;  // A reader got in first; look again.
+    if (StateOf(word) == MessageState::kCommitted && HoldersOf(word) == 0) {
+      const Freeable freeable = CanFree(d, /*allow_lapse=*/true);
+      if (freeable != Freeable::kNo) {
+        if (!d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
+                                             std::memory_order_acq_rel)) {
+          continue;  // A reader got in first; look again.
+        }
+        if (freeable == Freeable::kLapsed) {
+          h.messages_dropped.fetch_add(1, std::memory_order_relaxed);
+          h.bytes_dropped.fetch_add(d.size.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        }
+        word = PackState(TagOf(word), MessageState::kFree, 0);
       }
-      word = PackState(TagOf(word), MessageState::kFree, 0);
     }
     if (StateOf(word) != MessageState::kFree) break;
     ++head;
@@ -174,8 +195,28 @@ bool DropOldestLocked(RingState& ring) {
   }
   h.messages_dropped.fetch_add(1, std::memory_order_relaxed);
   h.bytes_dropped.fetch_add(d.size.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  // Every subscriber still due to take it missed it; its next delivery says so.
+  for (uint32_t due = d.due.exchange(0, std::memory_order_acq_rel); due != 0; due &= due - 1) {
+    ring.subscribers[std::countr_zero(due)].missed.fetch_add(1, std::memory_order_relaxed);
+  }
   ReclaimHeadLocked(ring);
   return true;
+}
+
+// Under the allocator lock: unregisters subscriber `index` and releases every message still
+// due to it (the same whether it left or its process died).
+void RemoveSubscriberLocked(RingState& ring, uint32_t index) {
+  RingHeader& h = *ring.header;
+  const uint32_t bit = uint32_t{1} << index;
+  h.subscriber_mask.fetch_and(~bit, std::memory_order_relaxed);
+  const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
+  const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
+  for (uint64_t seq = head; seq < next; ++seq) {
+    ring.descriptor(seq).due.fetch_and(~bit, std::memory_order_acq_rel);
+  }
+  ring.subscribers[index].owner.store(0, std::memory_order_release);
+  ReclaimHeadLocked(ring);
+  BumpAndWake(h.space_epoch, h.space_waiters);
 }
 
 // Under the allocator lock: releases everything attachments of dead processes held.
@@ -218,6 +259,12 @@ RecoveryReport RecoverLocked(RingState& ring) {
         }
       }
     }
+    for (uint32_t s = 0; s < layout::kMaxSubscribers; ++s) {
+      if (ring.subscribers[s].owner.load(std::memory_order_acquire) == i + 1) {
+        RemoveSubscriberLocked(ring, s);
+        ++report.removed_subscribers;
+      }
+    }
     a.write_bytes.store(0, std::memory_order_relaxed);
     a.read_bytes.store(0, std::memory_order_relaxed);
     a.write_refs.store(0, std::memory_order_relaxed);
@@ -229,6 +276,8 @@ RecoveryReport RecoverLocked(RingState& ring) {
     h.recoveries.fetch_add(1, std::memory_order_relaxed);
     report.reclaimed_bytes = ReclaimHeadLocked(ring);
     BumpAndWake(h.space_epoch, h.space_waiters);
+    // Subscribers waiting at an aborted message move on.
+    BumpAndWake(h.commit_epoch, h.commit_waiters);
   }
   return report;
 }
@@ -284,6 +333,12 @@ Status CheckHeader(const RingHeader& h, uint64_t memory_bytes) {
     return Error{Errc::kIncompatible, "ring header capacity " + std::to_string(h.capacity) +
                                           " is not a positive multiple of 4096 below 16 TiB"};
   }
+  if (h.max_subscribers != layout::kMaxSubscribers) {
+    return Mismatch("subscriber count", h.max_subscribers, layout::kMaxSubscribers);
+  }
+  if (h.subscribers_offset != layout::SubscribersOffset()) {
+    return Mismatch("subscriber table offset", h.subscribers_offset, layout::SubscribersOffset());
+  }
   if (h.attachments_offset != layout::AttachmentsOffset()) {
     return Mismatch("attachment table offset", h.attachments_offset, layout::AttachmentsOffset());
   }
@@ -312,6 +367,7 @@ std::shared_ptr<RingState> MakeState(std::span<std::byte> memory, std::shared_pt
   auto* base = memory.data();
   state->header = reinterpret_cast<RingHeader*>(base);
   state->attachments = reinterpret_cast<Attachment*>(base + layout::AttachmentsOffset());
+  state->subscribers = reinterpret_cast<layout::Subscriber*>(base + layout::SubscribersOffset());
   state->descriptors = reinterpret_cast<MessageDescriptor*>(base + layout::DescriptorsOffset());
   state->data = base + state->header->data_offset;
   state->capacity = state->header->capacity;
@@ -369,6 +425,9 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   d.end.store(end, std::memory_order_relaxed);
   d.size.store(0, std::memory_order_relaxed);
   d.pending.store(0, std::memory_order_relaxed);
+  d.pending_deadline_s.store(0, std::memory_order_relaxed);
+  // Due to exactly the subscribers registered now: joins and leaves also hold the lock.
+  d.due.store(h.subscriber_mask.load(std::memory_order_relaxed), std::memory_order_relaxed);
   d.commit_ns.store(0, std::memory_order_relaxed);
   d.writer.store(ring.attachment + 1, std::memory_order_relaxed);
   // Publication order matters for AllocatorLock::Repair: state, tail, then next_seq.
@@ -393,7 +452,7 @@ void ReleaseBit(RingState& ring, MessageDescriptor& d) {
     // pending is read after an acquire load of `state` that saw the last holder's release,
     // so it includes every decrement (only holders decrement).
     if (HoldersOf(desired) == 0 && StateOf(word) == MessageState::kCommitted &&
-        d.pending.load(std::memory_order_acquire) == 0) {
+        CanFree(d, /*allow_lapse=*/false) == Freeable::kDone) {
       desired = PackState(TagOf(word), MessageState::kFree, 0);
     }
     if (d.state.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) {
@@ -459,7 +518,8 @@ WriteSlot& WriteSlot::operator=(WriteSlot&& other) noexcept {
 }
 WriteSlot::~WriteSlot() { Abort(); }
 
-Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries) {
+Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
+                                 std::chrono::seconds delivery_ttl) {
   if (!ring_) return Error{Errc::kBadState, "commit on a write slot that was moved from or already finished"};
   if (bytes_used == 0 || bytes_used > requested_) {
     return Error{Errc::kInvalidArgument, "commit of " + std::to_string(bytes_used) +
@@ -471,6 +531,10 @@ Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries) {
   MessageDescriptor& d = ring.descriptor(seq_);
   d.size.store(bytes_used, std::memory_order_relaxed);
   d.pending.store(deliveries, std::memory_order_relaxed);
+  const uint64_t deadline = uint64_t{sys::MonotonicSeconds()} +
+                            static_cast<uint64_t>(std::max<int64_t>(0, delivery_ttl.count()));
+  d.pending_deadline_s.store(static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX)),
+                             std::memory_order_relaxed);
   d.commit_ns.store(sys::RealtimeNs(), std::memory_order_relaxed);
   uint64_t word = d.state.load(std::memory_order_relaxed);
   // Release: the payload and the fields above become visible with kCommitted.
@@ -491,7 +555,9 @@ Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries) {
   h.messages_written.fetch_add(1, std::memory_order_relaxed);
   h.bytes_written.fetch_add(bytes_used, std::memory_order_relaxed);
   BumpAndWake(h.commit_epoch, h.commit_waiters);
-  if (deliveries == 0) BumpAndWake(h.space_epoch, h.space_waiters);
+  if (deliveries == 0 && d.due.load(std::memory_order_relaxed) == 0) {
+    BumpAndWake(h.space_epoch, h.space_waiters);  // Nobody will take it: reclaimable now.
+  }
   return handle;
 }
 
@@ -510,6 +576,7 @@ void WriteSlot::Abort() {
   ring.self().write_refs.fetch_sub(1, std::memory_order_relaxed);
   ring.self().write_bytes.fetch_sub(data_.size(), std::memory_order_relaxed);
   BumpAndWake(h.space_epoch, h.space_waiters);
+  BumpAndWake(h.commit_epoch, h.commit_waiters);  // Subscribers waiting at it move on.
   ring_.reset();
 }
 
@@ -591,6 +658,8 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
   h->data_offset = layout::DataOffset(messages);
   h->descriptors_offset = layout::DescriptorsOffset();
   h->attachments_offset = layout::AttachmentsOffset();
+  h->subscribers_offset = layout::SubscribersOffset();
+  h->max_subscribers = layout::kMaxSubscribers;
   h->max_messages = messages;
   h->max_attachments = layout::kMaxAttachments;
   h->policy = static_cast<uint32_t>(options.policy);
@@ -608,6 +677,8 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
   pthread_mutexattr_destroy(&attributes);
   auto* attachments = reinterpret_cast<Attachment*>(memory.data() + layout::AttachmentsOffset());
   for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) new (&attachments[i]) Attachment();
+  auto* subscribers = reinterpret_cast<layout::Subscriber*>(memory.data() + layout::SubscribersOffset());
+  for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) new (&subscribers[i]) layout::Subscriber();
   auto* descriptors = reinterpret_cast<MessageDescriptor*>(memory.data() + layout::DescriptorsOffset());
   for (uint32_t i = 0; i < messages; ++i) new (&descriptors[i]) MessageDescriptor();
   // The magic goes last: a ring is recognisable only once it is fully formatted.
@@ -693,7 +764,9 @@ Result<std::optional<WriteSlot>> Ring::Allocate(uint64_t size, std::chrono::nano
   }
 }
 
-Result<ReadSlot> Ring::Acquire(const Handle& handle) {
+Result<ReadSlot> Ring::Acquire(const Handle& handle) { return AcquireFor(handle, -1); }
+
+Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
   RingState& ring = *state_;
   RingHeader& h = *ring.header;
@@ -736,9 +809,13 @@ Result<ReadSlot> Ring::Acquire(const Handle& handle) {
   }
   // Every acquisition is one delivery, also a second one through the same attachment. We
   // hold our bit here, so the message cannot be freed while we count.
-  uint32_t pending = d.pending.load(std::memory_order_relaxed);
-  while (pending > 0 &&
-         !d.pending.compare_exchange_weak(pending, pending - 1, std::memory_order_acq_rel)) {
+  if (subscriber >= 0) {
+    d.due.fetch_and(~(uint32_t{1} << subscriber), std::memory_order_acq_rel);
+  } else {
+    uint32_t pending = d.pending.load(std::memory_order_relaxed);
+    while (pending > 0 &&
+           !d.pending.compare_exchange_weak(pending, pending - 1, std::memory_order_acq_rel)) {
+    }
   }
   ++count;
   h.messages_read.fetch_add(1, std::memory_order_relaxed);
@@ -775,6 +852,48 @@ uint32_t Ring::WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeo
   h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
   return h.commit_epoch.load(std::memory_order_seq_cst);
 }
+
+Result<Subscription> Ring::Subscribe(std::string_view name) {
+  if (auto process = CheckProcess(*state_); !process) return process.error();
+  if (auto valid = ValidateRingName(name); !valid || name.size() > layout::kMaxSubscriberNameLength) {
+    return Error{Errc::kInvalidArgument,
+                 "subscriber name '" + std::string(name.substr(0, 100)) +
+                     "' is not 1-80 characters of letters, digits, '.', '_' and '-'"};
+  }
+  RingState& ring = *state_;
+  AllocatorLock lock(ring);
+  RecoverLocked(ring);  // Frees entries of dead subscribers before counting names and slots.
+  std::optional<uint32_t> free_index;
+  for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) {
+    layout::Subscriber& entry = ring.subscribers[i];
+    if (entry.owner.load(std::memory_order_acquire) == 0) {
+      if (!free_index) free_index = i;
+    } else if (name == entry.name) {
+      return Error{Errc::kAlreadyExists, "ring '" + ring.name + "' already has a subscriber named '" +
+                                             std::string(name) + "'; pick another name"};
+    }
+  }
+  if (!free_index) {
+    return Error{Errc::kTooManyAttachments,
+                 "ring '" + ring.name + "' has " + std::to_string(layout::kMaxSubscribers) +
+                     " subscribers already, the most it can have; remove one first"};
+  }
+  layout::Subscriber& entry = ring.subscribers[*free_index];
+  RingHeader& h = *ring.header;
+  const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
+  std::memset(entry.name, 0, sizeof entry.name);
+  std::memcpy(entry.name, name.data(), name.size());
+  entry.join_seq.store(next, std::memory_order_relaxed);
+  entry.cursor.store(next, std::memory_order_relaxed);
+  entry.received.store(0, std::memory_order_relaxed);
+  entry.missed.store(0, std::memory_order_relaxed);
+  entry.owner.store(ring.attachment + 1, std::memory_order_release);
+  // From the next allocation on, messages are due to it.
+  h.subscriber_mask.fetch_or(uint32_t{1} << *free_index, std::memory_order_relaxed);
+  return Subscription(state_, *free_index, std::string(name));
+}
+
+std::span<const std::byte> Ring::data_region() const { return {state_->data, state_->capacity}; }
 
 RecoveryReport Ring::Recover() {
   AllocatorLock lock(*state_);
@@ -822,6 +941,19 @@ RingStats Ring::Stats() const {
   stats.messages_dropped = h.messages_dropped.load(std::memory_order_relaxed);
   stats.bytes_dropped = h.bytes_dropped.load(std::memory_order_relaxed);
   stats.messages_aborted = h.messages_aborted.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) {
+    const layout::Subscriber& entry = ring.subscribers[i];
+    const uint32_t owner = entry.owner.load(std::memory_order_acquire);
+    if (owner == 0 || owner > layout::kMaxAttachments) continue;
+    const Attachment& a = ring.attachments[owner - 1];
+    const uint64_t pid = a.pid.load(std::memory_order_acquire);
+    const uint64_t cursor = entry.cursor.load(std::memory_order_relaxed);
+    stats.subscribers.push_back(
+        {std::string(entry.name, strnlen(entry.name, layout::kMaxSubscriberNameLength)), pid,
+         pid != 0 && sys::ProcessAlive(pid, a.start_time.load(std::memory_order_relaxed)),
+         next > cursor ? next - cursor : 0, entry.received.load(std::memory_order_relaxed),
+         entry.missed.load(std::memory_order_relaxed)});
+  }
   for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
     const Attachment& a = ring.attachments[i];
     const uint64_t pid = a.pid.load(std::memory_order_acquire);
@@ -839,6 +971,112 @@ const std::string& Ring::name() const { return state_->name; }
 uint64_t Ring::ring_id() const { return state_->header->ring_id; }
 uint64_t Ring::capacity() const { return state_->capacity; }
 Policy Ring::policy() const { return static_cast<Policy>(state_->header->policy); }
+
+// --- Subscription ------------------------------------------------------------------------
+Subscription::Subscription(std::shared_ptr<RingState> ring, uint32_t index, std::string name)
+    : ring_(std::move(ring)), index_(index), name_(std::move(name)) {}
+Subscription::Subscription(Subscription&& other) noexcept
+    : ring_(std::move(other.ring_)), index_(other.index_), name_(std::move(other.name_)),
+      reported_missed_(other.reported_missed_) {}
+Subscription& Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    Leave();
+    ring_ = std::move(other.ring_);
+    index_ = other.index_;
+    name_ = std::move(other.name_);
+    reported_missed_ = other.reported_missed_;
+  }
+  return *this;
+}
+Subscription::~Subscription() { Leave(); }
+
+void Subscription::Leave() {
+  if (!ring_) return;
+  if (CheckProcess(*ring_).ok()) {  // An inherited copy after fork must not touch the entry.
+    AllocatorLock lock(*ring_);
+    if (ring_->subscribers[index_].owner.load(std::memory_order_acquire) == ring_->attachment + 1) {
+      RemoveSubscriberLocked(*ring_, index_);
+    }
+  }
+  ring_.reset();
+}
+
+uint64_t Subscription::missed() const {
+  return ring_ ? ring_->subscribers[index_].missed.load(std::memory_order_relaxed) : reported_missed_;
+}
+
+Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::nanoseconds timeout,
+                                                                 uint32_t spin) {
+  if (!ring_) return Error{Errc::kBadState, "Next() on a subscription that left or was moved from"};
+  if (auto process = CheckProcess(*ring_); !process) return process.error();
+  if (timeout.count() < 0) return Error{Errc::kInvalidArgument, "timeout must not be negative"};
+  RingState& ring = *ring_;
+  RingHeader& h = *ring.header;
+  layout::Subscriber& entry = ring.subscribers[index_];
+  if (entry.owner.load(std::memory_order_acquire) != ring.attachment + 1) {
+    return Error{Errc::kBadState, "subscriber '" + name_ + "' was removed from ring '" + ring.name +
+                                      "' (recovered as dead?); subscribe again"};
+  }
+  const uint32_t bit = uint32_t{1} << index_;
+  const auto start = std::chrono::steady_clock::now();
+  constexpr std::chrono::milliseconds kRecoverySlice{50};
+  while (true) {
+    // Read the epoch before looking for work: a commit after the look changes it, so the
+    // wait below returns at once (no lost wake-up).
+    uint32_t epoch = h.commit_epoch.load(std::memory_order_seq_cst);
+    uint64_t cursor = std::max(entry.cursor.load(std::memory_order_relaxed),
+                               h.head_seq.load(std::memory_order_acquire));
+    const uint64_t next = h.next_seq.load(std::memory_order_acquire);
+    bool waiting_on_writer = false;
+    while (cursor < next) {
+      MessageDescriptor& d = ring.descriptor(cursor);
+      const uint64_t word = d.state.load(std::memory_order_acquire);
+      if (d.seq.load(std::memory_order_relaxed) != cursor || StateOf(word) == MessageState::kFree) {
+        ++cursor;  // Freed: aborted, or dropped (counted in `missed` when it was due to us).
+        continue;
+      }
+      if (StateOf(word) == MessageState::kWriting) {
+        waiting_on_writer = true;  // Deliver in sequence order: wait for it.
+        break;
+      }
+      if ((d.due.load(std::memory_order_acquire) & bit) == 0) {
+        ++cursor;
+        continue;
+      }
+      const Handle handle{h.ring_id, cursor,
+                          d.begin.load(std::memory_order_relaxed) % ring.capacity,
+                          d.size.load(std::memory_order_relaxed)};
+      auto slot = Ring(ring_).AcquireFor(handle, static_cast<int>(index_));
+      ++cursor;
+      if (!slot.ok()) continue;  // Dropped between our look and our acquire: counted as missed.
+      entry.cursor.store(cursor, std::memory_order_relaxed);
+      entry.received.fetch_add(1, std::memory_order_relaxed);
+      const uint64_t missed = entry.missed.load(std::memory_order_relaxed);
+      Delivery delivery{std::move(*slot), missed - reported_missed_};
+      reported_missed_ = missed;
+      return std::optional<Delivery>(std::move(delivery));
+    }
+    entry.cursor.store(cursor, std::memory_order_relaxed);
+
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (timeout != kWaitForever && waited >= timeout) return std::optional<Delivery>();
+    bool changed = false;
+    for (uint32_t i = 0; i < spin && !changed; ++i) {
+      changed = h.commit_epoch.load(std::memory_order_acquire) != epoch;
+    }
+    if (changed) continue;
+    auto slice = timeout == kWaitForever ? std::chrono::nanoseconds(kRecoverySlice)
+                                         : std::min<std::chrono::nanoseconds>(timeout - waited, kRecoverySlice);
+    if (!waiting_on_writer) slice = timeout == kWaitForever ? kWaitForever : timeout - waited;
+    h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
+    sys::FutexWait(&h.commit_epoch, epoch, slice);
+    h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    // A writer killed mid-write wakes nobody: look for dead writers while waiting on one.
+    if (waiting_on_writer && h.commit_epoch.load(std::memory_order_acquire) == epoch) {
+      Ring(ring_).Recover();
+    }
+  }
+}
 
 // --- SeedCompatRing ----------------------------------------------------------------------
 Result<std::optional<SeedCompatRing::Slot>> SeedCompatRing::allocate(uint64_t size) {

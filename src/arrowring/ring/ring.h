@@ -77,6 +77,15 @@ struct RingStats {
     uint64_t write_bytes, read_bytes;
   };
   std::vector<Holder> holders;  // every attachment with its outstanding references
+  struct SubscriberInfo {
+    std::string name;
+    uint64_t pid;       // of the attachment that owns it
+    bool alive;
+    uint64_t lag;       // messages allocated that it has not looked at yet
+    uint64_t received;  // messages it took
+    uint64_t missed;    // messages dropped (drop-oldest) before it took them
+  };
+  std::vector<SubscriberInfo> subscribers;
 };
 
 /// What recover() reclaimed from attachments whose process is gone.
@@ -85,10 +94,12 @@ struct RecoveryReport {
   uint64_t aborted_writes = 0;        // uncommitted messages of dead writers, freed
   uint64_t released_references = 0;   // read references dead readers held, released
   uint64_t reclaimed_bytes = 0;       // space returned to the ring by this recovery
+  uint64_t removed_subscribers = 0;   // subscribers of dead processes, unregistered
   bool empty() const { return dead_pids.empty(); }
 };
 
 class Ring;
+class Subscription;
 struct RingState;
 
 /// A reservation of ring space being written. Move-only; Commit() makes it readable,
@@ -105,10 +116,15 @@ class WriteSlot {
   std::span<std::byte> data() const { return data_; }
   uint64_t sequence() const { return seq_; }
 
-  /// Publishes the first `bytes_used` bytes (1 ≤ bytes_used ≤ size asked for). The message
-  /// is freed once `deliveries` read acquisitions have happened and every reference is
-  /// released (the seed's semantics: 1). Returns the message's handle.
-  Result<Handle> Commit(uint64_t bytes_used, uint32_t deliveries = 1);
+  /// Publishes the first `bytes_used` bytes (1 ≤ bytes_used ≤ size asked for) to every
+  /// subscriber registered when the slot was allocated. Independently of subscribers, the
+  /// message waits for `deliveries` Acquire() calls through its handle (the seed's
+  /// semantics: 1) — but at most `delivery_ttl`, after which those deliveries lapse, so a
+  /// handle nobody loads cannot hold ring space forever. The message is freed when both are
+  /// done and every reference is released. Returns the message's handle.
+  Result<Handle> Commit(uint64_t bytes_used, uint32_t deliveries = 1,
+                        std::chrono::seconds delivery_ttl = kDefaultDeliveryTtl);
+  static constexpr std::chrono::seconds kDefaultDeliveryTtl{60};
   /// Frees the space without publishing (what destruction does).
   void Abort();
 
@@ -146,6 +162,43 @@ class ReadSlot {
   Handle handle_;
   std::span<const std::byte> data_;
   uint64_t commit_ns_ = 0;
+};
+
+/// A named subscriber of a ring with its cursor in shared memory. Move-only; leaving (on
+/// destruction) releases every message still due to it. Its process's death is recovered
+/// like any dead holder.
+class Subscription {
+ public:
+  Subscription(Subscription&&) noexcept;
+  Subscription& operator=(Subscription&&) noexcept;
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription();
+
+  struct Delivery {
+    ReadSlot slot;
+    /// Messages dropped (drop-oldest) before this subscriber took them, since the previous
+    /// delivery. Nothing is lost without being counted here.
+    uint64_t missed;
+  };
+  /// The next message due to this subscriber, in sequence order, or empty after `timeout`.
+  /// Waits on the ring's commit epoch (futex); `spin` polls it that many times first, for
+  /// latency when a message is expected within microseconds.
+  Result<std::optional<Delivery>> Next(std::chrono::nanoseconds timeout, uint32_t spin = 0);
+  /// Leaves the ring now (what destruction does).
+  void Leave();
+
+  const std::string& name() const { return name_; }
+  /// Total messages dropped before this subscriber took them.
+  uint64_t missed() const;
+
+ private:
+  friend class Ring;
+  Subscription(std::shared_ptr<RingState> ring, uint32_t index, std::string name);
+  std::shared_ptr<RingState> ring_;
+  uint32_t index_ = 0;
+  std::string name_;
+  uint64_t reported_missed_ = 0;
 };
 
 /// A process's attachment to a ring. Copies are cheap and share the attachment; it is
@@ -195,6 +248,11 @@ class Ring {
   uint32_t commit_epoch() const;
   uint32_t WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeout) const;
 
+  // --- subscribing -----------------------------------------------------------------------
+  /// Registers subscriber `name` (1-80 characters of [A-Za-z0-9._-], unique among the ring's
+  /// live subscribers; at most 32). It receives every message allocated from now on.
+  Result<Subscription> Subscribe(std::string_view name);
+
   // --- housekeeping ----------------------------------------------------------------------
   /// Reclaims everything attachments of dead processes held (pid + start time decide).
   RecoveryReport Recover();
@@ -205,9 +263,16 @@ class Ring {
   Policy policy() const;
   /// Largest message this ring can ever hold: its capacity.
   uint64_t max_message_size() const { return capacity(); }
+  /// This process's mapping of the data area: every message lies inside it (zero-copy
+  /// checks compare buffer addresses against it).
+  std::span<const std::byte> data_region() const;
 
  private:
+  friend class Subscription;
   explicit Ring(std::shared_ptr<RingState> state);
+  // Acquire for subscriber `subscriber` (clears its due bit) or, when negative, through a
+  // handle (consumes one pending delivery).
+  Result<ReadSlot> AcquireFor(const Handle& handle, int subscriber);
   std::shared_ptr<RingState> state_;
 };
 

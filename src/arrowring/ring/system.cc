@@ -85,6 +85,12 @@ uint64_t RealtimeNs() {
   return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(now.tv_nsec);
 }
 
+uint32_t MonotonicSeconds() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint32_t>(now.tv_sec);
+}
+
 uint64_t CurrentPid() { return static_cast<uint64_t>(::getpid()); }
 
 namespace {

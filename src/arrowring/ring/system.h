@@ -24,6 +24,8 @@ void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
 void FutexWakeAll(const std::atomic<uint32_t>* word);
 
 uint64_t RealtimeNs();
+/// CLOCK_MONOTONIC seconds: the same clock in every process of the machine.
+uint32_t MonotonicSeconds();
 uint64_t CurrentPid();
 
 /// Number of forks this process descends from (bumped in every fork child through
