@@ -1,0 +1,148 @@
+#include "arrowring/ipc/pubsub.h"
+
+#include <arrow/record_batch.h>
+#include <arrow/table.h>
+
+namespace arrowring {
+namespace {
+
+class RingErrorDetail final : public arrow::StatusDetail {
+ public:
+  explicit RingErrorDetail(Errc code) : code_(code) {}
+  const char* type_id() const override { return "arrowring::RingError"; }
+  std::string ToString() const override { return std::string(ErrcName(code_)); }
+  Errc code() const { return code_; }
+
+ private:
+  Errc code_;
+};
+
+arrow::StatusCode ArrowCode(Errc code) {
+  switch (code) {
+    case Errc::kTooLarge:
+    case Errc::kRingFull:
+    case Errc::kNoSpace:
+    case Errc::kTooManyAttachments:
+      return arrow::StatusCode::CapacityError;
+    case Errc::kNotFound:
+    case Errc::kStaleHandle:
+      return arrow::StatusCode::KeyError;
+    case Errc::kAlreadyExists:
+      return arrow::StatusCode::AlreadyExists;
+    case Errc::kPermissionDenied:
+    case Errc::kSystem:
+      return arrow::StatusCode::IOError;
+    case Errc::kInvalidArgument:
+    case Errc::kIncompatible:
+    case Errc::kWrongRing:
+    case Errc::kBadState:
+      return arrow::StatusCode::Invalid;
+  }
+  return arrow::StatusCode::UnknownError;
+}
+
+// The table over a read slot: the slot (and with it the message's space) lives exactly as
+// long as any buffer of the table or of a slice of it.
+arrow::Result<std::shared_ptr<arrow::Table>> TableOver(ReadSlot slot, const ReadOptions& options) {
+  auto owner = std::make_shared<ReadSlot>(std::move(slot));
+  const auto bytes = owner->data();
+  return ReadTable(bytes.data(), static_cast<int64_t>(bytes.size()), owner, options);
+}
+
+}  // namespace
+
+arrow::Status ToStatus(const Error& error) {
+  return arrow::Status(ArrowCode(error.code), error.message,
+                       std::make_shared<RingErrorDetail>(error.code));
+}
+
+std::optional<Errc> ErrcOf(const arrow::Status& status) {
+  const auto& detail = status.detail();
+  if (detail == nullptr || std::string_view(detail->type_id()) != "arrowring::RingError") {
+    return std::nullopt;
+  }
+  return static_cast<const RingErrorDetail&>(*detail).code();
+}
+
+Publisher::Publisher(Ring ring, PublishOptions options)
+    : ring_(std::move(ring)), options_(options) {}
+
+template <typename Data>
+arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
+  ARROW_ASSIGN_OR_RAISE(const int64_t size, IpcStreamSize(data, options_.write));
+  const auto bytes = static_cast<uint64_t>(size);
+  if (bytes > ring_.capacity()) {
+    return ToStatus({Errc::kTooLarge,
+                     "the table is " + std::to_string(bytes) + " bytes as an Arrow IPC stream; ring '" +
+                         ring_.name() + "' holds at most " + std::to_string(ring_.capacity()) +
+                         ": use a bigger ring, smaller tables, or the copying fallback"});
+  }
+  auto slot = wait ? ring_.Allocate(bytes, options_.timeout) : ring_.TryAllocate(bytes);
+  if (!slot.ok()) return ToStatus(slot.error());
+  if (!slot->has_value()) {
+    const bool fails_at_once = !wait || ring_.policy() == Policy::kFail;
+    return ToStatus(
+        {Errc::kRingFull,
+         "ring '" + ring_.name() + "' has no room for " + std::to_string(bytes) + " bytes " +
+             (fails_at_once ? std::string("now")
+                            : "after waiting " +
+                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     options_.timeout)
+                                                     .count()) +
+                                  " ms") +
+             " (policy " + std::string(PolicyName(ring_.policy())) +
+             "); subscribers are behind or messages are held"});
+  }
+  WriteSlot& reserved = **slot;
+  // Destruction of `reserved` aborts the message if anything below fails.
+  ARROW_ASSIGN_OR_RAISE(const int64_t written,
+                        WriteIpcStream(data, reserved.data().first(bytes), options_.write));
+  auto handle = reserved.Commit(static_cast<uint64_t>(written), options_.deliveries,
+                                options_.delivery_ttl);
+  if (!handle.ok()) return ToStatus(handle.error());
+  return *handle;
+}
+
+arrow::Result<Handle> Publisher::Publish(const arrow::Table& table) { return PublishImpl(table, true); }
+arrow::Result<Handle> Publisher::Publish(const arrow::RecordBatch& batch) {
+  return PublishImpl(batch, true);
+}
+arrow::Result<Handle> Publisher::TryPublish(const arrow::Table& table) {
+  return PublishImpl(table, false);
+}
+
+arrow::Result<Handle> TryZeroCopy(const arrow::Table& table, Ring& ring,
+                                  const PublishOptions& options) {
+  return Publisher(ring, options).TryPublish(table);
+}
+
+arrow::Result<Subscriber> Subscriber::Make(Ring ring, std::string_view name,
+                                           SubscribeOptions options) {
+  auto subscription = ring.Subscribe(name);
+  if (!subscription.ok()) return ToStatus(subscription.error());
+  return Subscriber(std::move(ring), std::move(*subscription), options);
+}
+
+arrow::Result<std::optional<Message>> Subscriber::Next(std::chrono::nanoseconds timeout) {
+  auto delivery = subscription_.Next(timeout, options_.spin);
+  if (!delivery.ok()) return ToStatus(delivery.error());
+  if (!delivery->has_value()) return std::optional<Message>();
+  Subscription::Delivery& got = **delivery;
+  Message message;
+  message.handle = got.slot.handle();
+  message.missed = got.missed;
+  message.commit_time_ns = got.slot.commit_time_ns();
+  // The message is committed and its writer is done with it: validating now is not racing
+  // a writer (no time-of-check/time-of-use gap).
+  ARROW_ASSIGN_OR_RAISE(message.table, TableOver(std::move(got.slot), options_.read));
+  return std::optional<Message>(std::move(message));
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> Load(Ring& ring, const Handle& handle,
+                                                  const ReadOptions& options) {
+  auto slot = ring.Acquire(handle);
+  if (!slot.ok()) return ToStatus(slot.error());
+  return TableOver(std::move(*slot), options);
+}
+
+}  // namespace arrowring
