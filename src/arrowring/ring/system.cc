@@ -36,8 +36,8 @@ ProcessStat ReadProcessStat(uint64_t pid) {
   if (cursor == nullptr || cursor[1] != ' ') return {};
   ProcessStat stat;
   stat.state = cursor[2];
-  ++cursor;
-  for (int field = 2; field < 22; ++field) {
+  ++cursor;  // The space before field 3; each step below moves to the space before the next.
+  for (int field = 3; field < 22; ++field) {
     cursor = std::strchr(cursor + 1, ' ');
     if (cursor == nullptr) return {};
   }
