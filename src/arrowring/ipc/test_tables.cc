@@ -2,6 +2,7 @@
 
 #include <arrow/api.h>
 #include <arrow/json/from_string.h>
+#include <arrow/util/key_value_metadata.h>
 
 namespace arrowring::testing {
 namespace {
@@ -187,6 +188,63 @@ int64_t BuffersOutside(const arrow::Table& table, const void* begin, int64_t siz
     if (buffer.data < low || buffer.data + buffer.size > high) ++outside;
   }
   return outside;
+}
+
+namespace {
+
+std::shared_ptr<arrow::Table> MakeEventTable(int64_t index, int64_t rows) {
+  constexpr int32_t kSamples = 1024;
+  arrow::Int64Builder event_id, timestamp;
+  arrow::Int16Builder channel;
+  auto samples = std::make_shared<arrow::Int16Builder>();
+  arrow::FixedSizeListBuilder waveform(arrow::default_memory_pool(), samples, kSamples);
+  CheckOk(samples->Reserve(rows * kSamples));
+  for (int64_t r = 0; r < rows; ++r) {
+    CheckOk(event_id.Append(index * 1'000'000 + r));
+    CheckOk(timestamp.Append(1'700'000'000'000'000'000 + index * 1000 + r));
+    CheckOk(channel.Append(static_cast<int16_t>((index + r) % 64)));
+    CheckOk(waveform.Append());
+    for (int32_t k = 0; k < kSamples; ++k) {
+      samples->UnsafeAppend(static_cast<int16_t>((r * 31 + k * 7 + index) & 0x3FFF));
+    }
+  }
+  auto schema = arrow::schema({arrow::field("event_id", arrow::int64()),
+                               arrow::field("timestamp_ns", arrow::int64()),
+                               arrow::field("channel", arrow::int16()),
+                               arrow::field("waveform", arrow::fixed_size_list(arrow::int16(), kSamples))});
+  return arrow::Table::Make(schema, {Check(event_id.Finish()), Check(timestamp.Finish()),
+                                     Check(channel.Finish()), Check(waveform.Finish())});
+}
+
+}  // namespace
+
+std::shared_ptr<arrow::Table> MakeStreamTable(int64_t index, bool allow_huge) {
+  std::shared_ptr<arrow::Table> table;
+  if (allow_huge && index % 400 == 399) {
+    table = MakeInt64Table(8 << 20);  // 64 MiB
+  } else {
+    switch (index % 3) {
+      case 0:
+        table = MakeVariedTable(1 + (index * 37) % 400, static_cast<uint64_t>(index),
+                                1 + static_cast<int>(index % 3));
+        break;
+      case 1:
+        table = MakeEventTable(index, 1 + (index * 13) % 64);
+        break;
+      default:
+        table = MakeInt64Table(1 + (index * 7919) % 100'000);
+        break;
+    }
+  }
+  auto metadata = arrow::key_value_metadata({"arrowring.test.index"}, {std::to_string(index)});
+  return table->ReplaceSchemaMetadata(metadata);
+}
+
+int64_t StreamTableIndex(const arrow::Table& table) {
+  const auto& metadata = table.schema()->metadata();
+  if (metadata == nullptr) return -1;
+  auto value = metadata->Get("arrowring.test.index");
+  return value.ok() ? std::stoll(*value) : -1;
 }
 
 bool TablesEqual(const arrow::Table& a, const arrow::Table& b) {

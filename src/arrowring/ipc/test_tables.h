@@ -37,6 +37,15 @@ std::vector<BufferSpan> AllBuffers(const arrow::Table& table);
 /// Number of non-empty buffers of `table` that do not lie entirely inside [begin, begin+size).
 int64_t BuffersOutside(const arrow::Table& table, const void* begin, int64_t size);
 
+/// The `index`-th table of a deterministic stream of varied tables for cross-process tests:
+/// varied types, DAQ-like events with 1,024-sample int16 waveforms, plain int64 columns; from
+/// 1 row up to, when `allow_huge`, 64 MiB (every 400th). The index travels in the schema
+/// metadata ("arrowring.test.index"), so a receiver can regenerate the table and compare
+/// every value.
+std::shared_ptr<arrow::Table> MakeStreamTable(int64_t index, bool allow_huge = true);
+/// The index MakeStreamTable stored in `table`, or -1.
+int64_t StreamTableIndex(const arrow::Table& table);
+
 /// Table equality that treats NaN as equal to NaN (gold files contain NaNs).
 bool TablesEqual(const arrow::Table& a, const arrow::Table& b);
 
