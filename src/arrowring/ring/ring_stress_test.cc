@@ -119,6 +119,52 @@ TEST(RingStress, DropOldestCountsEveryMessageItDoesNotDeliver) {
   RunStress(Policy::kDropOldest, 3, 1, 1500);
 }
 
+// Fan-out under contention: publishers and subscribers on their own threads, block policy.
+void RunSubscriberStress(Policy policy) {
+  Ring ring = testing::HeapRing(128 * 1024, {.policy = policy, .max_messages = 128});
+  constexpr int kPublishers = 2, kPerPublisher = 1500, kSubscribers = 3;
+  std::vector<Subscription> subscriptions;
+  for (int s = 0; s < kSubscribers; ++s) subscriptions.push_back(*ring.Subscribe("s" + std::to_string(s)));
+  std::atomic<uint64_t> received[kSubscribers] = {}, missed[kSubscribers] = {}, torn{0};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSubscribers; ++s) {
+    threads.emplace_back([&, s] {
+      while (received[s].load() + missed[s].load() < kPublishers * kPerPublisher) {
+        auto delivery = subscriptions[s].Next(30s);
+        ASSERT_TRUE(delivery.ok() && delivery->has_value());
+        missed[s] += (*delivery)->missed;
+        received[s]++;
+        if (!Verify((*delivery)->slot.data())) torn++;
+      }
+    });
+  }
+  for (int p = 0; p < kPublishers; ++p) {
+    threads.emplace_back([&, p] {
+      for (int i = 0; i < kPerPublisher; ++i) {
+        const uint64_t size = 16 + static_cast<uint64_t>(p * 7919 + i * 104729) % 9000;
+        auto slot = ring.Allocate(size, 30s);
+        ASSERT_TRUE(slot.ok() && slot->has_value());
+        Fill((*slot)->data().first(size), static_cast<uint64_t>(p) << 32 | static_cast<uint64_t>(i));
+        ASSERT_TRUE((*slot)->Commit(size, 0).ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(torn.load(), 0u);
+  for (int s = 0; s < kSubscribers; ++s) {
+    EXPECT_EQ(received[s] + missed[s], static_cast<uint64_t>(kPublishers * kPerPublisher));
+    if (policy == Policy::kBlock) EXPECT_EQ(missed[s].load(), 0u);
+  }
+  subscriptions.clear();
+  auto whole = ring.TryAllocate(ring.capacity());
+  EXPECT_TRUE(whole.ok() && whole->has_value());
+}
+
+TEST(RingStress, SubscribersOnThreadsReceiveEveryMessageUnderBlock) { RunSubscriberStress(Policy::kBlock); }
+TEST(RingStress, SubscribersOnThreadsCountEveryDropUnderDropOldest) {
+  RunSubscriberStress(Policy::kDropOldest);
+}
+
 TEST(RingStress, ManyThreadsShareOneMessage) {
   Ring ring = testing::HeapRing(64 * 1024);
   auto slot = ring.TryAllocate(1000);
