@@ -1,6 +1,7 @@
 # arrowring — the user interface. Each target bootstraps what it needs on a fresh Debian 12.
 #   make build   dependencies + configure + build everything (incremental)
 #   make test    build, then every test suite (ctest, the ASan+UBSan suite, pytest)
+#   make demo    build, then the main job: `arrowring demo` (DEMO_ARGS="--seconds 5" to change it)
 JOBS        ?= 2
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
@@ -14,7 +15,7 @@ CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VE
 ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test
 TSAN_TARGETS := arrowring_ring_stress_test
 
-.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python clean
+.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python demo clean
 
 all: build
 
@@ -24,6 +25,9 @@ bootstrap:
 build: bootstrap
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+demo: build
+	$(BUILD_DIR)/bin/arrowring demo $(DEMO_ARGS)
 
 test: build
 	@$(MAKE) --no-print-directory test-cpp test-asan test-tsan test-python

@@ -1,0 +1,59 @@
+// The subcommands of `arrowring`. Each returns the process exit code (cli_util.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace arrowring::cli {
+
+struct CreateArgs {
+  std::string name, capacity, policy = "block", mode = "0600";
+  uint32_t max_messages = 0;
+};
+int RunCreate(const CreateArgs& args);
+int RunList(bool json);
+int RunStat(const std::string& name, bool json);
+int RunRemove(const std::string& name, bool force);
+int RunRecover(const std::string& name, bool json);
+
+struct PubArgs {
+  std::string ring;
+  std::vector<std::string> files;
+  int64_t batch_rows = 0;
+  double timeout_seconds = 10;
+  bool json = false;
+};
+int RunPub(const PubArgs& args);
+
+struct CatArgs {
+  std::string ring, subscriber, format = "table";
+  int64_t limit = 0;                      // 0: no limit
+  std::optional<double> timeout_seconds;  // empty: wait forever
+};
+int RunCat(const CatArgs& args);
+
+struct TopArgs {
+  double interval_seconds = 1.0;
+  int64_t iterations = 0;  // 0: until q or Ctrl-C
+};
+int RunTop(const TopArgs& args);
+
+struct DemoArgs {
+  double seconds = 10;
+  std::string ring;         // empty: a fresh name
+  std::string output;       // empty: a file under $TMPDIR
+  int64_t events_per_table = 4096;
+  std::string capacity = "256MiB";
+};
+int RunDemo(const DemoArgs& args, const std::string& self_path);
+
+struct DemoWorkerArgs {
+  std::string role, ring, output;
+  double seconds = 10;
+  int64_t events_per_table = 4096;
+};
+int RunDemoWorker(const DemoWorkerArgs& args);
+
+}  // namespace arrowring::cli

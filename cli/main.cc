@@ -1,0 +1,119 @@
+// arrowring: the command line. Subcommand names, options and --json fields are a contract
+// (docs/cli.md).
+#include <unistd.h>
+
+#include <climits>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli_util.h"
+#include "commands.h"
+
+namespace {
+
+std::string SelfPath(const char* argv0) {
+  char path[PATH_MAX];
+  const ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (length <= 0) return argv0;
+  path[length] = '\0';
+  return path;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace arrowring::cli;
+  CLI::App app{"arrowring: zero-copy Arrow tables between processes through shared-memory rings", "arrowring"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Every subcommand's help");
+
+  CreateArgs create;
+  auto* create_cmd = app.add_subcommand("create", "Create a ring");
+  create_cmd->add_option("name", create.name, "Ring name: 1-200 characters of [A-Za-z0-9._-]")->required();
+  create_cmd->add_option("--capacity", create.capacity, "Data bytes, e.g. 256MiB, 1GiB, 4096")->required();
+  create_cmd->add_option("--policy", create.policy, "When full: block (lossless), fail, drop-oldest")
+      ->capture_default_str();
+  create_cmd->add_option("--mode", create.mode, "Permissions: 0600 (owner) or 0660 (owner and group)")
+      ->capture_default_str();
+  create_cmd->add_option("--max-messages", create.max_messages, "Messages in the ring at once (0: capacity/4KiB)");
+
+  bool json = false;
+  auto* ls_cmd = app.add_subcommand("ls", "List every ring on this machine");
+  ls_cmd->add_flag("--json", json, "JSON output (see docs/cli.md)");
+
+  std::string name;
+  auto* stat_cmd = app.add_subcommand("stat", "A ring's geometry, counters, holders and subscribers");
+  stat_cmd->add_option("name", name, "Ring name")->required();
+  stat_cmd->add_flag("--json", json, "JSON output (see docs/cli.md)");
+
+  TopArgs top;
+  auto* top_cmd = app.add_subcommand("top", "Live view of all rings (q or Ctrl-C quits)");
+  top_cmd->add_option("--interval", top.interval_seconds, "Seconds between refreshes")->capture_default_str();
+  top_cmd->add_option("--iterations", top.iterations, "Stop after N refreshes (0: never)");
+
+  bool force = false;
+  auto* rm_cmd = app.add_subcommand("rm", "Remove a ring (refuses one in use unless --force)");
+  rm_cmd->add_option("name", name, "Ring name")->required();
+  rm_cmd->add_flag("--force", force, "Remove even if processes use it");
+
+  auto* recover_cmd = app.add_subcommand("recover", "Reclaim what dead processes held");
+  recover_cmd->add_option("name", name, "Ring name")->required();
+  recover_cmd->add_flag("--json", json, "JSON output (see docs/cli.md)");
+
+  PubArgs pub;
+  auto* pub_cmd = app.add_subcommand("pub", "Publish tables from Arrow IPC, Parquet or CSV files");
+  pub_cmd->add_option("name", pub.ring, "Ring name")->required();
+  pub_cmd->add_option("files", pub.files, "Input files")->required()->check(CLI::ExistingFile);
+  pub_cmd->add_option("--batch-rows", pub.batch_rows, "Publish in messages of N rows (default: a file a message)");
+  pub_cmd->add_option("--timeout", pub.timeout_seconds, "Seconds to wait for room in a full ring")->capture_default_str();
+  pub_cmd->add_flag("--json", pub.json, "One JSON object per file");
+
+  CatArgs cat;
+  double cat_timeout = -1;
+  auto* cat_cmd = app.add_subcommand("cat", "Subscribe and print what arrives");
+  cat_cmd->add_option("name", cat.ring, "Ring name")->required();
+  cat_cmd->add_option("--subscriber", cat.subscriber, "Subscriber name (default: cat-<pid>)");
+  cat_cmd->add_option("--format", cat.format, "table, csv, jsonl, or arrow (one IPC stream on stdout)")
+      ->capture_default_str();
+  cat_cmd->add_option("--limit", cat.limit, "End after N messages");
+  cat_cmd->add_option("--timeout", cat_timeout, "End after SEC seconds without a new message");
+
+  DemoArgs demo;
+  auto* demo_cmd = app.add_subcommand("demo", "The main job: producer, verifier and storage processes");
+  demo_cmd->add_option("--seconds", demo.seconds, "How long the producer publishes")->capture_default_str();
+  demo_cmd->add_option("--ring", demo.ring, "Ring name (default: demo-<pid>); created and removed");
+  demo_cmd->add_option("--capacity", demo.capacity, "Ring capacity")->capture_default_str();
+  demo_cmd->add_option("--events-per-table", demo.events_per_table, "Events per table")->capture_default_str();
+  demo_cmd->add_option("--output", demo.output, "Arrow IPC file the storage subscriber writes");
+
+  DemoWorkerArgs worker;
+  auto* worker_cmd = app.add_subcommand("demo-worker", "One process of the demo (internal)");
+  worker_cmd->group("");  // Hidden from --help.
+  worker_cmd->add_option("--role", worker.role)->required();
+  worker_cmd->add_option("--ring", worker.ring)->required();
+  worker_cmd->add_option("--seconds", worker.seconds);
+  worker_cmd->add_option("--events-per-table", worker.events_per_table);
+  worker_cmd->add_option("--output", worker.output);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int code = app.exit(error);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  if (cat_timeout >= 0) cat.timeout_seconds = cat_timeout;
+
+  if (*create_cmd) return RunCreate(create);
+  if (*ls_cmd) return RunList(json);
+  if (*stat_cmd) return RunStat(name, json);
+  if (*top_cmd) return RunTop(top);
+  if (*rm_cmd) return RunRemove(name, force);
+  if (*recover_cmd) return RunRecover(name, json);
+  if (*pub_cmd) return RunPub(pub);
+  if (*cat_cmd) return RunCat(cat);
+  if (*demo_cmd) return RunDemo(demo, SelfPath(argv[0]));
+  if (*worker_cmd) return RunDemoWorker(worker);
+  return kExitUsage;
+}

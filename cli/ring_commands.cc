@@ -1,0 +1,158 @@
+// create, ls, stat, rm, recover.
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+
+#include "arrowring/ring/segment.h"
+#include "cli_util.h"
+#include "commands.h"
+
+namespace arrowring::cli {
+
+int RunCreate(const CreateArgs& args) {
+  auto capacity = ParseSize(args.capacity);
+  if (!capacity.ok()) return Fail("create", capacity.error());
+  auto policy = ParsePolicy(args.policy);
+  if (!policy.ok()) return Fail("create", policy.error());
+  uint32_t mode = 0;
+  if (std::from_chars(args.mode.data(), args.mode.data() + args.mode.size(), mode, 8).ec != std::errc() ||
+      (mode != 0600 && mode != 0660)) {
+    return Fail("create", Errc::kInvalidArgument,
+                "invalid mode '" + args.mode + "': use 0600 (owner only) or 0660 (owner and group)");
+  }
+  auto ring = Ring::Create(args.name, *capacity, {.policy = *policy, .max_messages = args.max_messages, .mode = mode});
+  if (!ring.ok()) return Fail("create", ring.error());
+  std::cout << "created ring '" << args.name << "': " << HumanBytes(static_cast<double>(ring->capacity()))
+            << ", policy " << PolicyName(*policy) << ", mode " << ModeString(mode) << "\n";
+  return kExitOk;
+}
+
+int RunList(bool json) {
+  const auto names = MappedSegment::List();
+  if (json) std::cout << "[";
+  if (!json) {
+    std::printf("%-32s %12s %10s %9s %11s %8s\n", "NAME", "CAPACITY", "USED", "MESSAGES", "SUBSCRIBERS", "POLICY");
+  }
+  bool first = true;
+  for (const std::string& name : names) {
+    auto ring = Ring::Attach(name);
+    if (json) {
+      std::cout << (first ? "" : ", ") << "{\"name\": " << JsonString(name);
+      first = false;
+      if (ring.ok()) {
+        const RingStats s = ring->Stats();
+        std::cout << ", \"capacity_bytes\": " << s.capacity_bytes
+                  << ", \"used_bytes\": " << s.writing_bytes + s.committed_bytes
+                  << ", \"messages\": " << s.committed_messages
+                  << ", \"subscribers\": " << s.subscribers.size()
+                  << ", \"policy\": " << JsonString(PolicyName(s.policy)) << ", \"error\": null}";
+      } else {
+        std::cout << ", \"error\": " << JsonString(ring.error().message) << "}";
+      }
+      continue;
+    }
+    if (!ring.ok()) {
+      std::printf("%-32s (cannot attach: %s)\n", name.c_str(), ring.error().message.c_str());
+      continue;
+    }
+    const RingStats s = ring->Stats();
+    const double used = static_cast<double>(s.writing_bytes + s.committed_bytes);
+    char percent[16];
+    std::snprintf(percent, sizeof percent, "%.0f%%", 100.0 * used / static_cast<double>(s.capacity_bytes));
+    std::printf("%-32s %12s %10s %9llu %11zu %8s\n", name.c_str(),
+                HumanBytes(static_cast<double>(s.capacity_bytes)).c_str(), percent,
+                static_cast<unsigned long long>(s.committed_messages), s.subscribers.size(),
+                std::string(PolicyName(s.policy)).c_str());
+  }
+  if (json) std::cout << "]\n";
+  return kExitOk;
+}
+
+int RunStat(const std::string& name, bool json) {
+  auto ring = AttachRing(name);
+  if (!ring.ok()) return Fail("stat", ring.error());
+  const RingStats s = ring->Stats();
+  if (json) {
+    std::cout << StatsJson(s) << "\n";
+    return kExitOk;
+  }
+  auto bytes = [](uint64_t value) { return HumanBytes(static_cast<double>(value)); };
+  std::cout << "ring        " << s.name << "\n"
+            << "capacity    " << bytes(s.capacity_bytes) << " (" << s.max_messages << " messages at most)\n"
+            << "policy      " << PolicyName(s.policy) << ", mode " << ModeString(s.mode) << "\n"
+            << "occupancy   " << bytes(s.committed_bytes) << " committed (" << s.committed_messages
+            << " messages), " << bytes(s.writing_bytes) << " being written, " << bytes(s.free_bytes)
+            << " free; high water " << bytes(s.high_water_bytes) << "\n"
+            << "written     " << s.messages_written << " messages, " << bytes(s.bytes_written) << "\n"
+            << "read        " << s.messages_read << " acquisitions, " << bytes(s.bytes_read) << "\n"
+            << "dropped     " << s.messages_dropped << " messages, " << bytes(s.bytes_dropped) << "\n"
+            << "aborted     " << s.messages_aborted << " messages\n";
+  std::cout << "holders    ";
+  bool any = false;
+  for (const auto& h : s.holders) {
+    if (h.write_slots + h.read_messages == 0) continue;
+    any = true;
+    std::cout << " pid " << h.pid << (h.alive ? "" : " (dead)") << ": " << h.write_slots << " writing ("
+              << bytes(h.write_bytes) << "), " << h.read_messages << " read (" << bytes(h.read_bytes) << ");";
+  }
+  std::cout << (any ? "\n" : " none\n") << "subscribers";
+  for (const auto& sub : s.subscribers) {
+    std::cout << "\n  " << sub.name << " (pid " << sub.pid << (sub.alive ? "" : ", dead") << "): lag "
+              << sub.lag << ", received " << sub.received << ", missed " << sub.missed;
+  }
+  std::cout << (s.subscribers.empty() ? " none\n" : "\n");
+  return kExitOk;
+}
+
+int RunRemove(const std::string& name, bool force) {
+  {
+    auto ring = AttachRing(name);
+    if (!ring.ok() && !(force && ring.error().code == Errc::kIncompatible)) return Fail("rm", ring.error());
+    if (ring.ok() && !force) {
+      const RingStats s = ring->Stats();
+      std::string users;
+      for (const auto& h : s.holders) {
+        if (h.alive && h.pid != static_cast<uint64_t>(getpid())) users += " " + std::to_string(h.pid);
+      }
+      if (!users.empty()) {
+        std::cerr << "arrowring rm: ring '" << name << "' is in use by process(es)" << users
+                  << "; stop them first, or use --force (they keep their mapping until they exit)\n";
+        return kExitInUse;
+      }
+    }
+  }
+  auto removed = Ring::Unlink(name);
+  if (!removed.ok()) return Fail("rm", removed.error());
+  std::cout << "removed ring '" << name << "'\n";
+  return kExitOk;
+}
+
+int RunRecover(const std::string& name, bool json) {
+  auto ring = AttachRing(name);
+  if (!ring.ok()) return Fail("recover", ring.error());
+  const RecoveryReport report = ring->Recover();
+  if (json) {
+    std::cout << "{\"dead_pids\": [";
+    for (size_t i = 0; i < report.dead_pids.size(); ++i) std::cout << (i ? ", " : "") << report.dead_pids[i];
+    std::cout << "], \"aborted_writes\": " << report.aborted_writes
+              << ", \"released_references\": " << report.released_references
+              << ", \"removed_subscribers\": " << report.removed_subscribers
+              << ", \"reclaimed_bytes\": " << report.reclaimed_bytes << "}\n";
+    return kExitOk;
+  }
+  if (report.empty()) {
+    std::cout << "nothing to recover: every process attached to '" << name << "' is alive\n";
+    return kExitOk;
+  }
+  std::cout << "recovered from " << report.dead_pids.size() << " dead process(es):";
+  for (uint64_t pid : report.dead_pids) std::cout << " " << pid;
+  std::cout << "\n  aborted writes        " << report.aborted_writes
+            << "\n  released references   " << report.released_references
+            << "\n  removed subscribers   " << report.removed_subscribers
+            << "\n  reclaimed             " << HumanBytes(static_cast<double>(report.reclaimed_bytes)) << "\n";
+  return kExitOk;
+}
+
+}  // namespace arrowring::cli

@@ -1,0 +1,265 @@
+"""The `arrowring` command line, driven as users and scripts drive it."""
+import json
+import os
+import pathlib
+import pty
+import select
+import signal
+import subprocess
+import time
+
+import pyarrow as pa
+import pyarrow.csv
+import pyarrow.ipc
+import pyarrow.parquet
+import pytest
+
+GOLD = pathlib.Path(os.environ.get("ARROWRING_TESTING_DATA",
+                                   pathlib.Path(__file__).resolve().parents[3] / "shared" / "arrow-testing"))
+GOLD_STREAMS = sorted((GOLD / "integration").glob("**/*.stream"))
+SUBCOMMANDS = ["create", "ls", "stat", "top", "rm", "recover", "pub", "cat", "demo"]
+STAT_FIELDS = {
+    "name": str, "capacity_bytes": int, "policy": str, "mode": str, "free_bytes": int,
+    "writing_bytes": int, "committed_bytes": int, "high_water_bytes": int,
+    "messages_written": int, "messages_read": int, "messages_dropped": int,
+    "messages_aborted": int, "bytes_written": int, "bytes_read": int, "holders": list,
+    "subscribers": list,
+}
+
+
+class Cat:
+    """`arrowring cat` in the background, started once it has subscribed."""
+
+    def __init__(self, binary, ring, *args):
+        self.process = subprocess.Popen([binary, "cat", ring, *args], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)
+        line = self.process.stderr.readline().decode()
+        assert "subscribed" in line, line
+
+    def finish(self, timeout=60):
+        out, err = self.process.communicate(timeout=timeout)
+        return self.process.returncode, out, err.decode()
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(run, command):
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "Usage" in result.stdout or "usage" in result.stdout.lower()
+
+
+def test_no_subcommand_or_unknown_option_is_a_usage_error(run):
+    assert run().returncode == 2
+    assert run("ls", "--bogus").returncode == 2
+
+
+def test_create_then_stat_json_has_the_documented_fields(run, ring_name):
+    created = run("create", ring_name, "--capacity", "8MiB", "--policy", "drop-oldest", "--mode", "0660")
+    assert created.returncode == 0, created.stderr
+    result = run("stat", ring_name, "--json")
+    assert result.returncode == 0, result.stderr
+    stat = json.loads(result.stdout)
+    for field, kind in STAT_FIELDS.items():
+        assert isinstance(stat[field], kind), field
+    assert stat["name"] == ring_name
+    assert stat["capacity_bytes"] == 8 * 2**20
+    assert stat["policy"] == "drop-oldest"
+    assert stat["mode"] == "0660"
+    assert stat["free_bytes"] == stat["capacity_bytes"]
+    assert stat["holders"] == [] and stat["subscribers"] == []
+
+
+@pytest.mark.parametrize("size,expected", [("4096", 4096), ("64KiB", 65536), ("1MiB", 2**20), ("2MB", 2_000_000)])
+def test_sizes_accept_units(run, ring_name, size, expected):
+    assert run("create", ring_name, "--capacity", size).returncode == 0
+    capacity = json.loads(run("stat", ring_name, "--json").stdout)["capacity_bytes"]
+    assert capacity == (expected + 4095) // 4096 * 4096
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["create", "bad/name", "--capacity", "1MiB"], 2, "contains '/'"),
+    (["create", "x" * 201, "--capacity", "1MiB"], 2, "1 to 200 characters"),
+    (["create", "ok-name", "--capacity", "lots"], 2, "invalid size"),
+    (["create", "ok-name", "--capacity", "1MiB", "--policy", "maybe"], 2, "block, fail or drop-oldest"),
+    (["create", "ok-name", "--capacity", "1MiB", "--mode", "0777"], 2, "0600"),
+    (["stat", "no-such-ring-here"], 3, "'arrowring ls' lists rings"),
+    (["rm", "no-such-ring-here"], 3, "no ring named"),
+    (["cat", "no-such-ring-here", "--limit", "1"], 3, "no ring named"),
+])
+def test_errors_say_what_was_wrong_with_documented_exit_codes(run, args, code, message):
+    result = run(*args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+
+
+def test_create_of_an_existing_name_fails(run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    result = run("create", ring_name, "--capacity", "1MiB")
+    assert result.returncode == 6
+    assert "already exists" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_another_users_private_ring_is_permission_denied(binary, run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+    result = subprocess.run([binary, "stat", ring_name], capture_output=True, text=True, preexec_fn=as_nobody)
+    assert result.returncode == 4
+    assert "permission denied" in result.stderr and "0600" in result.stderr
+
+
+def test_ls_lists_rings_as_text_and_json(run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    assert ring_name in run("ls").stdout
+    rings = {ring["name"]: ring for ring in json.loads(run("ls", "--json").stdout)}
+    assert rings[ring_name]["capacity_bytes"] == 2**20
+    assert rings[ring_name]["error"] is None
+
+
+def test_rm_refuses_a_ring_in_use_unless_forced(binary, run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--timeout", "60")
+    try:
+        refused = run("rm", ring_name)
+        assert refused.returncode == 5
+        assert str(cat.process.pid) in refused.stderr and "--force" in refused.stderr
+        stat = json.loads(run("stat", ring_name, "--json").stdout)
+        assert [s["name"] for s in stat["subscribers"]] == [f"cat-{cat.process.pid}"]
+        assert run("rm", ring_name, "--force").returncode == 0
+        assert run("stat", ring_name).returncode == 3
+    finally:
+        cat.process.kill()
+        cat.process.wait()
+
+
+def test_recover_reclaims_what_a_killed_subscriber_held(binary, run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--subscriber", "doomed", "--timeout", "60")
+    cat.process.send_signal(signal.SIGKILL)
+    cat.process.wait()
+    result = run("recover", ring_name, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["dead_pids"] == [cat.process.pid]
+    assert report["removed_subscribers"] == 1
+    assert "nothing to recover" in run("recover", ring_name).stdout
+
+
+@pytest.mark.parametrize("gold", GOLD_STREAMS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_pub_then_cat_arrow_round_trips_gold_files(binary, run, ring_name, gold):
+    assert run("create", ring_name, "--capacity", "16MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--format", "arrow", "--limit", "1", "--timeout", "60")
+    published = run("pub", ring_name, gold, "--json")
+    assert published.returncode == 0, published.stderr
+    code, out, err = cat.finish()
+    assert code == 0, err
+    expected = pa.ipc.open_stream(gold.read_bytes()).read_all()
+    actual = pa.ipc.open_stream(out).read_all()
+    assert actual.schema.equals(expected.schema)
+    assert actual.equals(expected)
+
+
+def test_pub_reads_parquet_csv_and_arrow_files_in_batches(binary, run, ring_name, tmp_path):
+    table = pa.table({"id": list(range(10)), "name": [f"n{i}" for i in range(10)]})
+    pa.parquet.write_table(table, tmp_path / "t.parquet")
+    pa.csv.write_csv(table, tmp_path / "t.csv")
+    with pa.ipc.new_file(tmp_path / "t.arrow", table.schema) as writer:
+        writer.write_table(table)
+    assert run("create", ring_name, "--capacity", "4MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--format", "jsonl", "--limit", "12", "--timeout", "60")
+    result = run("pub", ring_name, tmp_path / "t.parquet", tmp_path / "t.csv", tmp_path / "t.arrow",
+                 "--batch-rows", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    per_file = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [f["messages"] for f in per_file] == [4, 4, 4]
+    code, out, _ = cat.finish()
+    rows = [json.loads(line) for line in out.decode().splitlines()]
+    assert code == 0 and len(rows) == 30
+    assert rows[:10] == [{"id": i, "name": f"n{i}"} for i in range(10)]
+
+
+def test_pub_refuses_a_file_that_is_not_arrow_parquet_or_csv(run, ring_name, tmp_path):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello")
+    result = run("pub", ring_name, junk)
+    assert result.returncode == 8
+    assert "not an Arrow IPC stream or file, a Parquet file or a .csv file" in result.stderr
+    truncated = tmp_path / "bad.stream"
+    truncated.write_bytes(b"\xff\xff\xff\xff\x10\x00\x00\x00garbage")
+    assert run("pub", ring_name, truncated).returncode == 8
+
+
+@pytest.mark.parametrize("fmt,check", [
+    ("table", lambda out: "--- message" in out and "id:" in out),
+    ("csv", lambda out: out.splitlines()[0] == '"id","name"' and len(out.splitlines()) == 4),
+    ("jsonl", lambda out: json.loads(out.splitlines()[2]) == {"id": 2, "name": "c"}),
+])
+def test_cat_formats(binary, run, ring_name, tmp_path, fmt, check):
+    table = pa.table({"id": [0, 1, 2], "name": ["a", "b", "c"]})
+    path = tmp_path / "t.stream"
+    with pa.ipc.new_stream(path, table.schema) as writer:
+        writer.write_table(table)
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--format", fmt, "--limit", "1", "--timeout", "60")
+    assert run("pub", ring_name, path).returncode == 0
+    code, out, err = cat.finish()
+    assert code == 0, err
+    assert check(out.decode()), out.decode()
+
+
+def test_cat_ends_after_its_timeout_on_an_empty_ring(run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    result = run("cat", ring_name, "--timeout", "0.3")
+    assert result.returncode == 0 and result.stdout == ""
+    assert run("cat", ring_name, "--format", "xml").returncode == 2
+
+
+def test_top_refreshes_under_a_terminal_and_quits_on_q(binary, run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(binary, [binary, "top", "--interval", "0.2"])
+    screen = b""
+    deadline = time.monotonic() + 30
+    while screen.count(b"arrowring top") < 3 and time.monotonic() < deadline:
+        if select.select([fd], [], [], 1)[0]:
+            screen += os.read(fd, 65536)
+    os.write(fd, b"q")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert screen.count(b"arrowring top") >= 3, screen[-500:]
+    assert ring_name.encode() in screen and b"OCCUPANCY" in screen
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_top_without_a_terminal_runs_its_iterations(run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    result = run("top", "--interval", "0.05", "--iterations", "2", stdin=subprocess.DEVNULL)
+    assert result.returncode == 0
+    assert result.stdout.count("arrowring top") == 2 and ring_name in result.stdout
+
+
+def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
+    output = tmp_path / "demo.arrow"
+    name = f"test-cli-{os.getpid()}-demo"
+    result = run("demo", "--seconds", "1", "--events-per-table", "64", "--capacity", "32MiB",
+                 "--ring", name, "--output", output)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified" in result.stdout
+    moved = int(result.stdout.split("moved")[1].split("tables")[0])
+    assert f"verified    {moved} of {moved} tables" in result.stdout
+    assert moved > 0
+    with pa.ipc.open_file(output) as reader:
+        assert reader.num_record_batches == moved
+        stored = reader.read_all()
+    assert stored.num_rows == moved * 64
+    assert stored.column("event_id").to_pylist() == list(range(moved * 64))
+    assert run("stat", name).returncode == 3, "the demo removes its ring"
+
+
+def test_demo_refuses_bad_arguments(run):
+    assert run("demo", "--seconds", "0").returncode == 2
+    assert run("demo", "--capacity", "huge").returncode == 2
