@@ -10,6 +10,7 @@
 
 #include "arrowring/ring/error.h"
 #include "arrowring/ring/ring.h"
+#include "arrowring/ring/stats_json.h"
 
 namespace arrowring::cli {
 
@@ -37,12 +38,6 @@ Result<uint64_t> ParseSize(std::string_view text);
 /// 1536 -> "1.5 KiB".
 std::string HumanBytes(double bytes);
 
-/// A JSON string literal for `text` (quotes and escapes included).
-std::string JsonString(std::string_view text);
-/// A ring's statistics as the JSON object documented in docs/cli.md (`stat --json`).
-std::string StatsJson(const RingStats& stats);
-/// "0600"
-std::string ModeString(uint32_t mode);
 
 /// Attaches to `name`, turning "no such ring" into an error that says how to find rings.
 Result<Ring> AttachRing(std::string_view name);
