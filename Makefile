@@ -15,7 +15,7 @@ CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VE
 ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test
 TSAN_TARGETS := arrowring_ring_stress_test
 
-.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python demo clean
+.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python test-pip-install demo clean
 
 all: build
 
@@ -25,12 +25,15 @@ bootstrap:
 build: bootstrap
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
+	@# The Python package, editable, into .venv; its CMake build is incremental in build/python.
+	@$(VENV_PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+	    -Cbuild-dir=$(BUILD_DIR)/python -Ceditable.rebuild=false -e .
 
 demo: build
 	$(BUILD_DIR)/bin/arrowring demo $(DEMO_ARGS)
 
 test: build
-	@$(MAKE) --no-print-directory test-cpp test-asan test-tsan test-python
+	@$(MAKE) --no-print-directory test-cpp test-asan test-tsan test-python test-pip-install
 
 test-cpp:
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(JOBS)
@@ -49,7 +52,15 @@ test-tsan:
 	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir $(TSAN_DIR) --output-on-failure --no-tests=error -j $(JOBS) -L concurrency
 
 test-python:
-	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) -m pytest -q tests/interop
+	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) -m pytest -q -p no:cacheprovider tests/interop python/tests
+
+# `pip install .` from the repository root into a fresh virtual environment, then a smoke run
+# of the installed package (from outside the source tree).
+PIP_VENV := $(CURDIR)/$(BUILD_DIR)/pip-install-venv
+test-pip-install:
+	@rm -rf $(PIP_VENV) && python3 -m venv $(PIP_VENV)
+	$(PIP_VENV)/bin/python -m pip install -q --disable-pip-version-check .
+	cd /tmp && $(PIP_VENV)/bin/python $(CURDIR)/python/tests/smoke_installed.py
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)

@@ -1099,6 +1099,15 @@ Status SeedCompatRing::mark_ready(uint64_t index, uint64_t bytes) {
   return Ok();
 }
 
+Status SeedCompatRing::abort(uint64_t index) {
+  auto it = std::find_if(writing_.begin(), writing_.end(), [&](auto& e) { return e.first == index; });
+  if (it == writing_.end()) {
+    return Error{Errc::kInvalidArgument, "slot " + std::to_string(index) + " is not being written here"};
+  }
+  writing_.erase(it);  // The write slot's destructor aborts the reservation.
+  return Ok();
+}
+
 Result<std::span<const std::byte>> SeedCompatRing::acquire_for_read(uint64_t index, uint64_t bytes) {
   auto handle = ring_.HandleOf(index);
   if (!handle) {

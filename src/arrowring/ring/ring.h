@@ -281,6 +281,11 @@ class Ring {
 class SeedCompatRing {
  public:
   explicit SeedCompatRing(Ring ring) : ring_(std::move(ring)) {}
+  // Owns open slots: move-only (spelled out, as std::vector claims copyability it lacks).
+  SeedCompatRing(SeedCompatRing&&) = default;
+  SeedCompatRing& operator=(SeedCompatRing&&) = default;
+  SeedCompatRing(const SeedCompatRing&) = delete;
+  SeedCompatRing& operator=(const SeedCompatRing&) = delete;
   struct Slot {
     uint64_t index;
     std::span<std::byte> view;
@@ -288,6 +293,8 @@ class SeedCompatRing {
   /// allocate(size): a slot, or empty when the ring is full (never blocks).
   Result<std::optional<Slot>> allocate(uint64_t size);
   Status mark_ready(uint64_t index, uint64_t bytes);
+  /// Gives back a slot allocated here and not marked ready (the seed's slot.release()).
+  Status abort(uint64_t index);
   Result<std::span<const std::byte>> acquire_for_read(uint64_t index, uint64_t bytes);
   Status release(uint64_t index);
   /// (bytes written, bytes read)

@@ -385,6 +385,11 @@ TEST(SeedCompatRing, MapsTheSeedCallsOneToOne) {
   EXPECT_FALSE(seed.release((*slot)->index).ok());
   EXPECT_FALSE(seed.mark_ready(12345, 1).ok());
   EXPECT_EQ(seed.acquire_for_read((*slot)->index, 1).error().code, Errc::kStaleHandle);
+  auto unused = seed.allocate(64 * kKiB);
+  ASSERT_TRUE(unused.ok() && unused->has_value());
+  ASSERT_TRUE(seed.abort((*unused)->index).ok());
+  EXPECT_EQ(seed.get_slot_occupancy().writing, 0u);
+  EXPECT_FALSE(seed.abort((*unused)->index).ok());
 }
 
 }  // namespace
