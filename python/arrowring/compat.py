@@ -71,8 +71,11 @@ def write_table_to_buffer(table: pa.Table, buffer: memoryview) -> int:
 
     Raises ValueError, naming both sizes, when the buffer is too small (checked before anything
     is written, so the buffer is left as it was)."""
+    view = memoryview(buffer)
+    if view.readonly:  # Arrow's FixedSizeBufferWriter would abort the process on it.
+        raise ValueError("write_table_to_buffer needs a writable buffer; this one is read-only")
     needed = get_table_ipc_size(table)
-    available = memoryview(buffer).nbytes
+    available = view.nbytes
     if needed > available:
         raise ValueError(f"the table needs {needed} bytes as an Arrow IPC stream but the buffer holds {available}")
     sink = pa.FixedSizeBufferWriter(pa.py_buffer(buffer))

@@ -32,6 +32,8 @@ def test_the_seven_functions():
     assert compat.read_table_from_address(arrow_buffer.address, size, arrow_buffer).equals(t)
     with pytest.raises(ValueError, match=f"needs {size} bytes"):
         compat.write_table_to_buffer(t, memoryview(bytearray(size - 1)))
+    with pytest.raises(ValueError, match="read-only"):  # Not an abort inside Arrow.
+        compat.write_table_to_buffer(t, memoryview(bytes(size)))
 
 
 @pytest.fixture
