@@ -2,6 +2,7 @@
 #   make build   dependencies + configure + build everything (incremental)
 #   make test    build, then every test suite (ctest, the ASan+UBSan suite, pytest)
 #   make demo    build, then the main job: `arrowring demo` (DEMO_ARGS="--seconds 5" to change it)
+#   make bench   build, then the benchmark suite (QUICK=1: the reduced one, under 3 minutes)
 JOBS        ?= 2
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
@@ -15,7 +16,7 @@ CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VE
 ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test
 TSAN_TARGETS := arrowring_ring_stress_test
 
-.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python test-pip-install demo clean
+.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python test-pip-install demo bench clean
 
 all: build
 
@@ -31,6 +32,9 @@ build: bootstrap
 
 demo: build
 	$(BUILD_DIR)/bin/arrowring demo $(DEMO_ARGS)
+
+bench: build
+	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) bench/run.py $(if $(QUICK),--quick,)
 
 test: build
 	@$(MAKE) --no-print-directory test-cpp test-asan test-tsan test-python test-pip-install

@@ -1,0 +1,348 @@
+#include "bench_cases.h"
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include <arrow/api.h>
+#include <arrow/io/memory.h>
+#include <arrow/ipc/writer.h>
+
+#include "arrowring/ipc/pubsub.h"
+
+namespace arrowring::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+int64_t MonotonicNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+std::string UniqueName(const char* what) {
+  static std::atomic<int> counter{0};
+  return std::string("bench-") + what + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+// A table of about `bytes` data bytes in 4 int64 columns.
+std::shared_ptr<arrow::Table> BenchTable(int64_t bytes) {
+  const int64_t rows = std::max<int64_t>(1, bytes / 32);
+  std::vector<std::shared_ptr<arrow::Array>> columns;
+  std::vector<std::shared_ptr<arrow::Field>> fields;
+  for (int c = 0; c < 4; ++c) {
+    auto buffer = *arrow::AllocateBuffer(rows * 8);
+    auto* values = reinterpret_cast<int64_t*>(buffer->mutable_data());
+    for (int64_t i = 0; i < rows; ++i) values[i] = i * (c + 1);
+    columns.push_back(arrow::MakeArray(arrow::ArrayData::Make(arrow::int64(), rows, {nullptr, std::move(buffer)})));
+    fields.push_back(arrow::field("c" + std::to_string(c), arrow::int64()));
+  }
+  return arrow::Table::Make(arrow::schema(fields), columns, rows);
+}
+
+// What a consumer does with a table: one value per column, or every byte.
+uint64_t Consume(const arrow::Table& table, bool checksum) {
+  uint64_t sum = 0;
+  for (const auto& column : table.columns()) {
+    for (const auto& chunk : column->chunks()) {
+      const auto& buffer = chunk->data()->buffers[1];
+      if (!checksum) {
+        sum += static_cast<uint64_t>(static_cast<const arrow::Int64Array&>(*chunk).Value(0));
+        continue;
+      }
+      const auto* words = reinterpret_cast<const uint64_t*>(buffer->data());
+      const int64_t n = buffer->size() / 8;
+      for (int64_t i = 0; i < n; ++i) sum += words[i];
+    }
+  }
+  return sum;
+}
+
+struct Pipe {
+  Pipe() { (void)!pipe(fds); }
+  ~Pipe() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+  template <typename T>
+  void Put(const T& value) const { (void)!write(fds[1], &value, sizeof value); }
+  template <typename T>
+  bool Get(T* value) const {
+    size_t got = 0;
+    auto* bytes = reinterpret_cast<char*>(value);
+    while (got < sizeof(T)) {
+      const ssize_t n = read(fds[0], bytes + got, sizeof(T) - got);
+      if (n <= 0) return false;
+      got += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  int fds[2];
+};
+
+template <typename Body>
+pid_t Fork(Body body) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(600);
+    _exit(body());
+  }
+  return pid;
+}
+
+bool ReapAll(const std::vector<pid_t>& children) {
+  bool ok = true;
+  for (pid_t child : children) {
+    int status = 0;
+    waitpid(child, &status, 0);
+    ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  return ok;
+}
+
+struct RingGuard {
+  std::string name;
+  ~RingGuard() { (void)Ring::Unlink(name); }
+};
+
+arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity) {
+  auto ring = Ring::Create(name, capacity, {.policy = Policy::kBlock});
+  if (!ring.ok()) return ToStatus(ring.error());
+  return *ring;
+}
+
+}  // namespace
+
+// Room for `tables` tables of `table_bytes` (their IPC overhead is far below 64 KiB).
+uint64_t RingCapacityFor(int64_t table_bytes, int tables = 4) {
+  return std::max<uint64_t>(1ull << 20, static_cast<uint64_t>(table_bytes + (64 << 10)) * static_cast<uint64_t>(tables));
+}
+
+// Tables published before timing starts: one lap of the ring, so that every page has been
+// touched once (first touches are page faults, a one-time cost of a new mapping).
+int64_t WarmupCount(int64_t table_bytes, int tables) {
+  return static_cast<int64_t>(RingCapacityFor(table_bytes, tables) / static_cast<uint64_t>(table_bytes)) + 1;
+}
+
+arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, bool checksum, int subscribers,
+                                            int ring_tables) {
+  // Consumers are forked before the table exists, so they do not inherit its pages.
+  const std::string name = UniqueName("throughput");
+  const uint64_t capacity = RingCapacityFor(table_bytes, ring_tables);
+  const int64_t warmup = WarmupCount(table_bytes, ring_tables);
+  ARROW_ASSIGN_OR_RAISE(Ring ring, CreateRing(name, capacity));
+  RingGuard guard{name};
+  Pipe ready, done;
+  std::vector<pid_t> children;
+  for (int s = 0; s < subscribers; ++s) {
+    children.push_back(Fork([&, s] {
+      auto attached = Ring::Attach(name);
+      if (!attached.ok()) return 2;
+      auto subscriber = Subscriber::Make(*attached, "consumer-" + std::to_string(s));
+      if (!subscriber.ok()) return 3;
+      ready.Put(char{1});
+      uint64_t sum = 0;
+      for (int64_t i = 0; i < warmup + count; ++i) {
+        auto message = subscriber->Next(60s);
+        if (!message.ok() || !message->has_value()) return 4;
+        sum += Consume(*(*message)->table, checksum);
+        if (i + 1 == warmup) ready.Put(char{2});
+      }
+      done.Put(sum);
+      return 0;
+    }));
+  }
+  for (int s = 0; s < subscribers; ++s) {
+    char byte;
+    if (!ready.Get(&byte)) return arrow::Status::IOError("a consumer failed to start");
+  }
+  auto table = BenchTable(table_bytes);
+  Publisher publisher(ring, {.timeout = 60s});
+  for (int64_t i = 0; i < warmup; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
+  for (int s = 0; s < subscribers; ++s) {  // Timing starts with the pipeline drained.
+    char byte;
+    if (!ready.Get(&byte)) return arrow::Status::IOError("a consumer failed during warm-up");
+  }
+  const int64_t start = MonotonicNs();
+  for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
+  for (int s = 0; s < subscribers; ++s) {
+    uint64_t sum;
+    if (!done.Get(&sum)) return arrow::Status::IOError("a consumer failed");
+  }
+  const int64_t end = MonotonicNs();
+  if (!ReapAll(children)) return arrow::Status::IOError("a consumer process failed");
+  return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9};
+}
+
+arrow::Result<Latency> MeasureLatency(bool raw, bool spin, int64_t count) {
+  const std::string ping_name = UniqueName("ping"), pong_name = UniqueName("pong");
+  ARROW_ASSIGN_OR_RAISE(Ring ping, CreateRing(ping_name, 16ull << 20));
+  RingGuard ping_guard{ping_name};
+  ARROW_ASSIGN_OR_RAISE(Ring pong, CreateRing(pong_name, 16ull << 20));
+  RingGuard pong_guard{pong_name};
+  const uint32_t spins = spin ? 10'000'000 : 0;
+  auto pong_subscription = pong.Subscribe("a");
+  if (!pong_subscription.ok()) return ToStatus(pong_subscription.error());
+  Pipe ready, report;
+  auto one_row = [](int64_t stamp) {
+    arrow::Int64Builder builder;
+    (void)builder.Append(stamp);
+    return arrow::Table::Make(arrow::schema({arrow::field("t", arrow::int64())}), {*builder.Finish()});
+  };
+  // Sends one message stamped with the monotonic time at which publishing began.
+  auto send = [&](Ring& ring, int64_t stamp) -> arrow::Status {
+    if (raw) {
+      auto slot = ring.Allocate(64, 60s);
+      if (!slot.ok() || !slot->has_value()) return arrow::Status::IOError("no room");
+      std::memcpy((**slot).data().data(), &stamp, 8);
+      auto handle = (**slot).Commit(64, 0);
+      return handle.ok() ? arrow::Status::OK() : ToStatus(handle.error());
+    }
+    return Publisher(ring, {.timeout = 60s}).Publish(*one_row(stamp)).status();
+  };
+  // Receives one message and returns its stamp.
+  auto receive = [&](Subscription& subscription) -> arrow::Result<int64_t> {
+    auto delivery = subscription.Next(60s, spins);
+    if (!delivery.ok() || !delivery->has_value()) return arrow::Status::IOError("nothing received");
+    if (raw) {
+      int64_t stamp;
+      std::memcpy(&stamp, (**delivery).slot.data().data(), 8);
+      return stamp;
+    }
+    auto owner = std::make_shared<ReadSlot>(std::move((**delivery).slot));
+    ARROW_ASSIGN_OR_RAISE(auto table, ReadTable(owner->data().data(), static_cast<int64_t>(owner->data().size()), owner,
+                                                {.validation = Validation::kNone}));
+    return std::static_pointer_cast<arrow::Int64Array>(table->column(0)->chunk(0))->Value(0);
+  };
+
+  const pid_t child = Fork([&] {
+    auto ping_ring = Ring::Attach(ping_name);
+    auto pong_ring = Ring::Attach(pong_name);
+    if (!ping_ring.ok() || !pong_ring.ok()) return 2;
+    auto subscription = ping_ring->Subscribe("b");
+    if (!subscription.ok()) return 3;
+    ready.Put(char{1});
+    std::vector<double> samples;
+    samples.reserve(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) {  // Paced: one message in flight.
+      auto stamp = receive(*subscription);
+      const int64_t now = MonotonicNs();
+      if (!stamp.ok()) return 4;
+      samples.push_back(static_cast<double>(now - *stamp) / 1e3);
+      if (!send(*pong_ring, now).ok()) return 5;
+    }
+    int64_t first = 0;
+    for (int64_t i = 0; i < count; ++i) {  // Burst: back to back.
+      if (!receive(*subscription).ok()) return 6;
+      if (i == 0) first = MonotonicNs();
+    }
+    const int64_t burst_ns = MonotonicNs() - first;
+    report.Put(burst_ns);
+    for (double sample : samples) report.Put(sample);
+    return 0;
+  });
+  char byte;
+  if (!ready.Get(&byte)) return arrow::Status::IOError("the receiver failed to start");
+  for (int64_t i = 0; i < count; ++i) {
+    ARROW_RETURN_NOT_OK(send(ping, MonotonicNs()));
+    ARROW_RETURN_NOT_OK(receive(*pong_subscription).status());
+  }
+  for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(send(ping, MonotonicNs()));
+  Latency latency;
+  int64_t burst_ns = 0;
+  if (!report.Get(&burst_ns)) return arrow::Status::IOError("the receiver failed");
+  latency.samples_us.resize(static_cast<size_t>(count));
+  for (double& sample : latency.samples_us) {
+    if (!report.Get(&sample)) return arrow::Status::IOError("the receiver failed");
+  }
+  if (!ReapAll({child})) return arrow::Status::IOError("the receiver process failed");
+  std::vector<double> sorted = latency.samples_us;
+  std::sort(sorted.begin(), sorted.end());
+  auto at = [&](double q) { return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())))]; };
+  latency.p50_us = at(0.50);
+  latency.p99_us = at(0.99);
+  latency.p999_us = at(0.999);
+  latency.msgs_per_s = burst_ns > 0 ? static_cast<double>(count - 1) / (static_cast<double>(burst_ns) / 1e9) : 0;
+  return latency;
+}
+
+arrow::Result<IpcSize> MeasureIpcSize(int64_t table_bytes, int repetitions) {
+  auto table = BenchTable(table_bytes);
+  IpcSize result{table_bytes, 1e300, 1e300};
+  ARROW_RETURN_NOT_OK(IpcStreamSize(*table).status());  // Untimed: first-call setup.
+  // Sizing is cheap: the minimum of many samples; serializing is not: `repetitions` samples.
+  for (int r = 0; r < 20; ++r) {
+    const int64_t start = MonotonicNs();
+    ARROW_ASSIGN_OR_RAISE(const int64_t exact, IpcStreamSize(*table));
+    result.exact_us = std::min(result.exact_us, static_cast<double>(MonotonicNs() - start) / 1e3);
+    if (exact <= 0) return arrow::Status::Invalid("empty stream");
+  }
+  for (int r = 0; r < repetitions; ++r) {
+    const int64_t start = MonotonicNs();
+    ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create());
+    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, table->schema()));
+    ARROW_RETURN_NOT_OK(writer->WriteTable(*table));
+    ARROW_RETURN_NOT_OK(writer->Close());
+    ARROW_ASSIGN_OR_RAISE(auto serialized, sink->Finish());
+    result.serialize_us = std::min(result.serialize_us, static_cast<double>(MonotonicNs() - start) / 1e3);
+    if (serialized->size() <= 0) return arrow::Status::Invalid("empty stream");
+  }
+  return result;
+}
+
+double MeasureMemcpy(int64_t bytes, double min_seconds) {
+  std::vector<uint8_t> source(static_cast<size_t>(bytes), 1), target(static_cast<size_t>(bytes), 0);
+  std::memcpy(target.data(), source.data(), source.size());  // Fault every page in first.
+  int64_t copies = 0;
+  const int64_t start = MonotonicNs();
+  int64_t elapsed = 0;
+  do {
+    std::memcpy(target.data(), source.data(), source.size());
+    asm volatile("" : : "r"(target.data()) : "memory");
+    ++copies;
+    elapsed = MonotonicNs() - start;
+  } while (static_cast<double>(elapsed) / 1e9 < min_seconds);
+  return static_cast<double>(copies * bytes) / (static_cast<double>(elapsed) / 1e9) / 1e9;
+}
+
+arrow::Result<int64_t> MeasureConsumerPeakRss(int64_t table_bytes, int64_t count) {
+  const std::string name = UniqueName("rss");
+  ARROW_ASSIGN_OR_RAISE(Ring ring, CreateRing(name, RingCapacityFor(table_bytes)));
+  RingGuard guard{name};
+  Pipe ready, report;
+  const pid_t child = Fork([&] {
+    auto attached = Ring::Attach(name);
+    auto subscriber = Subscriber::Make(*attached, "rss");
+    if (!subscriber.ok()) return 2;
+    ready.Put(char{1});
+    uint64_t sum = 0;
+    for (int64_t i = 0; i < count; ++i) {
+      auto message = subscriber->Next(60s);
+      if (!message.ok() || !message->has_value()) return 3;
+      sum += Consume(*(*message)->table, false);
+    }
+    rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    report.Put(static_cast<int64_t>(usage.ru_maxrss) * 1024);
+    return sum == 0 ? 0 : 0;
+  });
+  char byte;
+  if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed to start");
+  auto table = BenchTable(table_bytes);  // After the fork: the consumer does not inherit it.
+  Publisher publisher(ring, {.timeout = 60s});
+  for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
+  int64_t rss = 0;
+  if (!report.Get(&rss)) return arrow::Status::IOError("the consumer failed");
+  if (!ReapAll({child})) return arrow::Status::IOError("the consumer process failed");
+  return rss;
+}
+
+}  // namespace arrowring::bench

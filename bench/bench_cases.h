@@ -1,0 +1,53 @@
+// The C++ benchmark cases of arrowring: each measures one thing across real processes and
+// returns numbers; `arrowring bench` and bench/run.py (via `arrowring bench-case`) run them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <arrow/result.h>
+
+namespace arrowring::bench {
+
+struct Throughput {
+  int64_t tables = 0;
+  int64_t table_bytes = 0;  // data bytes of one table
+  double seconds = 0;
+  double gbps() const { return seconds > 0 ? static_cast<double>(tables * table_bytes) / seconds / 1e9 : 0; }
+  double tables_per_s() const { return seconds > 0 ? static_cast<double>(tables) / seconds : 0; }
+};
+
+/// A producer publishes `count` tables of `table_bytes` data bytes (4 int64 columns) into a
+/// ring; `subscribers` processes each receive every table zero-copy and read one value per
+/// column, or with `checksum` sum every byte. Time: first publish to the last table received,
+/// after one untimed lap of the ring. The ring holds `ring_tables` tables.
+arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, bool checksum, int subscribers = 1,
+                                            int ring_tables = 4);
+
+struct Latency {
+  std::vector<double> samples_us;  // one-way publish -> receive, per message
+  double p50_us = 0, p99_us = 0, p999_us = 0, msgs_per_s = 0;
+};
+
+/// One-way latency between two processes: a 1-row table (`raw` false) or a raw 64-byte ring
+/// message (`raw` true), the receiver sleeping on the futex (`spin` false) or spinning first.
+/// Messages are paced by a reply on a second ring, so each is measured without queueing;
+/// msgs_per_s comes from a separate back-to-back burst.
+arrow::Result<Latency> MeasureLatency(bool raw, bool spin, int64_t count);
+
+struct IpcSize {
+  int64_t table_bytes = 0;
+  double exact_us = 0;      // IpcStreamSize
+  double serialize_us = 0;  // serialize into a growing buffer and take its size (the seed's way)
+};
+arrow::Result<IpcSize> MeasureIpcSize(int64_t table_bytes, int repetitions);
+
+/// Single-thread memcpy bandwidth in GB/s for blocks of `bytes`.
+double MeasureMemcpy(int64_t bytes, double min_seconds);
+
+/// Peak RSS of a consumer process that receives `count` tables of `table_bytes` zero-copy and
+/// reads one value per column.
+arrow::Result<int64_t> MeasureConsumerPeakRss(int64_t table_bytes, int64_t count);
+
+}  // namespace arrowring::bench
