@@ -15,6 +15,8 @@
 #include <arrow/table.h>
 #include <gtest/gtest.h>
 
+#include "processes.h"
+
 #include "arrowring/ipc/pubsub.h"
 #include "arrowring/ipc/test_tables.h"
 
@@ -24,37 +26,10 @@ namespace {
 using namespace std::chrono_literals;
 constexpr uint64_t kMiB = 1 << 20;
 
-struct Pipe {
-  Pipe() { EXPECT_EQ(pipe(fds), 0); }
-  ~Pipe() { close(fds[0]); close(fds[1]); }
-  void Send(const std::string& line) const {
-    const std::string data = line + "\n";
-    (void)!write(fds[1], data.data(), data.size());
-  }
-  std::string Receive() const {
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    return line;
-  }
-  int fds[2];
-};
-
-template <typename Body>
-pid_t Spawn(Body body) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    alarm(120);  // Watchdog: a stuck child dies instead of hanging the suite.
-    _exit(body());
-  }
-  return pid;
-}
-
-int Reap(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using testing::KillAndReap;
+using testing::Pipe;
+using testing::Reap;
+using testing::Spawn;
 
 class PubSubProcesses : public ::testing::Test {
  protected:

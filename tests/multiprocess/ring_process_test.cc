@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "processes.h"
+
 #include "arrowring/ring/ring.h"
 #include "arrowring/ring/segment.h"
 
@@ -21,46 +23,10 @@ namespace {
 using namespace std::chrono_literals;
 constexpr uint64_t kCapacity = 1 << 20;
 
-// Line-based pipe from a child to the parent: the child reports handles and "ready".
-struct Pipe {
-  Pipe() { EXPECT_EQ(pipe(fds), 0); }
-  ~Pipe() { close(fds[0]); close(fds[1]); }
-  void Send(const std::string& line) const {
-    const std::string data = line + "\n";
-    (void)!write(fds[1], data.data(), data.size());
-  }
-  std::string Receive() {
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    return line;
-  }
-  int fds[2];
-};
-
-// Runs `body` in a child process with its own watchdog; returns the child's pid.
-template <typename Body>
-pid_t Spawn(Body body) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    alarm(60);  // Watchdog: a stuck child dies instead of hanging the suite.
-    body();
-    _exit(0);
-  }
-  return pid;
-}
-
-void KillAndReap(pid_t pid) {
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-}
-
-int Reap(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using testing::KillAndReap;
+using testing::Pipe;
+using testing::Reap;
+using testing::Spawn;
 
 class RingProcesses : public ::testing::Test {
  protected:
