@@ -140,13 +140,14 @@ int RunPub(const PubArgs& args) {
     int64_t messages = 0, bytes = 0;
     const int64_t rows = (*table)->num_rows();
     const int64_t step = args.batch_rows > 0 ? args.batch_rows : std::max<int64_t>(rows, 1);
-    for (int64_t offset = 0; offset < rows || (offset == 0 && rows == 0); offset += step) {
+    int64_t offset = 0;
+    do {  // At least one message: an empty file still publishes its schema.
       auto handle = publisher.Publish(*(*table)->Slice(offset, step));
       if (!handle.ok()) return Fail("pub", handle.status());
       ++messages;
       bytes += static_cast<int64_t>(handle->size);
-      if (rows == 0) break;
-    }
+      offset += step;
+    } while (offset < rows);
     if (args.json) {
       std::cout << "{\"file\": " << JsonString(path) << ", \"messages\": " << messages
                 << ", \"rows\": " << rows << ", \"bytes\": " << bytes << "}\n";
