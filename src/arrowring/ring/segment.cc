@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "arrowring/ring/layout.h"
@@ -49,20 +50,27 @@ Error OpenError(std::string_view name, int error, std::string_view verb) {
 
 Status ValidateRingName(std::string_view name) {
   if (name.empty() || name.size() > layout::kMaxNameLength) {
-    return Error{Errc::kInvalidArgument, "a ring name has 1 to 200 characters, got " +
+    return Error{Errc::kInvalidArgument, "a ring name has 1 to 200 bytes, got " +
                                              std::to_string(name.size())};
   }
   if (name == "." || name == "..") {
     return Error{Errc::kInvalidArgument, "'" + std::string(name) + "' is not a valid ring name"};
   }
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) {
-      std::string shown = (c >= 32 && c < 127) ? std::string(1, c) : "\\x" + std::to_string(static_cast<unsigned char>(c));
-      return Error{Errc::kInvalidArgument, "ring name '" + std::string(name.substr(0, 60)) +
-                                               "' contains '" + shown +
-                                               "'; use only letters, digits, '.', '_' and '-'"};
+  // The name becomes a file name in /dev/shm: every byte but '/' (a directory separator,
+  // which shm_open refuses, as Python's shared_memory does) would work there. Control
+  // characters are refused too: they work, but make names that no terminal shows faithfully.
+  for (const char c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '/' || byte < 0x20 || byte == 0x7F) {
+      char shown[8];
+      if (c == '/') {
+        std::snprintf(shown, sizeof shown, "/");
+      } else {
+        std::snprintf(shown, sizeof shown, "\\x%02x", byte);
+      }
+      return Error{Errc::kInvalidArgument,
+                   "ring name '" + std::string(name.substr(0, 60)) + "' contains '" + shown +
+                       "'; a ring name may hold any character but '/' and control characters"};
     }
   }
   return Ok();

@@ -12,7 +12,8 @@
 
 namespace arrowring {
 
-/// Checks a ring name: 1-200 characters of [A-Za-z0-9._-], not "." or "..".
+/// Checks a ring name: 1-200 bytes, any but '/' and control characters, not "." or "..".
+/// (Names such as the seed framework's "ring_<base64>", with '=' and '+', are valid.)
 Status ValidateRingName(std::string_view name);
 
 /// The shm_open name of a ring ("/arrowring.<name>").

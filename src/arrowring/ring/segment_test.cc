@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <string>
@@ -41,19 +42,38 @@ class Segment : public ::testing::Test {
   std::string name_ = UniqueName();
 };
 
-TEST(RingName, AcceptsPortableNamesAndRefusesTheRest) {
+TEST(RingName, AcceptsEveryNameSharedMemoryAcceptsButSlashAndControlCharacters) {
   EXPECT_TRUE(ValidateRingName("daq.events_v2-A").ok());
   EXPECT_TRUE(ValidateRingName(std::string(200, 'x')).ok());
+  // The seed framework names its ring "ring_" + base64(md5(id)): '=' always, '+' often.
+  EXPECT_TRUE(ValidateRingName("ring_q1+Zr8K0xW2vY3b4c5d6eA==").ok());
+  EXPECT_TRUE(ValidateRingName("sp ace, (parens) #1 ~!@$%^&*[]{}|;:'\"<>?,`").ok());
+  EXPECT_TRUE(ValidateRingName("\xc3\xbcmlaut").ok());  // UTF-8
   for (std::string bad : {std::string(), std::string(201, 'x'), std::string("a/b"), std::string(".."),
-                          std::string("."), std::string("sp ace"), std::string("new\nline"),
-                          std::string("ümlaut")}) {
+                          std::string("."), std::string("new\nline"), std::string("del\x7f")}) {
     auto status = ValidateRingName(bad);
     ASSERT_FALSE(status.ok()) << bad;
     EXPECT_EQ(status.error().code, Errc::kInvalidArgument);
   }
   EXPECT_THAT(ValidateRingName("a/b").error().message, HasSubstr("contains '/'"));
+  EXPECT_THAT(ValidateRingName("new\nline").error().message, HasSubstr("contains '\\x0a'"));
   EXPECT_EQ(Ring::Create("../etc", 4096).error().code, Errc::kInvalidArgument);
   EXPECT_EQ(Ring::Attach("").error().code, Errc::kInvalidArgument);
+}
+
+TEST_F(Segment, NamesWithBase64CharactersCreateAttachListAndUnlink) {
+  const std::string name = name_ + "+/=";
+  const std::string usable = name_ + "+x=";
+  ASSERT_FALSE(Ring::Create(name, 4096).ok());
+  auto ring = Ring::Create(usable, 4096);
+  ASSERT_TRUE(ring.ok()) << ring.error().ToString();
+  EXPECT_EQ(ring->name(), usable);
+  auto attached = Ring::Attach(usable);
+  ASSERT_TRUE(attached.ok()) << attached.error().ToString();
+  EXPECT_EQ(attached->ring_id(), ring->ring_id());
+  const auto names = MappedSegment::List();
+  EXPECT_NE(std::find(names.begin(), names.end(), usable), names.end());
+  EXPECT_TRUE(Ring::Unlink(usable).ok());
 }
 
 TEST_F(Segment, CreateAttachUnlink) {
