@@ -103,11 +103,6 @@ void RefuseWhileExported(Py_ssize_t exports, const char* what) {
   }
 }
 
-// --- the seed's ring, for arrowring.compat ---------------------------------------------------
-struct PySeedRing {
-  SeedCompatRing seed;
-};
-
 }  // namespace
 }  // namespace arrowring::python
 
@@ -115,6 +110,9 @@ using namespace arrowring;
 using namespace arrowring::python;
 
 NB_MODULE(_core, m) {
+  // Tables alive at interpreter exit still hold their read slots; the process is ending and
+  // the ring reclaims what a dead process held, so nanobind's leak report is noise to users.
+  nb::set_leak_warnings(false);
   m.doc() = "arrowring's core ring (C++), for the arrowring package. Use arrowring's public API.";
 
   // Errors become the Python classes of arrowring.errors, one per Errc.
@@ -128,6 +126,12 @@ NB_MODULE(_core, m) {
       PyErr_SetString(type.ptr(), e.error.message.c_str());
     }
   });
+
+  m.attr("UNTIL_DROPPED") = WriteSlot::kUntilDropped;
+  m.def("segment_path", [](std::string_view name) {
+    Unwrap(ValidateRingName(name));
+    return "/dev/shm" + SegmentName(name);
+  }, "name"_a, "The file in /dev/shm that holds ring `name`.");
 
   nb::class_<Handle>(m, "Handle", "Names one committed message of one ring.")
       .def_ro("ring_id", &Handle::ring_id)
@@ -178,6 +182,12 @@ NB_MODULE(_core, m) {
       .def_prop_ro("address", [](const PyReadSlot& s) { return reinterpret_cast<uintptr_t>(s.bytes().data()); })
       .def_prop_ro("commit_time_ns", [](const PyReadSlot& s) { return s.slot ? s.slot->commit_time_ns() : 0; })
       .def_prop_ro("held", [](const PyReadSlot& s) { return s.slot.has_value(); })
+      .def("duplicate", [](const PyReadSlot& s) {
+        if (!s.slot) throw RingError({Errc::kBadState, "duplicate() of a read slot that was released"});
+        PyReadSlot copy;
+        copy.slot.emplace(Unwrap(s.slot->Duplicate()));
+        return copy;
+      }, "Another reference to the same message, released on its own; counts no delivery.")
       .def("release", [](PyReadSlot& s) {
         RefuseWhileExported(s.exports, "release");
         s.slot.reset();
@@ -244,6 +254,14 @@ NB_MODULE(_core, m) {
         slot.slot.emplace(Unwrap(r.Acquire(handle)));
         return slot;
       }, "handle"_a)
+      .def("acquire_sequence", [](Ring& r, uint64_t sequence, uint64_t length) {
+        PyReadSlot slot;
+        slot.slot.emplace(Unwrap(r.AcquireSequence(sequence, length)));
+        return slot;
+      }, "sequence"_a, "length"_a = 0)
+      .def("retire", [](Ring& r, uint64_t sequence) { Unwrap(r.Retire(sequence)); }, "sequence"_a)
+      .def_prop_ro("next_sequence", &Ring::next_sequence)
+      .def_prop_ro("oldest_sequence", &Ring::oldest_sequence)
       .def("subscribe", [](Ring& r, std::string_view name) { return Unwrap(r.Subscribe(name)); }, "name"_a)
       .def("handle_of", &Ring::HandleOf, "sequence"_a)
       .def("stats_json", [](const Ring& r) { return StatsJson(r.Stats()); })
@@ -258,27 +276,4 @@ NB_MODULE(_core, m) {
         return result;
       });
 
-  nb::class_<PySeedRing>(m, "SeedRing", "The seed's ring calls, one to one (arrowring.compat).")
-      .def("__init__", [](PySeedRing* self, Ring ring) { new (self) PySeedRing{SeedCompatRing(std::move(ring))}; })
-      .def("allocate", [](PySeedRing& s, uint64_t size) -> std::optional<std::pair<uint64_t, uintptr_t>> {
-        auto slot = Unwrap(s.seed.allocate(size));
-        if (!slot) return std::nullopt;
-        return std::make_pair(slot->index, reinterpret_cast<uintptr_t>(slot->view.data()));
-      }, "size"_a)
-      .def("mark_ready", [](PySeedRing& s, uint64_t index, uint64_t bytes) { Unwrap(s.seed.mark_ready(index, bytes)); })
-      .def("abort", [](PySeedRing& s, uint64_t index) { Unwrap(s.seed.abort(index)); })
-      .def("acquire_for_read", [](PySeedRing& s, uint64_t index, uint64_t bytes) {
-        return reinterpret_cast<uintptr_t>(Unwrap(s.seed.acquire_for_read(index, bytes)).data());
-      })
-      .def("release", [](PySeedRing& s, uint64_t index) { Unwrap(s.seed.release(index)); })
-      .def("get_stats", [](const PySeedRing& s) { return s.seed.get_stats(); })
-      .def("get_slot_occupancy", [](const PySeedRing& s) {
-        const auto occupancy = s.seed.get_slot_occupancy();
-        nb::dict result;
-        result["free"] = occupancy.free;
-        result["writing"] = occupancy.writing;
-        result["ready"] = occupancy.ready;
-        return result;
-      })
-      .def_prop_ro("ring", [](PySeedRing& s) { return s.seed.ring(); });
 }

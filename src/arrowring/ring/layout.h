@@ -15,7 +15,8 @@
 // capacity and the bytes skipped stay unused until the head passes them. Space is
 // reclaimed in sequence order: the head advances over messages that are free.
 //
-// MessageDescriptor: the message with sequence number `seq` lives in descriptor seq % M.
+// MessageDescriptor: the message with sequence number `seq` lives in descriptor seq % M; at
+// most `message_limit` (<= M) sequence numbers are between head_seq and next_seq at once.
 // Its `state` word packs, so that one CAS changes them together:
 //
 //   63        52 51   48 47                                              0
@@ -47,7 +48,7 @@
 namespace arrowring::layout {
 
 inline constexpr uint64_t kMagic = 0x474E4952574F5241ull;  // the bytes "AROWRING" in memory order
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint32_t kMaxAttachments = 48;
 inline constexpr uint32_t kMaxSubscribers = 32;
 inline constexpr size_t kMaxSubscriberNameLength = 80;
@@ -117,13 +118,13 @@ struct alignas(64) RingHeader {
   uint64_t data_offset;
   uint64_t descriptors_offset;
   uint64_t attachments_offset;
-  uint32_t max_messages;      // M, a power of two
+  uint32_t max_messages;      // M, descriptors in the table, a power of two
   uint32_t max_attachments;
   uint32_t policy;            // arrowring::Policy
   uint32_t mode;              // permission bits the segment was created with
   uint64_t subscribers_offset;
   uint32_t max_subscribers;
-  uint32_t reserved0;
+  uint32_t message_limit;     // most messages in the ring at once, 1..M (RingOptions)
   uint64_t ring_id;           // random, identifies this ring in handles
   uint64_t created_ns;
   char name[kMaxNameLength + 8];

@@ -50,6 +50,7 @@ struct RingState {
   std::byte* data = nullptr;
   uint64_t capacity = 0;
   uint64_t index_mask = 0;
+  uint64_t message_limit = 0;  // header's, checked at attach (1..M)
   uint32_t attachment = 0;
   uint64_t bit = 0;
   uint64_t pid = 0;
@@ -132,7 +133,9 @@ class AllocatorLock {
 enum class Freeable { kNo, kDone, kLapsed };
 Freeable CanFree(const MessageDescriptor& d, bool allow_lapse) {
   if (d.due.load(std::memory_order_acquire) != 0) return Freeable::kNo;
-  if (d.pending.load(std::memory_order_acquire) == 0) return Freeable::kDone;
+  const uint32_t pending = d.pending.load(std::memory_order_acquire);
+  if (pending == 0) return Freeable::kDone;
+  if (pending == WriteSlot::kUntilDropped) return Freeable::kNo;  // Only a drop or Retire().
   if (allow_lapse &&
       sys::MonotonicSeconds() >= d.pending_deadline_s.load(std::memory_order_relaxed)) {
     return Freeable::kLapsed;
@@ -333,6 +336,11 @@ Status CheckHeader(const RingHeader& h, uint64_t memory_bytes) {
     return Error{Errc::kIncompatible, "ring header capacity " + std::to_string(h.capacity) +
                                           " is not a positive multiple of 4096 below 16 TiB"};
   }
+  if (h.message_limit == 0 || h.message_limit > h.max_messages) {
+    return Error{Errc::kIncompatible, "ring header message limit " + std::to_string(h.message_limit) +
+                                          " is not 1 to its " + std::to_string(h.max_messages) +
+                                          " descriptors"};
+  }
   if (h.max_subscribers != layout::kMaxSubscribers) {
     return Mismatch("subscriber count", h.max_subscribers, layout::kMaxSubscribers);
   }
@@ -372,6 +380,7 @@ std::shared_ptr<RingState> MakeState(std::span<std::byte> memory, std::shared_pt
   state->data = base + state->header->data_offset;
   state->capacity = state->header->capacity;
   state->index_mask = state->header->max_messages - 1;
+  state->message_limit = state->header->message_limit;
   state->pid = sys::CurrentPid();
   state->fork_generation = sys::ForkGeneration();
   state->name.assign(state->header->name, strnlen(state->header->name, layout::kMaxNameLength));
@@ -403,7 +412,7 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   const uint64_t reserve = RoundUp(size, layout::kMessageAlignment);
   const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
   const uint64_t seq = h.next_seq.load(std::memory_order_relaxed);
-  if (seq - head > ring.index_mask) return std::nullopt;  // Every descriptor is in use.
+  if (seq - head >= ring.message_limit) return std::nullopt;  // As many messages as allowed.
   const uint64_t tail = h.tail.load(std::memory_order_relaxed);
   uint64_t begin, head_position;
   if (head == seq) {
@@ -478,6 +487,7 @@ std::string_view ErrcName(Errc code) {
     case Errc::kWrongRing: return "WrongRing";
     case Errc::kTooManyAttachments: return "TooManyAttachments";
     case Errc::kBadState: return "BadState";
+    case Errc::kRingFull: return "RingFull";
     case Errc::kSystem: return "System";
   }
   return "Unknown";
@@ -531,8 +541,10 @@ Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
   MessageDescriptor& d = ring.descriptor(seq_);
   d.size.store(bytes_used, std::memory_order_relaxed);
   d.pending.store(deliveries, std::memory_order_relaxed);
-  const uint64_t deadline = uint64_t{sys::MonotonicSeconds()} +
-                            static_cast<uint64_t>(std::max<int64_t>(0, delivery_ttl.count()));
+  const uint64_t deadline = deliveries == kUntilDropped
+                                ? UINT32_MAX
+                                : uint64_t{sys::MonotonicSeconds()} +
+                                      static_cast<uint64_t>(std::max<int64_t>(0, delivery_ttl.count()));
   d.pending_deadline_s.store(static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX)),
                              std::memory_order_relaxed);
   d.commit_ns.store(sys::RealtimeNs(), std::memory_order_relaxed);
@@ -598,6 +610,17 @@ ReadSlot& ReadSlot::operator=(ReadSlot&& other) noexcept {
 }
 ReadSlot::~ReadSlot() { Release(); }
 
+Result<ReadSlot> ReadSlot::Duplicate() const {
+  if (!ring_) return Error{Errc::kBadState, "Duplicate() of a read slot that was released or moved from"};
+  if (auto process = CheckProcess(*ring_); !process) return process.error();
+  {
+    std::lock_guard lock(ring_->local_mutex);
+    // This slot's reference keeps the count positive and the shared holder bit set.
+    ++ring_->local_refs[handle_.sequence];
+  }
+  return ReadSlot(ring_, handle_, data_, commit_ns_);
+}
+
 void ReadSlot::Release() {
   if (!ring_) return;
   RingState& ring = *ring_;
@@ -646,8 +669,9 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
   if (options.policy > Policy::kDropOldest) return Error{Errc::kInvalidArgument, "unknown policy"};
   if (name.size() > layout::kMaxNameLength) return Error{Errc::kInvalidArgument, "name too long"};
   const uint64_t data = RoundUp(capacity, layout::kPageBytes);
-  const uint32_t messages = RoundUpPowerOfTwo(
+  const auto limit = static_cast<uint32_t>(
       options.max_messages ? options.max_messages : std::clamp<uint64_t>(data / 4096, 64, 65536));
+  const uint32_t messages = RoundUpPowerOfTwo(limit);
 
   std::memset(memory.data(), 0, layout::DataOffset(messages));
   auto* h = new (memory.data()) RingHeader();
@@ -661,6 +685,7 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
   h->subscribers_offset = layout::SubscribersOffset();
   h->max_subscribers = layout::kMaxSubscribers;
   h->max_messages = messages;
+  h->message_limit = limit;
   h->max_attachments = layout::kMaxAttachments;
   h->policy = static_cast<uint32_t>(options.policy);
   h->mode = options.mode;
@@ -764,9 +789,53 @@ Result<std::optional<WriteSlot>> Ring::Allocate(uint64_t size, std::chrono::nano
   }
 }
 
-Result<ReadSlot> Ring::Acquire(const Handle& handle) { return AcquireFor(handle, -1); }
+Result<ReadSlot> Ring::Acquire(const Handle& handle) { return AcquireFor(handle, -1, handle.size); }
 
-Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber) {
+Result<ReadSlot> Ring::AcquireSequence(uint64_t seq, uint64_t length) {
+  if (auto process = CheckProcess(*state_); !process) return process.error();
+  const std::optional<Handle> handle = HandleOf(seq);
+  if (!handle) {
+    return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + state_->name +
+                                         "' is not committed: not yet, or freed (or dropped) since"};
+  }
+  if (length > handle->size) {
+    return Error{Errc::kInvalidArgument, "message " + std::to_string(seq) + " of ring '" + state_->name +
+                                             "' holds " + std::to_string(handle->size) + " bytes; " +
+                                             std::to_string(length) + " were asked for"};
+  }
+  return AcquireFor(*handle, -1, length == 0 ? handle->size : length);
+}
+
+Status Ring::Retire(uint64_t seq) {
+  if (auto process = CheckProcess(*state_); !process) return process.error();
+  RingState& ring = *state_;
+  MessageDescriptor& d = ring.descriptor(seq);
+  uint64_t word = d.state.load(std::memory_order_acquire);
+  auto not_committed = [&] {
+    return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + ring.name +
+                                         "' is not committed: not yet, or freed (or dropped) since"};
+  };
+  if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != seq) {
+    return not_committed();
+  }
+  // No more deliveries through handles. A holder releasing concurrently may still read the
+  // old count and leave the message committed and unheld; it is then freed by the next
+  // allocation's head reclaim, which reads pending under the allocator lock.
+  d.pending.store(0, std::memory_order_release);
+  while (true) {
+    if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != seq) {
+      return Ok();  // Freed meanwhile (by a releaser that saw pending == 0, or dropped).
+    }
+    if (HoldersOf(word) != 0 || CanFree(d, /*allow_lapse=*/false) != Freeable::kDone) return Ok();
+    if (d.state.compare_exchange_weak(word, PackState(TagOf(word), MessageState::kFree, 0),
+                                      std::memory_order_acq_rel)) {
+      BumpAndWake(ring.header->space_epoch, ring.header->space_waiters);
+      return Ok();
+    }
+  }
+}
+
+Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t length) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
   RingState& ring = *state_;
   RingHeader& h = *ring.header;
@@ -813,15 +882,14 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber) {
     d.due.fetch_and(~(uint32_t{1} << subscriber), std::memory_order_acq_rel);
   } else {
     uint32_t pending = d.pending.load(std::memory_order_relaxed);
-    while (pending > 0 &&
+    while (pending > 0 && pending != WriteSlot::kUntilDropped &&
            !d.pending.compare_exchange_weak(pending, pending - 1, std::memory_order_acq_rel)) {
     }
   }
   ++count;
   h.messages_read.fetch_add(1, std::memory_order_relaxed);
-  h.bytes_read.fetch_add(handle.size, std::memory_order_relaxed);
-  return ReadSlot(state_, handle,
-                  std::span<const std::byte>(ring.data + handle.offset, handle.size),
+  h.bytes_read.fetch_add(length, std::memory_order_relaxed);
+  return ReadSlot(state_, handle, std::span<const std::byte>(ring.data + handle.offset, length),
                   d.commit_ns.load(std::memory_order_relaxed));
 }
 
@@ -855,7 +923,11 @@ uint32_t Ring::WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeo
 
 Result<Subscription> Ring::Subscribe(std::string_view name) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
-  if (auto valid = ValidateRingName(name); !valid || name.size() > layout::kMaxSubscriberNameLength) {
+  const bool portable = std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+  if (!portable || name.empty() || name.size() > layout::kMaxSubscriberNameLength) {
     return Error{Errc::kInvalidArgument,
                  "subscriber name '" + std::string(name.substr(0, 100)) +
                      "' is not 1-80 characters of letters, digits, '.', '_' and '-'"};
@@ -909,7 +981,7 @@ RingStats Ring::Stats() const {
   stats.name = ring.name;
   stats.ring_id = h.ring_id;
   stats.capacity_bytes = ring.capacity;
-  stats.max_messages = h.max_messages;
+  stats.max_messages = ring.message_limit;
   stats.policy = static_cast<Policy>(h.policy);
   stats.mode = h.mode;
   const uint64_t head = h.head_seq.load(std::memory_order_acquire);
@@ -932,7 +1004,7 @@ RingStats Ring::Stats() const {
   }
   const uint64_t used = std::min(ring.capacity, stats.writing_bytes + stats.committed_bytes);
   stats.free_bytes = ring.capacity - used;
-  stats.free_messages = h.max_messages - std::min<uint64_t>(h.max_messages, next - head);
+  stats.free_messages = ring.message_limit - std::min<uint64_t>(ring.message_limit, next - head);
   stats.high_water_bytes = h.high_water_bytes.load(std::memory_order_relaxed);
   stats.messages_written = h.messages_written.load(std::memory_order_relaxed);
   stats.bytes_written = h.bytes_written.load(std::memory_order_relaxed);
@@ -1046,7 +1118,7 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
       const Handle handle{h.ring_id, cursor,
                           d.begin.load(std::memory_order_relaxed) % ring.capacity,
                           d.size.load(std::memory_order_relaxed)};
-      auto slot = Ring(ring_).AcquireFor(handle, static_cast<int>(index_));
+      auto slot = Ring(ring_).AcquireFor(handle, static_cast<int>(index_), handle.size);
       ++cursor;
       if (!slot.ok()) continue;  // Dropped between our look and our acquire: counted as missed.
       entry.cursor.store(cursor, std::memory_order_relaxed);
@@ -1076,72 +1148,6 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
       Ring(ring_).Recover();
     }
   }
-}
-
-// --- SeedCompatRing ----------------------------------------------------------------------
-Result<std::optional<SeedCompatRing::Slot>> SeedCompatRing::allocate(uint64_t size) {
-  auto slot = ring_.TryAllocate(size);
-  if (!slot) return slot.error();
-  if (!slot->has_value()) return std::optional<Slot>();
-  Slot result{(*slot)->sequence(), (*slot)->data().first(size)};
-  writing_.emplace_back(result.index, std::move(**slot));
-  return std::optional<Slot>(result);
-}
-
-Status SeedCompatRing::mark_ready(uint64_t index, uint64_t bytes) {
-  auto it = std::find_if(writing_.begin(), writing_.end(), [&](auto& e) { return e.first == index; });
-  if (it == writing_.end()) {
-    return Error{Errc::kInvalidArgument, "slot " + std::to_string(index) + " is not being written here"};
-  }
-  auto handle = it->second.Commit(bytes);
-  writing_.erase(it);
-  if (!handle) return handle.error();
-  return Ok();
-}
-
-Status SeedCompatRing::abort(uint64_t index) {
-  auto it = std::find_if(writing_.begin(), writing_.end(), [&](auto& e) { return e.first == index; });
-  if (it == writing_.end()) {
-    return Error{Errc::kInvalidArgument, "slot " + std::to_string(index) + " is not being written here"};
-  }
-  writing_.erase(it);  // The write slot's destructor aborts the reservation.
-  return Ok();
-}
-
-Result<std::span<const std::byte>> SeedCompatRing::acquire_for_read(uint64_t index, uint64_t bytes) {
-  auto handle = ring_.HandleOf(index);
-  if (!handle) {
-    return Error{Errc::kStaleHandle, "slot " + std::to_string(index) + " holds no ready message"};
-  }
-  if (bytes > handle->size) {
-    return Error{Errc::kInvalidArgument, "slot " + std::to_string(index) + " holds " +
-                                             std::to_string(handle->size) + " bytes, asked for " +
-                                             std::to_string(bytes)};
-  }
-  auto slot = ring_.Acquire(*handle);
-  if (!slot) return slot.error();
-  auto view = slot->data().first(bytes);
-  reading_.emplace_back(index, std::move(*slot));
-  return view;
-}
-
-Status SeedCompatRing::release(uint64_t index) {
-  auto it = std::find_if(reading_.begin(), reading_.end(), [&](auto& e) { return e.first == index; });
-  if (it == reading_.end()) {
-    return Error{Errc::kInvalidArgument, "slot " + std::to_string(index) + " is not held for reading here"};
-  }
-  reading_.erase(it);
-  return Ok();
-}
-
-std::pair<uint64_t, uint64_t> SeedCompatRing::get_stats() const {
-  const RingStats stats = ring_.Stats();
-  return {stats.bytes_written, stats.bytes_read};
-}
-
-SeedCompatRing::Occupancy SeedCompatRing::get_slot_occupancy() const {
-  const RingStats stats = ring_.Stats();
-  return {stats.free_messages, stats.writing_messages, stats.committed_messages};
 }
 
 }  // namespace arrowring

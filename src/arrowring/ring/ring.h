@@ -41,8 +41,9 @@ Result<Policy> ParsePolicy(std::string_view name);  // "block", "fail", "drop-ol
 
 struct RingOptions {
   Policy policy = Policy::kBlock;
-  /// Most messages in the ring at once (rounded up to a power of two); 0 = capacity / 4 KiB,
-  /// clamped to [64, 65536]. Each costs a 64-byte descriptor.
+  /// Most messages in the ring at once, exactly (a further allocation waits, fails or drops
+  /// as the policy says); 0 = capacity / 4 KiB, clamped to [64, 65536]. Descriptors are
+  /// allocated for the next power of two, 64 bytes each.
   uint32_t max_messages = 0;
   /// Permission bits of the segment: 0600 (default) or 0660 to share with the group.
   uint32_t mode = 0600;
@@ -118,13 +119,16 @@ class WriteSlot {
 
   /// Publishes the first `bytes_used` bytes (1 ≤ bytes_used ≤ size asked for) to every
   /// subscriber registered when the slot was allocated. Independently of subscribers, the
-  /// message waits for `deliveries` Acquire() calls through its handle (the seed's
-  /// semantics: 1) — but at most `delivery_ttl`, after which those deliveries lapse, so a
-  /// handle nobody loads cannot hold ring space forever. The message is freed when both are
-  /// done and every reference is released. Returns the message's handle.
+  /// message waits for `deliveries` Acquire() calls through its handle — but at most
+  /// `delivery_ttl`, after which those deliveries lapse, so a handle nobody loads cannot hold
+  /// ring space forever. The message is freed when both are done and every reference is
+  /// released. With `deliveries == kUntilDropped` it stays readable by any number of
+  /// acquisitions until Policy::kDropOldest drops it for space or Ring::Retire() frees it
+  /// (the TTL does not apply). Returns the message's handle.
   Result<Handle> Commit(uint64_t bytes_used, uint32_t deliveries = 1,
                         std::chrono::seconds delivery_ttl = kDefaultDeliveryTtl);
   static constexpr std::chrono::seconds kDefaultDeliveryTtl{60};
+  static constexpr uint32_t kUntilDropped = UINT32_MAX;
   /// Frees the space without publishing (what destruction does).
   void Abort();
 
@@ -150,6 +154,10 @@ class ReadSlot {
 
   std::span<const std::byte> data() const { return data_; }
   const Handle& handle() const { return handle_; }
+  /// Another reference to the same message through the same attachment, released on its
+  /// own. Counts no delivery and no bytes read: it only extends the message's lifetime
+  /// (e.g. to the life of a table made from this slot's bytes).
+  Result<ReadSlot> Duplicate() const;
   /// CLOCK_REALTIME nanoseconds at which the message was committed.
   uint64_t commit_time_ns() const { return commit_ns_; }
   void Release();
@@ -206,7 +214,7 @@ class Subscription {
 class Ring {
  public:
   // --- named shared-memory rings ---------------------------------------------------------
-  /// Creates the segment `name` (1-200 characters of [A-Za-z0-9._-]) holding `capacity`
+  /// Creates the segment `name` (1-200 bytes, any but '/' and control characters) holding `capacity`
   /// data bytes (rounded up to 4 KiB), with O_EXCL and options.mode. The memory is reserved
   /// now, so a full /dev/shm is an error here and never a SIGBUS later.
   static Result<Ring> Create(std::string_view name, uint64_t capacity, RingOptions options = {});
@@ -238,6 +246,15 @@ class Ring {
   // --- reading ---------------------------------------------------------------------------
   /// A read reference to the message `handle` names. StaleHandle once it has been freed.
   Result<ReadSlot> Acquire(const Handle& handle);
+  /// A read reference to committed message `seq`, found by its sequence number alone (for
+  /// callers that pass sequence numbers rather than handles), viewing its first `length`
+  /// bytes (0: all; more than the message holds is InvalidArgument). Counts one delivery and
+  /// `length` bytes read. StaleHandle when `seq` is not committed (not yet, or no longer).
+  Result<ReadSlot> AcquireSequence(uint64_t seq, uint64_t length = 0);
+  /// Declares that committed message `seq` needs no more deliveries through handles: it is
+  /// freed now if nobody holds it and no subscriber is due to take it, else when the last
+  /// of those is done. StaleHandle when `seq` is not committed.
+  Status Retire(uint64_t seq);
   /// Sequence number the next allocation will get, and the oldest message not reclaimed.
   uint64_t next_sequence() const;
   uint64_t oldest_sequence() const;
@@ -271,44 +288,9 @@ class Ring {
   friend class Subscription;
   explicit Ring(std::shared_ptr<RingState> state);
   // Acquire for subscriber `subscriber` (clears its due bit) or, when negative, through a
-  // handle (consumes one pending delivery).
-  Result<ReadSlot> AcquireFor(const Handle& handle, int subscriber);
+  // handle (consumes one pending delivery); the slot views the first `length` bytes.
+  Result<ReadSlot> AcquireFor(const Handle& handle, int subscriber, uint64_t length);
   std::shared_ptr<RingState> state_;
-};
-
-/// The seed's ring buffer API, one call per seed call, for the Python compatibility layer.
-/// Indices are message sequence numbers. Not thread-safe (like the seed's object).
-class SeedCompatRing {
- public:
-  explicit SeedCompatRing(Ring ring) : ring_(std::move(ring)) {}
-  // Owns open slots: move-only (spelled out, as std::vector claims copyability it lacks).
-  SeedCompatRing(SeedCompatRing&&) = default;
-  SeedCompatRing& operator=(SeedCompatRing&&) = default;
-  SeedCompatRing(const SeedCompatRing&) = delete;
-  SeedCompatRing& operator=(const SeedCompatRing&) = delete;
-  struct Slot {
-    uint64_t index;
-    std::span<std::byte> view;
-  };
-  /// allocate(size): a slot, or empty when the ring is full (never blocks).
-  Result<std::optional<Slot>> allocate(uint64_t size);
-  Status mark_ready(uint64_t index, uint64_t bytes);
-  /// Gives back a slot allocated here and not marked ready (the seed's slot.release()).
-  Status abort(uint64_t index);
-  Result<std::span<const std::byte>> acquire_for_read(uint64_t index, uint64_t bytes);
-  Status release(uint64_t index);
-  /// (bytes written, bytes read)
-  std::pair<uint64_t, uint64_t> get_stats() const;
-  struct Occupancy {
-    uint64_t free, writing, ready;
-  };
-  Occupancy get_slot_occupancy() const;
-  Ring& ring() { return ring_; }
-
- private:
-  Ring ring_;
-  std::vector<std::pair<uint64_t, WriteSlot>> writing_;
-  std::vector<std::pair<uint64_t, ReadSlot>> reading_;
 };
 
 }  // namespace arrowring

@@ -369,27 +369,110 @@ TEST(Policy, NamesRoundTrip) {
   EXPECT_THAT(ParsePolicy("sometimes").error().message, HasSubstr("block, fail or drop-oldest"));
 }
 
-TEST(SeedCompatRing, MapsTheSeedCallsOneToOne) {
-  SeedCompatRing seed(HeapRing(64 * kKiB));
-  auto slot = seed.allocate(1000);
+// Commits a message of `size` bytes filled with `fill`; returns its sequence number.
+uint64_t CommitUntilDropped(Ring& ring, uint64_t size, uint8_t fill) {
+  auto slot = ring.TryAllocate(size);
+  EXPECT_TRUE(slot.ok() && slot->has_value());
+  std::memset((*slot)->data().data(), fill, size);
+  const uint64_t seq = (*slot)->sequence();
+  EXPECT_TRUE((*slot)->Commit(size, WriteSlot::kUntilDropped).ok());
+  return seq;
+}
+
+TEST(UntilDropped, MessageStaysReadableByAnyNumberOfAcquisitions) {
+  Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest});
+  const uint64_t seq = CommitUntilDropped(ring, 1000, 0x42);
+  for (int i = 0; i < 5; ++i) {
+    auto read = ring.AcquireSequence(seq);
+    ASSERT_TRUE(read.ok()) << read.error().ToString();
+    EXPECT_EQ(read->data().size(), 1000u);
+    EXPECT_EQ(read->data()[999], std::byte{0x42});
+  }
+  EXPECT_EQ(ring.Stats().committed_messages, 1u) << "releasing every reader keeps it";
+}
+
+TEST(UntilDropped, SpacePressureDropsTheOldestUnheldNeverAHeldOne) {
+  Ring ring = HeapRing(16 * kKiB, {.policy = Policy::kDropOldest});
+  const uint64_t first = CommitUntilDropped(ring, 4 * kKiB, 1);
+  auto held = ring.AcquireSequence(first);
+  ASSERT_TRUE(held.ok());
+  for (int i = 0; i < 3; ++i) CommitUntilDropped(ring, 4 * kKiB, 2);
+  auto blocked = ring.TryAllocate(4 * kKiB);
+  ASSERT_TRUE(blocked.ok());
+  EXPECT_FALSE(blocked->has_value()) << "the oldest message is being read: nothing may be dropped";
+  EXPECT_EQ(held->data()[0], std::byte{1});
+  held->Release();
+  const uint64_t next = CommitUntilDropped(ring, 4 * kKiB, 3);
+  EXPECT_EQ(ring.AcquireSequence(first).error().code, Errc::kStaleHandle);
+  EXPECT_EQ(ring.Stats().messages_dropped, 1u);
+  EXPECT_TRUE(ring.AcquireSequence(next).ok());
+}
+
+TEST(UntilDropped, MessageLimitIsExactAndDropsTheOldest) {
+  Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest, .max_messages = 3});
+  EXPECT_EQ(ring.Stats().max_messages, 3u);
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < 4; ++i) seqs.push_back(CommitUntilDropped(ring, 128, static_cast<uint8_t>(i)));
+  const RingStats stats = ring.Stats();
+  EXPECT_EQ(stats.committed_messages, 3u);
+  EXPECT_EQ(stats.messages_dropped, 1u);
+  EXPECT_EQ(ring.AcquireSequence(seqs[0]).error().code, Errc::kStaleHandle);
+  EXPECT_TRUE(ring.AcquireSequence(seqs[3]).ok());
+}
+
+TEST(Retire, FreesAnUnheldMessageNowAndAHeldOneAtItsLastRelease) {
+  Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest});
+  const uint64_t unheld = CommitUntilDropped(ring, 100, 1);
+  ASSERT_TRUE(ring.Retire(unheld).ok());
+  EXPECT_EQ(ring.AcquireSequence(unheld).error().code, Errc::kStaleHandle);
+  EXPECT_EQ(ring.Retire(unheld).error().code, Errc::kStaleHandle);
+
+  const uint64_t held = CommitUntilDropped(ring, 100, 2);
+  auto reader = ring.AcquireSequence(held);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE(ring.Retire(held).ok());
+  EXPECT_EQ(ring.Stats().committed_messages, 1u) << "still being read";
+  EXPECT_EQ(reader->data()[0], std::byte{2});
+  reader->Release();
+  EXPECT_EQ(ring.Stats().committed_messages, 0u);
+  EXPECT_EQ(ring.Stats().messages_dropped, 0u) << "retired, not dropped";
+}
+
+TEST(AcquireSequence, ViewsAndCountsTheLengthAskedFor) {
+  Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest});
+  const uint64_t seq = CommitUntilDropped(ring, 200, 7);
+  auto part = ring.AcquireSequence(seq, 150);
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ(part->data().size(), 150u);
+  EXPECT_EQ(ring.Stats().bytes_read, 150u);
+  EXPECT_EQ(ring.AcquireSequence(seq, 201).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(ring.AcquireSequence(seq + 1).error().code, Errc::kStaleHandle) << "not allocated yet";
+  auto writing = ring.TryAllocate(10);
+  ASSERT_TRUE(writing.ok() && writing->has_value());
+  EXPECT_EQ(ring.AcquireSequence((*writing)->sequence()).error().code, Errc::kStaleHandle)
+      << "still being written";
+}
+
+TEST(Duplicate, KeepsTheMessageAfterTheOriginalIsReleasedAndCountsNothing) {
+  Ring ring = HeapRing(64 * kKiB);
+  auto slot = ring.TryAllocate(100);
   ASSERT_TRUE(slot.ok() && slot->has_value());
-  std::memset((*slot)->view.data(), 0x42, 1000);
-  EXPECT_EQ(seed.get_slot_occupancy().writing, 1u);
-  ASSERT_TRUE(seed.mark_ready((*slot)->index, 800).ok());
-  EXPECT_EQ(seed.get_slot_occupancy().ready, 1u);
-  auto view = seed.acquire_for_read((*slot)->index, 800);
-  ASSERT_TRUE(view.ok());
-  EXPECT_EQ((*view)[799], std::byte{0x42});
-  ASSERT_TRUE(seed.release((*slot)->index).ok());
-  EXPECT_EQ(seed.get_stats(), std::make_pair(uint64_t{800}, uint64_t{800}));
-  EXPECT_FALSE(seed.release((*slot)->index).ok());
-  EXPECT_FALSE(seed.mark_ready(12345, 1).ok());
-  EXPECT_EQ(seed.acquire_for_read((*slot)->index, 1).error().code, Errc::kStaleHandle);
-  auto unused = seed.allocate(64 * kKiB);
-  ASSERT_TRUE(unused.ok() && unused->has_value());
-  ASSERT_TRUE(seed.abort((*unused)->index).ok());
-  EXPECT_EQ(seed.get_slot_occupancy().writing, 0u);
-  EXPECT_FALSE(seed.abort((*unused)->index).ok());
+  std::memset((*slot)->data().data(), 9, 100);
+  auto handle = (*slot)->Commit(100, 1);
+  ASSERT_TRUE(handle.ok());
+  auto original = ring.Acquire(*handle);
+  ASSERT_TRUE(original.ok());
+  const RingStats before = ring.Stats();
+  auto copy = original->Duplicate();
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ(copy->data().data(), original->data().data()) << "the same bytes, not a copy";
+  EXPECT_EQ(ring.Stats().messages_read, before.messages_read);
+  original->Release();
+  EXPECT_EQ(ring.Stats().committed_messages, 1u) << "the duplicate still holds it";
+  EXPECT_EQ(copy->data()[99], std::byte{9});
+  copy->Release();
+  EXPECT_EQ(ring.Stats().committed_messages, 0u);
+  EXPECT_EQ(copy->Duplicate().error().code, Errc::kBadState);
 }
 
 }  // namespace
