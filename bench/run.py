@@ -21,12 +21,17 @@ import sys
 import time
 from multiprocessing import shared_memory
 
+# numpy's OpenBLAS otherwise keeps a thread spinning per core after import (7% of a producer's
+# samples in perf), taking CPU from whichever contender runs on this 2-core machine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
 import zmq
 
 import arrowring as ar
+from arrowring import compat
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -36,6 +41,10 @@ SIZES = [KiB, 64 * KiB, MiB, 16 * MiB, 128 * MiB]
 THROUGHPUT_CONTENDERS = ["memcpy", "arrowring-cpp", "arrowring-python", "seed-python", "pickle-mp-queue", "zeromq-ipc"]
 FORK = mp.get_context("fork")
 SEED_SLOT = 10 * 1000 * 1000  # The seed's fixed 10 MB slots.
+# The framework's own message path (arrowring.compat) against the seed's, at the sizes its users
+# reported: 16 KB, 1 MiB and 8 MiB tables.
+FRAMEWORK_SIZES = [16 * KiB, MiB, 8 * MiB]
+FRAMEWORK_CONTENDERS = ["compat-python", "seed-python"]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -70,9 +79,9 @@ def throughput(size: int, count: int, seconds: float) -> dict:
 
 
 # --- Python contenders: a producer here, a forked consumer ------------------------------------
-def run_pair(produce, consumer_target, consumer_args, size, count) -> dict:
+def run_pair(produce, consumer_target, consumer_args, size, count, warm=None) -> dict:
     """Starts the consumer, runs the warm-up, then times `count` tables end to end."""
-    warm = warmup_for(size)
+    warm = warm or warmup_for(size)
     ready, warmed, done = FORK.Event(), FORK.Event(), FORK.Queue()
     child = FORK.Process(target=consumer_target, args=(*consumer_args, warm, count, ready, warmed, done), daemon=True)
     child.start()
@@ -161,6 +170,45 @@ def case_seed_python(size: int, count: int) -> dict:
         del whole
         shm.close()
         shm.unlink()
+
+
+def compat_consumer(to_consumer, credits, warm, count, ready, warmed, done):
+    ready.set()
+    for i in range(warm + count):
+        handle = to_consumer.get()  # Pickled, as the framework sends it.
+        table = handle.load_pyarrow()
+        handle.release()
+        consume(table)
+        del table
+        credits.release()
+        if i + 1 == warm:
+            warmed.set()
+    done.put(True)
+
+
+def case_compat_python(size: int, count: int) -> dict:
+    """The framework's message path on arrowring.compat: try_zero_copy_pyarrow, the handle
+    pickled to the consumer, load_pyarrow + release there (the framework's benchmark geometry:
+    10 MiB slots). Credits keep the producer within the ring, as the framework's consumers keep
+    up in its benchmark; a fallback would be an error here."""
+    ring = compat.get_global_ring_buffer(f"bench-compat-{os.getpid()}-{size}", total_size=4 * 10 * MiB,
+                                         slot_size=10 * MiB)
+    to_consumer, credits = FORK.Queue(), FORK.Semaphore(3)
+
+    def produce(table):
+        credits.acquire()
+        handle, ok = compat.try_zero_copy_pyarrow(table, None, None)
+        if not ok:
+            raise RuntimeError("arrowring.compat fell back to copying in the benchmark")
+        to_consumer.put(handle)
+
+    try:
+        # The warm-up goes once round the ring: its first lap pays tmpfs page faults, which a
+        # long-running framework pays once (the seed's slots are warm after their first use).
+        lap = (ring.slot_count + 1) * ring.slot_size // size + 1
+        return run_pair(produce, compat_consumer, (to_consumer, credits), size, count, warm=max(lap, warmup_for(size)))
+    finally:
+        compat.cleanup_global_ring_buffer()
 
 
 def pickle_consumer(queue, warm, count, ready, warmed, done):
@@ -270,6 +318,7 @@ def case_zeromq_latency(raw: bool, count: int) -> dict:
 
 
 PYTHON_CASES = {"arrowring-python": case_arrowring_python, "seed-python": case_seed_python,
+                "compat-python": case_compat_python,
                 "pickle-mp-queue": case_pickle_mp_queue, "zeromq-ipc": case_zeromq_ipc}
 
 
@@ -327,8 +376,17 @@ def run(quick: bool) -> dict:
             raw_rows.setdefault(("arrowring-cpp-checksum", size), []).append(row)
             progress(f"rep {rep + 1}/{reps} arrowring-cpp checksum {size} B")
 
-    def summarize(contender, size):
-        rows = raw_rows[(contender, size)]
+    # The framework's message path, interleaved too.
+    framework_rows: dict = {}
+    for rep in range(reps):
+        for size in FRAMEWORK_SIZES:
+            for contender in FRAMEWORK_CONTENDERS:
+                row = PYTHON_CASES[contender](size, count_for(size, budget, cap))
+                framework_rows.setdefault((contender, size), []).append(row)
+                progress(f"rep {rep + 1}/{reps} framework path {contender} {size} B")
+
+    def summarize(contender, size, rows_by=raw_rows):
+        rows = rows_by[(contender, size)]
         return {"contender": contender, "size_bytes": size, "gbps": round(median_of(rows, "gbps"), 4),
                 "tables_per_s": round(median_of(rows, "tables_per_s"), 1)}
 
@@ -336,7 +394,8 @@ def run(quick: bool) -> dict:
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "repetitions": reps,
               "throughput": [summarize(c, s) for c in THROUGHPUT_CONTENDERS for s in SIZES],
-              "throughput_checksum": [dict(summarize("arrowring-cpp-checksum", s), contender="arrowring-cpp") for s in SIZES]}
+              "throughput_checksum": [dict(summarize("arrowring-cpp-checksum", s), contender="arrowring-cpp") for s in SIZES],
+              "framework_path": [summarize(c, s, framework_rows) for c in FRAMEWORK_CONTENDERS for s in FRAMEWORK_SIZES]}
 
     # Latency, interleaved too.
     latency_rows: dict = {}
@@ -389,6 +448,9 @@ TARGETS_WHY = {
     "latency_spin": "Spinning, the table path itself costs IPC sizing and writing plus decoding on the receiver "
                     "(~4 us); raw messages meet the bound.",
     "fanout": "Two cores run the producer and 8 consumers: each consumer's per-table decode competes for the CPU.",
+    "framework": "One write into ring memory that cycles through the whole ring (50 MiB here: cold, DRAM-bound) "
+                 "against the seed's two serializations into slots whose first MiB stays in cache; see "
+                 "docs/benchmarks.md.",
     "seed": "At 1 MiB the seed's path is two copies of a cache-resident table (serialize to measure, serialize into "
             "the slot) plus Python per-table overhead, within a few times one copy; its 10 MB slots send larger "
             "tables to the pickle fallback, where the gap opens to 40x.",
@@ -422,6 +484,15 @@ def report(result: dict) -> str:
               "| contender | payload | p50 µs | p99 µs | p99.9 µs | msgs/s |", "|---|---|---|---|---|---|"]
     for r in sorted(result["latency"], key=lambda r: (r["payload"], r["contender"])):
         lines.append(f"| {r['contender']} | {r['payload']} | {r['p50_us']:.2f} | {r['p99_us']:.2f} | {r['p999_us']:.2f} | {r['msgs_per_s']:.0f} |")
+    fw = {(r["contender"], r["size_bytes"]): r for r in result["framework_path"]}
+    lines += ["", "## The framework's message path: arrowring.compat against the seed's approach", "",
+              "`try_zero_copy_pyarrow` → handle pickled to the consumer → `load_pyarrow()` + `release()` "
+              "(compat-python), against the seed's slots re-created (seed-python).", "",
+              "| size | compat-python GB/s | seed-python GB/s | compat tables/s | compat / seed |", "|---|---|---|---|---|"]
+    for size in FRAMEWORK_SIZES:
+        c, d = fw[("compat-python", size)], fw[("seed-python", size)]
+        lines.append(f"| {size // KiB} KiB | {c['gbps']:.3f} | {d['gbps']:.3f} | {c['tables_per_s']:.0f} | "
+                     f"{c['gbps'] / d['gbps']:.1f}x |")
     lines += ["", "## Exact IPC size against serialize-to-measure", "", "| size | exact µs | serialize µs | ratio |", "|---|---|---|---|"]
     for r in result["ipc_size"]:
         lines.append(f"| {r['size_bytes'] // KiB} KiB | {r['exact_us']:.2f} | {r['serialize_us']:.1f} | {r['serialize_us'] / r['exact_us']:.0f}x |")
@@ -436,11 +507,14 @@ def report(result: dict) -> str:
     lat = {(r["contender"], r["payload"]): r for r in result["latency"]}
     large = [by[("arrowring-cpp", s)]["gbps"] / by[("memcpy", s)]["gbps"] for s in SIZES if s >= MiB]
     seed = [by[("arrowring-cpp", s)]["gbps"] / by[("seed-python", s)]["gbps"] for s in SIZES if s >= MiB]
+    framework = [fw[("compat-python", s)]["gbps"] / fw[("seed-python", s)]["gbps"] for s in FRAMEWORK_SIZES if s >= MiB]
     ipc64 = next(r for r in result["ipc_size"] if r["size_bytes"] == 64 * MiB)
     fan = {(r["subscribers"], r["size_bytes"]): r["gbps"] for r in result["fanout"]}
     targets = [
         ("tables >= 1 MiB at >= 0.8x memcpy", min(large) >= 0.8, f"{', '.join(f'{x:.2f}x' for x in large)}", "large"),
         (">= 10x seed-python at >= 1 MiB", min(seed) >= 10, f"{', '.join(f'{x:.1f}x' for x in seed)}", "seed"),
+        ("framework path >= 3x the seed's at 1 MiB and 8 MiB", min(framework) >= 3,
+         ", ".join(f"{x:.1f}x" for x in framework), "framework"),
         ("1-row table p50 <= 10 us blocking", lat[("arrowring-cpp-block", "1-row-table")]["p50_us"] <= 10,
          f"{lat[('arrowring-cpp-block', '1-row-table')]['p50_us']:.1f} us", "latency_block"),
         ("1-row table p50 <= 2 us spinning", lat[("arrowring-cpp-spin", "1-row-table")]["p50_us"] <= 2,
