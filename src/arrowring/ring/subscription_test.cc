@@ -1,3 +1,4 @@
+// Tests: subscriptions — joining, cursors, fan-out, missed counts, leaving.
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -17,17 +18,12 @@ using ::testing::HasSubstr;
 using testing::HeapRing;
 constexpr uint64_t kKiB = 1024;
 
+using testing::HasRoomFor;
+
+// Here messages go to subscribers: no handle deliveries unless a test asks for them.
 Handle Publish(Ring& ring, uint64_t size, uint8_t fill, uint32_t deliveries = 0,
                std::chrono::seconds ttl = WriteSlot::kDefaultDeliveryTtl) {
-  auto slot = ring.TryAllocate(size);
-  EXPECT_TRUE(slot.ok() && slot->has_value());
-  std::memset((*slot)->data().data(), fill, size);
-  return *(*slot)->Commit(size, deliveries, ttl);
-}
-
-bool HasRoomFor(Ring& ring, uint64_t size) {
-  auto slot = ring.TryAllocate(size);
-  return slot.ok() && slot->has_value();
+  return testing::Publish(ring, size, fill, deliveries, ttl);
 }
 
 std::optional<Subscription::Delivery> Take(Subscription& subscription) {

@@ -1,0 +1,296 @@
+// The message state machine: write slots (commit, abort), read slots (acquire by handle or
+// sequence, duplicate, release) and the CASes on each descriptor's state word that they make.
+#include <algorithm>
+#include <cstdio>
+
+#include "arrowring/ring/message_lifecycle_internal.h"
+#include "arrowring/ring/ring.h"
+
+namespace arrowring {
+
+void ReleaseBit(RingState& ring, MessageDescriptor& d) {
+  RingHeader& h = *ring.header;
+  uint64_t word = d.state.load(std::memory_order_acquire);
+  while (true) {
+    uint64_t desired = word & ~ring.bit;
+    // pending is read after an acquire load of `state` that saw the last holder's release,
+    // so it includes every decrement (only holders decrement).
+    if (HoldersOf(desired) == 0 && StateOf(word) == MessageState::kCommitted &&
+        CanFree(d, /*allow_lapse=*/false) == Freeable::kDone) {
+      desired = PackState(TagOf(word), MessageState::kFree, 0);
+    }
+    if (d.state.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) {
+      if (StateOf(desired) == MessageState::kFree) BumpAndWake(h.space_epoch, h.space_waiters);
+      return;
+    }
+  }
+}
+
+Error Stale(const Handle& handle, std::string_view why) {
+  return {Errc::kStaleHandle, "message " + std::to_string(handle.sequence) + " of ring " +
+                                  handle.ToString() + " " + std::string(why)};
+}
+
+// --- WriteSlot ---------------------------------------------------------------------------
+WriteSlot::WriteSlot(std::shared_ptr<RingState> ring, uint64_t seq, std::span<std::byte> data,
+                     uint64_t requested)
+    : ring_(std::move(ring)), seq_(seq), data_(data), requested_(requested) {}
+WriteSlot::WriteSlot(WriteSlot&& other) noexcept
+    : ring_(std::move(other.ring_)), seq_(other.seq_), data_(other.data_), requested_(other.requested_) {}
+WriteSlot& WriteSlot::operator=(WriteSlot&& other) noexcept {
+  if (this != &other) {
+    Abort();
+    ring_ = std::move(other.ring_);
+    seq_ = other.seq_;
+    data_ = other.data_;
+    requested_ = other.requested_;
+  }
+  return *this;
+}
+WriteSlot::~WriteSlot() { Abort(); }
+
+Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
+                                 std::chrono::seconds delivery_ttl) {
+  if (!ring_) return Error{Errc::kBadState, "commit on a write slot that was moved from or already finished"};
+  if (bytes_used == 0 || bytes_used > requested_) {
+    return Error{Errc::kInvalidArgument, "commit of " + std::to_string(bytes_used) +
+                                             " bytes into a slot of " + std::to_string(requested_) +
+                                             " bytes; commit 1 to " + std::to_string(requested_)};
+  }
+  RingState& ring = *ring_;
+  RingHeader& h = *ring.header;
+  MessageDescriptor& d = ring.descriptor(seq_);
+  d.size.store(bytes_used, std::memory_order_relaxed);
+  d.pending.store(deliveries, std::memory_order_relaxed);
+  const uint64_t deadline = deliveries == kUntilDropped
+                                ? UINT32_MAX
+                                : uint64_t{sys::MonotonicSeconds()} +
+                                      static_cast<uint64_t>(std::max<int64_t>(0, delivery_ttl.count()));
+  d.pending_deadline_s.store(static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX)),
+                             std::memory_order_relaxed);
+  d.commit_ns.store(sys::RealtimeNs(), std::memory_order_relaxed);
+  uint64_t word = d.state.load(std::memory_order_relaxed);
+  // Release: the payload and the fields above become visible with kCommitted.
+  const bool committed =
+      StateOf(word) == MessageState::kWriting &&
+      d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kCommitted, 0),
+                                      std::memory_order_acq_rel);
+  d.writer.store(0, std::memory_order_relaxed);
+  ring.self().write_refs.fetch_sub(1, std::memory_order_relaxed);
+  ring.self().write_bytes.fetch_sub(data_.size(), std::memory_order_relaxed);
+  const Handle handle{h.ring_id, seq_,
+                      d.begin.load(std::memory_order_relaxed) % ring.capacity, bytes_used};
+  ring_.reset();
+  if (!committed) {
+    return Error{Errc::kStaleHandle, "message " + std::to_string(seq_) +
+                                         " was aborted by recovery before its commit"};
+  }
+  h.messages_written.fetch_add(1, std::memory_order_relaxed);
+  h.bytes_written.fetch_add(bytes_used, std::memory_order_relaxed);
+  BumpAndWake(h.commit_epoch, h.commit_waiters);
+  if (deliveries == 0 && d.due.load(std::memory_order_relaxed) == 0) {
+    BumpAndWake(h.space_epoch, h.space_waiters);  // Nobody will take it: reclaimable now.
+  }
+  return handle;
+}
+
+void WriteSlot::Abort() {
+  if (!ring_) return;
+  RingState& ring = *ring_;
+  RingHeader& h = *ring.header;
+  MessageDescriptor& d = ring.descriptor(seq_);
+  uint64_t word = d.state.load(std::memory_order_relaxed);
+  if (StateOf(word) == MessageState::kWriting &&
+      d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
+                                      std::memory_order_acq_rel)) {
+    h.messages_aborted.fetch_add(1, std::memory_order_relaxed);
+  }
+  d.writer.store(0, std::memory_order_relaxed);
+  ring.self().write_refs.fetch_sub(1, std::memory_order_relaxed);
+  ring.self().write_bytes.fetch_sub(data_.size(), std::memory_order_relaxed);
+  BumpAndWake(h.space_epoch, h.space_waiters);
+  BumpAndWake(h.commit_epoch, h.commit_waiters);  // Subscribers waiting at it move on.
+  ring_.reset();
+}
+
+// --- ReadSlot ----------------------------------------------------------------------------
+ReadSlot::ReadSlot(std::shared_ptr<RingState> ring, Handle handle, std::span<const std::byte> data,
+                   uint64_t commit_ns)
+    : ring_(std::move(ring)), handle_(handle), data_(data), commit_ns_(commit_ns) {}
+ReadSlot::ReadSlot(ReadSlot&& other) noexcept
+    : ring_(std::move(other.ring_)), handle_(other.handle_), data_(other.data_), commit_ns_(other.commit_ns_) {}
+ReadSlot& ReadSlot::operator=(ReadSlot&& other) noexcept {
+  if (this != &other) {
+    Release();
+    ring_ = std::move(other.ring_);
+    handle_ = other.handle_;
+    data_ = other.data_;
+    commit_ns_ = other.commit_ns_;
+  }
+  return *this;
+}
+ReadSlot::~ReadSlot() { Release(); }
+
+Result<ReadSlot> ReadSlot::Duplicate() const {
+  if (!ring_) return Error{Errc::kBadState, "Duplicate() of a read slot that was released or moved from"};
+  if (auto process = CheckProcess(*ring_); !process) return process.error();
+  {
+    std::lock_guard lock(ring_->local_mutex);
+    // This slot's reference keeps the count positive and the shared holder bit set.
+    ++ring_->local_refs[handle_.sequence];
+  }
+  return ReadSlot(ring_, handle_, data_, commit_ns_);
+}
+
+void ReadSlot::Release() {
+  if (!ring_) return;
+  RingState& ring = *ring_;
+  {
+    std::lock_guard lock(ring.local_mutex);
+    auto it = ring.local_refs.find(handle_.sequence);
+    if (it != ring.local_refs.end() && --it->second == 0) {
+      ring.local_refs.erase(it);
+      // Clear the shared bit while still holding local_mutex, so that a concurrent Acquire
+      // in this process cannot see count 0 and rely on a bit we are about to clear.
+      ReleaseBit(ring, ring.descriptor(handle_.sequence));
+      ring.self().read_refs.fetch_sub(1, std::memory_order_relaxed);
+      ring.self().read_bytes.fetch_sub(handle_.size, std::memory_order_relaxed);
+    }
+  }
+  ring_.reset();
+}
+
+// --- Acquiring --------------------------------------------------------------------------
+Result<ReadSlot> Ring::Acquire(const Handle& handle) { return AcquireFor(handle, -1, handle.size); }
+
+Result<ReadSlot> Ring::AcquireSequence(uint64_t seq, uint64_t length) {
+  if (auto process = CheckProcess(*state_); !process) return process.error();
+  const std::optional<Handle> handle = HandleOf(seq);
+  if (!handle) {
+    return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + state_->name +
+                                         "' is not committed: not yet, or freed (or dropped) since"};
+  }
+  if (length > handle->size) {
+    return Error{Errc::kInvalidArgument, "message " + std::to_string(seq) + " of ring '" + state_->name +
+                                             "' holds " + std::to_string(handle->size) + " bytes; " +
+                                             std::to_string(length) + " were asked for"};
+  }
+  return AcquireFor(*handle, -1, length == 0 ? handle->size : length);
+}
+
+Status Ring::Retire(uint64_t seq) {
+  if (auto process = CheckProcess(*state_); !process) return process.error();
+  RingState& ring = *state_;
+  MessageDescriptor& d = ring.descriptor(seq);
+  uint64_t word = d.state.load(std::memory_order_acquire);
+  auto not_committed = [&] {
+    return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + ring.name +
+                                         "' is not committed: not yet, or freed (or dropped) since"};
+  };
+  if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != seq) {
+    return not_committed();
+  }
+  // No more deliveries through handles. A holder releasing concurrently may still read the
+  // old count and leave the message committed and unheld; it is then freed by the next
+  // allocation's head reclaim, which reads pending under the allocator lock.
+  d.pending.store(0, std::memory_order_release);
+  while (true) {
+    if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != seq) {
+      return Ok();  // Freed meanwhile (by a releaser that saw pending == 0, or dropped).
+    }
+    if (HoldersOf(word) != 0 || CanFree(d, /*allow_lapse=*/false) != Freeable::kDone) return Ok();
+    if (d.state.compare_exchange_weak(word, PackState(TagOf(word), MessageState::kFree, 0),
+                                      std::memory_order_acq_rel)) {
+      BumpAndWake(ring.header->space_epoch, ring.header->space_waiters);
+      return Ok();
+    }
+  }
+}
+
+Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t length) {
+  if (auto process = CheckProcess(*state_); !process) return process.error();
+  RingState& ring = *state_;
+  RingHeader& h = *ring.header;
+  if (handle.ring_id != h.ring_id) {
+    char id[20];
+    std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(h.ring_id));
+    return Error{Errc::kWrongRing, "handle " + handle.ToString() + " names another ring than '" +
+                                       ring.name + "' (id " + id + ")"};
+  }
+  if (handle.sequence >= h.next_seq.load(std::memory_order_acquire)) {
+    return Error{Errc::kInvalidArgument, "handle " + handle.ToString() +
+                                             " names a message this ring has not allocated yet"};
+  }
+  MessageDescriptor& d = ring.descriptor(handle.sequence);
+  std::lock_guard lock(ring.local_mutex);
+  auto& count = ring.local_refs[handle.sequence];
+  if (count == 0) {
+    uint64_t word = d.state.load(std::memory_order_acquire);
+    while (true) {
+      if (StateOf(word) != MessageState::kCommitted ||
+          d.seq.load(std::memory_order_relaxed) != handle.sequence) {
+        ring.local_refs.erase(handle.sequence);
+        return Stale(handle, "was freed (or dropped) and its space may hold another message");
+      }
+      // The tag in `word` makes this fail if the descriptor was reused since we loaded it.
+      if (d.state.compare_exchange_weak(word, word | ring.bit, std::memory_order_acq_rel)) break;
+    }
+    // Holding our bit, the message cannot be freed: its fields are stable now.
+    if (d.seq.load(std::memory_order_relaxed) != handle.sequence ||
+        d.begin.load(std::memory_order_relaxed) % ring.capacity != handle.offset ||
+        d.size.load(std::memory_order_relaxed) != handle.size) {
+      ring.local_refs.erase(handle.sequence);
+      ReleaseBit(ring, d);
+      return Error{Errc::kInvalidArgument, "handle " + handle.ToString() +
+                                               " does not match the message it names (offset or "
+                                               "size differ): it was altered or forged"};
+    }
+    ring.self().read_refs.fetch_add(1, std::memory_order_relaxed);
+    ring.self().read_bytes.fetch_add(handle.size, std::memory_order_relaxed);
+  }
+  // Every acquisition is one delivery, also a second one through the same attachment. We
+  // hold our bit here, so the message cannot be freed while we count.
+  if (subscriber >= 0) {
+    d.due.fetch_and(~(uint32_t{1} << subscriber), std::memory_order_acq_rel);
+  } else {
+    uint32_t pending = d.pending.load(std::memory_order_relaxed);
+    while (pending > 0 && pending != WriteSlot::kUntilDropped &&
+           !d.pending.compare_exchange_weak(pending, pending - 1, std::memory_order_acq_rel)) {
+    }
+  }
+  ++count;
+  h.messages_read.fetch_add(1, std::memory_order_relaxed);
+  h.bytes_read.fetch_add(length, std::memory_order_relaxed);
+  return ReadSlot(state_, handle, std::span<const std::byte>(ring.data + handle.offset, length),
+                  d.commit_ns.load(std::memory_order_relaxed));
+}
+
+uint64_t Ring::next_sequence() const { return state_->header->next_seq.load(std::memory_order_acquire); }
+uint64_t Ring::oldest_sequence() const { return state_->header->head_seq.load(std::memory_order_acquire); }
+
+std::optional<Handle> Ring::HandleOf(uint64_t seq) const {
+  RingState& ring = *state_;
+  MessageDescriptor& d = ring.descriptor(seq);
+  const uint64_t word = d.state.load(std::memory_order_acquire);
+  if (StateOf(word) != MessageState::kCommitted) return std::nullopt;
+  Handle handle{ring.header->ring_id, seq, d.begin.load(std::memory_order_relaxed) % ring.capacity,
+                d.size.load(std::memory_order_relaxed)};
+  // Re-check: if the descriptor changed meanwhile, the fields may belong to another message.
+  if (d.state.load(std::memory_order_acquire) != word ||
+      d.seq.load(std::memory_order_relaxed) != seq) {
+    return std::nullopt;
+  }
+  return handle;
+}
+
+uint32_t Ring::commit_epoch() const { return state_->header->commit_epoch.load(std::memory_order_seq_cst); }
+
+uint32_t Ring::WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeout) const {
+  RingHeader& h = *state_->header;
+  h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
+  sys::FutexWait(&h.commit_epoch, seen_epoch, timeout);
+  h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  return h.commit_epoch.load(std::memory_order_seq_cst);
+}
+
+}  // namespace arrowring

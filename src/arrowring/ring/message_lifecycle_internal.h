@@ -1,0 +1,32 @@
+// Internal: the message state machine's shared steps (free decisions, holder bits).
+#pragma once
+
+#include <string_view>
+
+#include "arrowring/ring/ring_state_internal.h"
+
+namespace arrowring {
+
+// Whether a committed message that no attachment holds may be freed: no subscriber is still
+// due to take it and its handle deliveries are done — or lapsed (kLapsed: counted as dropped).
+enum class Freeable { kNo, kDone, kLapsed };
+inline Freeable CanFree(const MessageDescriptor& d, bool allow_lapse) {
+  if (d.due.load(std::memory_order_acquire) != 0) return Freeable::kNo;
+  const uint32_t pending = d.pending.load(std::memory_order_acquire);
+  if (pending == 0) return Freeable::kDone;
+  if (pending == WriteSlot::kUntilDropped) return Freeable::kNo;  // Only a drop or Retire().
+  if (allow_lapse &&
+      sys::MonotonicSeconds() >= d.pending_deadline_s.load(std::memory_order_relaxed)) {
+    return Freeable::kLapsed;
+  }
+  return Freeable::kNo;
+}
+
+/// Clears this attachment's holder bit; the last holder frees the message if nobody is still
+/// due to acquire it.
+void ReleaseBit(RingState& ring, MessageDescriptor& d);
+
+/// The StaleHandle error for `handle`, saying why.
+Error Stale(const Handle& handle, std::string_view why);
+
+}  // namespace arrowring

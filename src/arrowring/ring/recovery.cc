@@ -1,0 +1,135 @@
+// Attachments and crash recovery: claiming an attachment slot, and reclaiming what processes
+// that died (or were killed) held — read references, half-written messages, subscribers.
+#include <cstring>
+
+#include "arrowring/ring/allocator_internal.h"
+#include "arrowring/ring/allocator_lock_internal.h"
+#include "arrowring/ring/recovery_internal.h"
+#include "arrowring/ring/subscription_internal.h"
+
+namespace arrowring {
+
+// Under the allocator lock: releases everything attachments of dead processes held.
+RecoveryReport RecoverLocked(RingState& ring) {
+  RecoveryReport report;
+  RingHeader& h = *ring.header;
+  for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
+    if (i == ring.attachment) continue;
+    Attachment& a = ring.attachments[i];
+    const uint64_t pid = a.pid.load(std::memory_order_acquire);
+    if (pid == 0 || sys::ProcessAlive(pid, a.start_time.load(std::memory_order_relaxed))) continue;
+    report.dead_pids.push_back(pid);
+    const uint64_t bit = uint64_t{1} << i;
+    const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
+    const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
+    for (uint64_t seq = head; seq < next; ++seq) {
+      MessageDescriptor& d = ring.descriptor(seq);
+      uint64_t word = d.state.load(std::memory_order_acquire);
+      while (true) {
+        uint64_t desired = word;
+        bool released = false, aborted = false;
+        if (HoldersOf(word) & bit) {
+          desired &= ~bit;
+          released = true;
+        }
+        if (StateOf(word) == MessageState::kWriting &&
+            d.writer.load(std::memory_order_relaxed) == i + 1) {
+          desired = PackState(TagOf(word), MessageState::kFree, 0);
+          aborted = true;
+        }
+        if (!released && !aborted) break;
+        if (d.state.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) {
+          report.released_references += released;
+          report.aborted_writes += aborted;
+          if (aborted) {
+            d.writer.store(0, std::memory_order_relaxed);
+            h.messages_aborted.fetch_add(1, std::memory_order_relaxed);
+          }
+          break;
+        }
+      }
+    }
+    for (uint32_t s = 0; s < layout::kMaxSubscribers; ++s) {
+      if (ring.subscribers[s].owner.load(std::memory_order_acquire) == i + 1) {
+        RemoveSubscriberLocked(ring, s);
+        ++report.removed_subscribers;
+      }
+    }
+    a.write_bytes.store(0, std::memory_order_relaxed);
+    a.read_bytes.store(0, std::memory_order_relaxed);
+    a.write_refs.store(0, std::memory_order_relaxed);
+    a.read_refs.store(0, std::memory_order_relaxed);
+    a.start_time.store(0, std::memory_order_relaxed);
+    a.pid.store(0, std::memory_order_release);
+  }
+  if (!report.empty()) {
+    h.recoveries.fetch_add(1, std::memory_order_relaxed);
+    report.reclaimed_bytes = ReclaimHeadLocked(ring);
+    BumpAndWake(h.space_epoch, h.space_waiters);
+    // Subscribers waiting at an aborted message move on.
+    BumpAndWake(h.commit_epoch, h.commit_waiters);
+  }
+  return report;
+}
+
+namespace {
+
+Result<uint32_t> ClaimAttachment(RingState& ring) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
+      uint64_t expected = 0;
+      if (ring.attachments[i].pid.compare_exchange_strong(expected, ring.pid,
+                                                          std::memory_order_acq_rel)) {
+        ring.attachments[i].start_time.store(sys::ProcessStartTime(ring.pid),
+                                             std::memory_order_relaxed);
+        return i;
+      }
+    }
+    // Full: free the slots of dead processes and look again.
+    ring.attachment = layout::kMaxAttachments;  // Not one of ours yet: recover every slot.
+    AllocatorLock lock(ring);
+    RecoverLocked(ring);
+  }
+  return Error{Errc::kTooManyAttachments,
+               "all " + std::to_string(layout::kMaxAttachments) + " attachment slots of ring '" +
+                   ring.name + "' are held by live processes; detach some first"};
+}
+
+std::shared_ptr<RingState> MakeState(std::span<std::byte> memory, std::shared_ptr<void> keep_alive) {
+  auto state = std::make_shared<RingState>();
+  state->keep_alive = std::move(keep_alive);
+  auto* base = memory.data();
+  state->header = reinterpret_cast<RingHeader*>(base);
+  state->attachments = reinterpret_cast<Attachment*>(base + layout::AttachmentsOffset());
+  state->subscribers = reinterpret_cast<layout::Subscriber*>(base + layout::SubscribersOffset());
+  state->descriptors = reinterpret_cast<MessageDescriptor*>(base + layout::DescriptorsOffset());
+  state->data = base + state->header->data_offset;
+  state->capacity = state->header->capacity;
+  state->index_mask = state->header->max_messages - 1;
+  state->message_limit = state->header->message_limit;
+  state->pid = sys::CurrentPid();
+  state->fork_generation = sys::ForkGeneration();
+  state->name.assign(state->header->name, strnlen(state->header->name, layout::kMaxNameLength));
+  return state;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<RingState>> AttachState(std::span<std::byte> memory,
+                                               std::shared_ptr<void> keep_alive) {
+  auto state = MakeState(memory, std::move(keep_alive));
+  auto index = ClaimAttachment(*state);
+  if (!index) return index.error();  // attachment == kMaxAttachments: nothing to free.
+  state->attachment = *index;
+  state->bit = uint64_t{1} << *index;
+  return state;
+}
+
+RecoveryReport Ring::Recover() {
+  AllocatorLock lock(*state_);
+  auto report = RecoverLocked(*state_);
+  report.reclaimed_bytes += ReclaimHeadLocked(*state_);
+  return report;
+}
+
+}  // namespace arrowring

@@ -1,0 +1,177 @@
+// Subscriptions: joining a ring under a name, the cursor that walks its messages in sequence
+// order, waiting for commits, and leaving.
+#include <algorithm>
+#include <cstring>
+
+#include "arrowring/ring/allocator_internal.h"
+#include "arrowring/ring/allocator_lock_internal.h"
+#include "arrowring/ring/recovery_internal.h"
+#include "arrowring/ring/subscription_internal.h"
+
+namespace arrowring {
+
+void RemoveSubscriberLocked(RingState& ring, uint32_t index) {
+  RingHeader& h = *ring.header;
+  const uint32_t bit = uint32_t{1} << index;
+  h.subscriber_mask.fetch_and(~bit, std::memory_order_relaxed);
+  const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
+  const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
+  for (uint64_t seq = head; seq < next; ++seq) {
+    ring.descriptor(seq).due.fetch_and(~bit, std::memory_order_acq_rel);
+  }
+  ring.subscribers[index].owner.store(0, std::memory_order_release);
+  ReclaimHeadLocked(ring);
+  BumpAndWake(h.space_epoch, h.space_waiters);
+}
+
+Result<Subscription> Ring::Subscribe(std::string_view name) {
+  if (auto process = CheckProcess(*state_); !process) return process.error();
+  const bool portable = std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+  if (!portable || name.empty() || name.size() > layout::kMaxSubscriberNameLength) {
+    return Error{Errc::kInvalidArgument,
+                 "subscriber name '" + std::string(name.substr(0, 100)) +
+                     "' is not 1-80 characters of letters, digits, '.', '_' and '-'"};
+  }
+  RingState& ring = *state_;
+  AllocatorLock lock(ring);
+  RecoverLocked(ring);  // Frees entries of dead subscribers before counting names and slots.
+  std::optional<uint32_t> free_index;
+  for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) {
+    layout::Subscriber& entry = ring.subscribers[i];
+    if (entry.owner.load(std::memory_order_acquire) == 0) {
+      if (!free_index) free_index = i;
+    } else if (name == entry.name) {
+      return Error{Errc::kAlreadyExists, "ring '" + ring.name + "' already has a subscriber named '" +
+                                             std::string(name) + "'; pick another name"};
+    }
+  }
+  if (!free_index) {
+    return Error{Errc::kTooManyAttachments,
+                 "ring '" + ring.name + "' has " + std::to_string(layout::kMaxSubscribers) +
+                     " subscribers already, the most it can have; remove one first"};
+  }
+  layout::Subscriber& entry = ring.subscribers[*free_index];
+  RingHeader& h = *ring.header;
+  const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
+  std::memset(entry.name, 0, sizeof entry.name);
+  std::memcpy(entry.name, name.data(), name.size());
+  entry.join_seq.store(next, std::memory_order_relaxed);
+  entry.cursor.store(next, std::memory_order_relaxed);
+  entry.received.store(0, std::memory_order_relaxed);
+  entry.missed.store(0, std::memory_order_relaxed);
+  entry.owner.store(ring.attachment + 1, std::memory_order_release);
+  // From the next allocation on, messages are due to it.
+  h.subscriber_mask.fetch_or(uint32_t{1} << *free_index, std::memory_order_relaxed);
+  return Subscription(state_, *free_index, std::string(name));
+}
+
+// --- Subscription ------------------------------------------------------------------------
+Subscription::Subscription(std::shared_ptr<RingState> ring, uint32_t index, std::string name)
+    : ring_(std::move(ring)), index_(index), name_(std::move(name)) {}
+Subscription::Subscription(Subscription&& other) noexcept
+    : ring_(std::move(other.ring_)), index_(other.index_), name_(std::move(other.name_)),
+      reported_missed_(other.reported_missed_) {}
+Subscription& Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    Leave();
+    ring_ = std::move(other.ring_);
+    index_ = other.index_;
+    name_ = std::move(other.name_);
+    reported_missed_ = other.reported_missed_;
+  }
+  return *this;
+}
+Subscription::~Subscription() { Leave(); }
+
+void Subscription::Leave() {
+  if (!ring_) return;
+  if (CheckProcess(*ring_).ok()) {  // An inherited copy after fork must not touch the entry.
+    AllocatorLock lock(*ring_);
+    if (ring_->subscribers[index_].owner.load(std::memory_order_acquire) == ring_->attachment + 1) {
+      RemoveSubscriberLocked(*ring_, index_);
+    }
+  }
+  ring_.reset();
+}
+
+uint64_t Subscription::missed() const {
+  return ring_ ? ring_->subscribers[index_].missed.load(std::memory_order_relaxed) : reported_missed_;
+}
+
+Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::nanoseconds timeout,
+                                                                 uint32_t spin) {
+  if (!ring_) return Error{Errc::kBadState, "Next() on a subscription that left or was moved from"};
+  if (auto process = CheckProcess(*ring_); !process) return process.error();
+  if (timeout.count() < 0) return Error{Errc::kInvalidArgument, "timeout must not be negative"};
+  RingState& ring = *ring_;
+  RingHeader& h = *ring.header;
+  layout::Subscriber& entry = ring.subscribers[index_];
+  if (entry.owner.load(std::memory_order_acquire) != ring.attachment + 1) {
+    return Error{Errc::kBadState, "subscriber '" + name_ + "' was removed from ring '" + ring.name +
+                                      "' (recovered as dead?); subscribe again"};
+  }
+  const uint32_t bit = uint32_t{1} << index_;
+  const auto start = std::chrono::steady_clock::now();
+  constexpr std::chrono::milliseconds kRecoverySlice{50};
+  while (true) {
+    // Read the epoch before looking for work: a commit after the look changes it, so the
+    // wait below returns at once (no lost wake-up).
+    uint32_t epoch = h.commit_epoch.load(std::memory_order_seq_cst);
+    uint64_t cursor = std::max(entry.cursor.load(std::memory_order_relaxed),
+                               h.head_seq.load(std::memory_order_acquire));
+    const uint64_t next = h.next_seq.load(std::memory_order_acquire);
+    bool waiting_on_writer = false;
+    while (cursor < next) {
+      MessageDescriptor& d = ring.descriptor(cursor);
+      const uint64_t word = d.state.load(std::memory_order_acquire);
+      if (d.seq.load(std::memory_order_relaxed) != cursor || StateOf(word) == MessageState::kFree) {
+        ++cursor;  // Freed: aborted, or dropped (counted in `missed` when it was due to us).
+        continue;
+      }
+      if (StateOf(word) == MessageState::kWriting) {
+        waiting_on_writer = true;  // Deliver in sequence order: wait for it.
+        break;
+      }
+      if ((d.due.load(std::memory_order_acquire) & bit) == 0) {
+        ++cursor;
+        continue;
+      }
+      const Handle handle{h.ring_id, cursor,
+                          d.begin.load(std::memory_order_relaxed) % ring.capacity,
+                          d.size.load(std::memory_order_relaxed)};
+      auto slot = Ring(ring_).AcquireFor(handle, static_cast<int>(index_), handle.size);
+      ++cursor;
+      if (!slot.ok()) continue;  // Dropped between our look and our acquire: counted as missed.
+      entry.cursor.store(cursor, std::memory_order_relaxed);
+      entry.received.fetch_add(1, std::memory_order_relaxed);
+      const uint64_t missed = entry.missed.load(std::memory_order_relaxed);
+      Delivery delivery{std::move(*slot), missed - reported_missed_};
+      reported_missed_ = missed;
+      return std::optional<Delivery>(std::move(delivery));
+    }
+    entry.cursor.store(cursor, std::memory_order_relaxed);
+
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (timeout != kWaitForever && waited >= timeout) return std::optional<Delivery>();
+    bool changed = false;
+    for (uint32_t i = 0; i < spin && !changed; ++i) {
+      changed = h.commit_epoch.load(std::memory_order_acquire) != epoch;
+    }
+    if (changed) continue;
+    auto slice = timeout == kWaitForever ? std::chrono::nanoseconds(kRecoverySlice)
+                                         : std::min<std::chrono::nanoseconds>(timeout - waited, kRecoverySlice);
+    if (!waiting_on_writer) slice = timeout == kWaitForever ? kWaitForever : timeout - waited;
+    h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
+    sys::FutexWait(&h.commit_epoch, epoch, slice);
+    h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    // A writer killed mid-write wakes nobody: look for dead writers while waiting on one.
+    if (waiting_on_writer && h.commit_epoch.load(std::memory_order_acquire) == epoch) {
+      Ring(ring_).Recover();
+    }
+  }
+}
+
+}  // namespace arrowring
