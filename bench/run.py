@@ -3,7 +3,7 @@
 
 Every contender runs in this process tree, interleaved repetition by repetition (A B C ... A B C)
 so that drift of the machine hits all alike; each figure is the median over repetitions. The C++
-cases run through `arrowring bench-case`; the Python contenders run here, each with a forked
+cases run through `build/bin/arrowring-bench-case`; the Python contenders run here, each with a forked
 consumer process. Writes bench/results/latest.json (and a dated copy), latest.md and PNG plots.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from arrowring import compat
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-CLI = pathlib.Path(os.environ.get("ARROWRING_BUILD_DIR", ROOT / "build")) / "bin" / "arrowring"
+CLI = pathlib.Path(os.environ.get("ARROWRING_BUILD_DIR", ROOT / "build")) / "bin" / "arrowring-bench-case"
 KiB, MiB = 1024, 1024 * 1024
 SIZES = [KiB, 64 * KiB, MiB, 16 * MiB, 128 * MiB]
 THROUGHPUT_CONTENDERS = ["memcpy", "arrowring-cpp", "arrowring-python", "seed-python", "pickle-mp-queue", "zeromq-ipc"]
@@ -68,9 +68,9 @@ def warmup_for(size: int) -> int:
 
 
 def cpp_case(*args) -> dict:
-    out = subprocess.run([str(CLI), "bench-case", *map(str, args)], capture_output=True, text=True, timeout=900)
+    out = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
-        raise RuntimeError(f"arrowring bench-case {' '.join(map(str, args))}: {out.stderr.strip()}")
+        raise RuntimeError(f"arrowring-bench-case {' '.join(map(str, args))}: {out.stderr.strip()}")
     return json.loads(out.stdout)
 
 

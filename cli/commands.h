@@ -56,20 +56,5 @@ struct DemoWorkerArgs {
 };
 int RunDemoWorker(const DemoWorkerArgs& args);
 
-struct BenchArgs {
-  bool quick = false;
-  bool json = false;
-};
-int RunBench(const BenchArgs& args);
-
-struct BenchCaseArgs {
-  std::string kind, payload = "1-row-table", wait = "block";
-  int64_t size = 1 << 20, count = 100;
-  bool checksum = false;
-  int subscribers = 1;
-  int ring_tables = 4;
-  double min_seconds = 0.2;
-};
-int RunBenchCase(const BenchCaseArgs& args);
 
 }  // namespace arrowring::cli

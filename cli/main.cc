@@ -88,24 +88,6 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--events-per-table", demo.events_per_table, "Events per table")->capture_default_str();
   demo_cmd->add_option("--output", demo.output, "Arrow IPC file the storage subscriber writes");
 
-  BenchArgs bench;
-  auto* bench_cmd = app.add_subcommand("bench", "arrowring's own benchmarks, with a progress bar (make bench compares with the alternatives)");
-  bench_cmd->add_flag("--quick", bench.quick, "Fewer repetitions and smaller volumes");
-  bench_cmd->add_flag("--json", bench.json, "JSON output");
-
-  BenchCaseArgs bench_case;
-  auto* case_cmd = app.add_subcommand("bench-case", "One benchmark case as a JSON line (internal, for bench/run.py)");
-  case_cmd->group("");
-  case_cmd->add_option("--kind", bench_case.kind)->required();
-  case_cmd->add_option("--size", bench_case.size);
-  case_cmd->add_option("--count", bench_case.count);
-  case_cmd->add_flag("--checksum", bench_case.checksum);
-  case_cmd->add_option("--subscribers", bench_case.subscribers);
-  case_cmd->add_option("--ring-tables", bench_case.ring_tables, "Ring capacity in tables");
-  case_cmd->add_option("--payload", bench_case.payload);
-  case_cmd->add_option("--wait", bench_case.wait);
-  case_cmd->add_option("--min-seconds", bench_case.min_seconds);
-
   DemoWorkerArgs worker;
   auto* worker_cmd = app.add_subcommand("demo-worker", "One process of the demo (internal)");
   worker_cmd->group("");  // Hidden from --help.
@@ -133,7 +115,5 @@ int main(int argc, char** argv) {
   if (*cat_cmd) return RunCat(cat);
   if (*demo_cmd) return RunDemo(demo, SelfPath(argv[0]));
   if (*worker_cmd) return RunDemoWorker(worker);
-  if (*bench_cmd) return RunBench(bench);
-  if (*case_cmd) return RunBenchCase(bench_case);
   return kExitUsage;
 }

@@ -17,7 +17,7 @@ import pytest
 GOLD = pathlib.Path(os.environ.get("ARROWRING_TESTING_DATA",
                                    pathlib.Path(__file__).resolve().parents[3] / "shared" / "arrow-testing"))
 GOLD_STREAMS = sorted((GOLD / "integration").glob("**/*.stream"))
-SUBCOMMANDS = ["create", "ls", "stat", "top", "rm", "recover", "pub", "cat", "demo", "bench"]
+SUBCOMMANDS = ["create", "ls", "stat", "top", "rm", "recover", "pub", "cat", "demo"]
 STAT_FIELDS = {
     "name": str, "capacity_bytes": int, "policy": str, "mode": str, "free_bytes": int,
     "writing_bytes": int, "committed_bytes": int, "high_water_bytes": int,
@@ -276,23 +276,3 @@ def test_demo_refuses_bad_arguments(run):
     assert run("demo", "--capacity", "huge").returncode == 2
 
 
-@pytest.mark.parametrize("args,keys", [
-    (["--kind", "memcpy", "--size", "65536", "--min-seconds", "0.01"], {"contender", "size_bytes", "gbps"}),
-    (["--kind", "throughput", "--size", "65536", "--count", "20"], {"contender", "gbps", "tables_per_s"}),
-    (["--kind", "fanout", "--size", "65536", "--count", "10", "--subscribers", "2"], {"gbps", "subscribers"}),
-    (["--kind", "latency", "--payload", "64B", "--wait", "block", "--count", "50"], {"p50_us", "p99_us", "p999_us", "msgs_per_s"}),
-    (["--kind", "latency", "--payload", "1-row-table", "--wait", "spin", "--count", "50"], {"p50_us", "samples_us"}),
-    (["--kind", "ipc-size", "--size", "4096", "--count", "2"], {"exact_us", "serialize_us"}),
-    (["--kind", "rss", "--size", "65536", "--count", "2"], {"consumer_peak_rss_bytes"}),
-])
-def test_bench_cases_run_and_report_json(run, args, keys):
-    result = run("bench-case", *args)
-    assert result.returncode == 0, result.stderr
-    row = json.loads(result.stdout)
-    assert keys <= set(row)
-    assert all(row[k] > 0 for k in keys if isinstance(row[k], (int, float)))
-
-
-def test_bench_case_refuses_an_unknown_kind(run):
-    result = run("bench-case", "--kind", "warp-speed")
-    assert result.returncode == 2 and "unknown --kind" in result.stderr

@@ -1,0 +1,101 @@
+// arrowring-bench-case: runs one benchmark case and prints it as a JSON line; bench/run.py
+// (`make bench`) runs every case this way, interleaved with the Python contenders.
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "bench_cases.h"
+
+namespace {
+
+constexpr int kExitFailure = 1, kExitUsage = 2;
+
+struct CaseArgs {
+  std::string kind, payload = "1-row-table", wait = "block";
+  int64_t size = 1 << 20, count = 100;
+  bool checksum = false;
+  int subscribers = 1;
+  int ring_tables = 4;
+  double min_seconds = 0.2;
+};
+
+int Fail(int code, const std::string& message) {
+  std::cerr << "arrowring-bench-case: " << message << "\n";
+  return code;
+}
+
+std::string Json(const arrowring::bench::Latency& l, const std::string& contender, const char* payload) {
+  std::ostringstream out;
+  out << "{\"contender\": \"" << contender << "\", \"payload\": \"" << payload << "\", \"p50_us\": " << l.p50_us
+      << ", \"p99_us\": " << l.p99_us << ", \"p999_us\": " << l.p999_us << ", \"msgs_per_s\": " << l.msgs_per_s
+      << ", \"samples_us\": [";
+  for (size_t i = 0; i < l.samples_us.size(); ++i) out << (i ? ", " : "") << l.samples_us[i];
+  out << "]}";
+  return out.str();
+}
+
+int Run(const CaseArgs& a) {
+  namespace bench = arrowring::bench;
+  if (a.size <= 0 || a.count <= 0) return Fail(kExitUsage, "--size and --count must be positive");
+  if (a.kind == "memcpy") {
+    std::printf("{\"contender\": \"memcpy\", \"size_bytes\": %lld, \"gbps\": %.4f}\n", static_cast<long long>(a.size),
+                bench::MeasureMemcpy(a.size, a.min_seconds));
+    return 0;
+  }
+  if (a.kind == "throughput" || a.kind == "fanout") {
+    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables);
+    if (!t.ok()) return Fail(kExitFailure, t.status().ToString());
+    std::printf("{\"contender\": \"arrowring-cpp\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f, "
+                "\"subscribers\": %d}\n",
+                static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s(), a.subscribers);
+    return 0;
+  }
+  if (a.kind == "latency") {
+    const bool raw = a.payload == "64B", spin = a.wait == "spin";
+    auto l = bench::MeasureLatency(raw, spin, a.count);
+    if (!l.ok()) return Fail(kExitFailure, l.status().ToString());
+    const std::string contender = std::string(raw ? "arrowring-raw-" : "arrowring-cpp-") + (spin ? "spin" : "block");
+    std::printf("%s\n", Json(*l, contender, raw ? "64B" : "1-row-table").c_str());
+    return 0;
+  }
+  if (a.kind == "ipc-size") {
+    auto s = bench::MeasureIpcSize(a.size, static_cast<int>(a.count));
+    if (!s.ok()) return Fail(kExitFailure, s.status().ToString());
+    std::printf("{\"size_bytes\": %lld, \"exact_us\": %.3f, \"serialize_us\": %.3f}\n", static_cast<long long>(a.size),
+                s->exact_us, s->serialize_us);
+    return 0;
+  }
+  if (a.kind == "rss") {
+    auto rss = bench::MeasureConsumerPeakRss(a.size, a.count);
+    if (!rss.ok()) return Fail(kExitFailure, rss.status().ToString());
+    std::printf("{\"size_bytes\": %lld, \"consumer_peak_rss_bytes\": %lld}\n", static_cast<long long>(a.size),
+                static_cast<long long>(*rss));
+    return 0;
+  }
+  return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, throughput, fanout, latency, ipc-size or rss");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"One arrowring benchmark case as a JSON line (run by bench/run.py: use `make bench`)"};
+  CaseArgs args;
+  app.add_option("--kind", args.kind, "memcpy, throughput, fanout, latency, ipc-size or rss")->required();
+  app.add_option("--size", args.size, "Table size in bytes");
+  app.add_option("--count", args.count, "Tables (or samples) to measure");
+  app.add_flag("--checksum", args.checksum, "The consumer sums every byte");
+  app.add_option("--subscribers", args.subscribers, "Subscribers (fanout)");
+  app.add_option("--ring-tables", args.ring_tables, "Ring capacity in tables");
+  app.add_option("--payload", args.payload, "latency: 1-row-table or 64B");
+  app.add_option("--wait", args.wait, "latency: block or spin");
+  app.add_option("--min-seconds", args.min_seconds, "memcpy: measure at least this long");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : kExitUsage;
+  }
+  return Run(args);
+}
