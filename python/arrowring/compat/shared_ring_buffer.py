@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from .. import _core
+from .._ipc import write_stream
 from ..errors import BadStateError, InvalidArgumentError, StaleHandleError
 from . import _attachments, _warnings
 
@@ -161,7 +162,6 @@ class SharedMemoryRingBuffer:
         """allocate + write the table as an IPC stream + mark_ready in one step, writing through
         the core's slot rather than a raw view: ``(slot_index, bytes_written)``, or None when
         there is no room. The send path of ``try_zero_copy_pyarrow``."""
-        from .. import _write_stream
         attachment = self._ensure_initialized()
         slot = None
         if size <= attachment.ring.capacity:
@@ -172,7 +172,7 @@ class SharedMemoryRingBuffer:
             return None
         index = attachment.index_of(slot.sequence)  # Before commit, which empties the slot.
         try:
-            written = _write_stream(slot, table, _IPC_OPTIONS)
+            written = write_stream(slot, table, _IPC_OPTIONS)
             slot.commit(written, _core.UNTIL_DROPPED)
         finally:
             if slot.open:

@@ -1,0 +1,130 @@
+"""Ring: a process's attachment to a named ring; load(): a handle's table from whichever ring holds it."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Optional
+
+import pyarrow as pa
+
+from . import _core
+from ._core import Handle
+from ._ipc import table_over
+from ._publisher import Publisher
+from ._subscriber import Subscriber
+from .errors import Error, NoSuchRingError
+
+
+class Ring:
+    """A process's attachment to a named ring. Pickles by name (re-attaches on unpickling),
+    and re-attaches by itself in a child after ``fork()``."""
+
+    def __init__(self, core: "_core.Ring"):
+        self._core_ring = core
+        self._pid = os.getpid()
+        self._name = core.name
+
+    @classmethod
+    def create(cls, name: str, capacity: int, policy: str = "block", mode: int = 0o600,
+               max_messages: int = 0) -> "Ring":
+        """Creates ring ``name`` with ``capacity`` data bytes. ``policy``: what publishing into
+        a full ring does — "block" (wait, lossless), "fail" (RingFullError at once) or
+        "drop-oldest" (drop the oldest unheld messages, counted). ``mode``: 0o600 or 0o660."""
+        return cls(_core.Ring.create(name, capacity, policy, mode, max_messages))
+
+    @classmethod
+    def attach(cls, name: str) -> "Ring":
+        """Attaches to an existing ring; NoSuchRingError if there is none."""
+        return cls(_core.Ring.attach(name))
+
+    @staticmethod
+    def list() -> list:
+        """Names of every arrowring ring on this machine."""
+        return _core.Ring.list()
+
+    @property
+    def _core(self) -> "_core.Ring":
+        if os.getpid() != self._pid:  # Inherited across fork: attach anew in this process.
+            self._core_ring = _core.Ring.attach(self._name)
+            self._pid = os.getpid()
+        return self._core_ring
+
+    def __reduce__(self):
+        return (Ring.attach, (self._name,))
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capacity(self) -> int:
+        return self._core.capacity
+
+    @property
+    def policy(self) -> str:
+        return self._core.policy
+
+    @property
+    def ring_id(self) -> int:
+        return self._core.ring_id
+
+    @property
+    def data_address(self) -> int:
+        """Address of this process's mapping of the data area (zero-copy checks)."""
+        return self._core.data_address
+
+    @property
+    def data_size(self) -> int:
+        return self._core.data_size
+
+    def stats(self) -> dict:
+        """The same object as ``arrowring stat NAME --json``."""
+        return json.loads(self._core.stats_json())
+
+    def recover(self) -> dict:
+        """Reclaims what dead processes held; returns what was reclaimed."""
+        return self._core.recover()
+
+    def unlink(self) -> None:
+        """Removes the ring's name; attached processes keep their mapping until they detach."""
+        _core.Ring.unlink(self._name)
+
+    def publisher(self, *, timeout: Optional[float] = 10.0, deliveries: int = 0, delivery_ttl: int = 60,
+                  compression: Optional[str] = None) -> "Publisher":
+        return Publisher(self, timeout=timeout, deliveries=deliveries, delivery_ttl=delivery_ttl,
+                         compression=compression)
+
+    def subscribe(self, name: str, *, spin: int = 0) -> "Subscriber":
+        """Registers subscriber ``name``: it receives every message published from now on."""
+        return Subscriber(self, name, spin=spin)
+
+    def load(self, handle: Handle) -> pa.Table:
+        """The table a handle names, zero-copy (consumes one of its deliveries)."""
+        return table_over(self._core.acquire(handle))
+
+    def __repr__(self) -> str:
+        return f"Ring({self._name!r}, capacity={self.capacity}, policy={self.policy!r})"
+
+
+_rings_by_id: dict = {}
+_rings_lock = threading.Lock()
+
+
+def load(handle: Handle) -> pa.Table:
+    """The table ``handle`` names, zero-copy, finding its ring by the id the handle carries."""
+    with _rings_lock:
+        ring = _rings_by_id.get(handle.ring_id)
+        if ring is None or ring._pid != os.getpid():
+            ring = None
+            for name in Ring.list():
+                try:
+                    candidate = Ring.attach(name)
+                except Error:
+                    continue
+                _rings_by_id[candidate.ring_id] = candidate
+                if candidate.ring_id == handle.ring_id:
+                    ring = candidate
+        if ring is None:
+            raise NoSuchRingError(f"no ring on this machine has the id of handle {handle}")
+    return ring.load(handle)

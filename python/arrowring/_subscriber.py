@@ -1,0 +1,74 @@
+"""Subscriber: a named, durable reader of every message published after it joined."""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import pyarrow as pa
+
+from ._core import Handle
+from ._ipc import table_over
+from .errors import BadStateError
+
+if TYPE_CHECKING:
+    from ._ring import Ring
+
+
+class Message:
+    """A received message: the table, its handle, and how many messages were dropped
+    (drop-oldest) before this subscriber took them, since its previous message."""
+
+    __slots__ = ("table", "handle", "missed", "commit_time_ns")
+
+    def __init__(self, table: pa.Table, handle: Handle, missed: int, commit_time_ns: int):
+        self.table, self.handle, self.missed, self.commit_time_ns = table, handle, missed, commit_time_ns
+
+
+class Subscriber:
+    """A named subscriber; leaves the ring when closed or collected."""
+
+    def __init__(self, ring: Ring, name: str, *, spin: int = 0):
+        self.ring = ring
+        self.spin = spin
+        self._subscription = ring._core.subscribe(name)
+        self._pid = os.getpid()
+
+    @property
+    def name(self) -> str:
+        return self._subscription.name
+
+    @property
+    def missed(self) -> int:
+        """Messages dropped before this subscriber took them, in total."""
+        return self._subscription.missed
+
+    def next_message(self, timeout: Optional[float] = None) -> Optional[Message]:
+        """The next message, or None once ``timeout`` seconds pass without one (None: wait)."""
+        if os.getpid() != self._pid:
+            raise BadStateError("this subscriber belongs to the parent process; subscribe again after fork()")
+        got = self._subscription.next(timeout, self.spin)
+        if got is None:
+            return None
+        slot, missed = got
+        handle, commit_time_ns = slot.handle, slot.commit_time_ns
+        return Message(table_over(slot), handle, missed, commit_time_ns)
+
+    def next(self, timeout: Optional[float] = None) -> Optional[pa.Table]:
+        """The next table (zero-copy), or None once ``timeout`` seconds pass without one."""
+        message = self.next_message(timeout)
+        return None if message is None else message.table
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        while True:
+            yield self.next()
+
+    def close(self) -> None:
+        """Leaves the ring: messages still due to this subscriber are released."""
+        if os.getpid() == self._pid:
+            self._subscription.leave()
+
+    def __enter__(self) -> "Subscriber":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
