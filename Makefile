@@ -13,7 +13,8 @@ CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VE
                -DARROWRING_BUILD_TESTS=ON -DARROWRING_BUILD_BENCHMARKS=ON
 # Sanitizer builds: only the suites that need them. ASan+UBSan: every parser of untrusted bytes
 # (IPC streams, segment files). TSan: threads racing on one ring.
-ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test
+ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test \
+                arrowring_corruption_test
 TSAN_TARGETS := arrowring_ring_stress_test
 
 .PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python test-pip-install demo bench clean

@@ -17,7 +17,7 @@ from ._ipc import ipc_stream_size
 from ._publisher import Publisher
 from ._ring import Ring, load
 from ._subscriber import Message, Subscriber
-from .errors import (BadStateError, Error, IncompatibleRingError, InvalidArgumentError, NoSpaceError,
+from .errors import (BadStateError, CorruptError, Error, IncompatibleRingError, InvalidArgumentError, NoSpaceError,
                      NoSuchRingError, RingExistsError, RingFullError, RingPermissionError, StaleHandleError,
                      TooLargeError, TooManyError, WrongRingError)
 
@@ -25,6 +25,6 @@ __all__ = [
     "Ring", "Publisher", "Subscriber", "Message", "Handle", "load", "ipc_stream_size", "Error",
     "InvalidArgumentError", "NoSuchRingError", "RingExistsError", "RingPermissionError",
     "IncompatibleRingError", "NoSpaceError", "TooLargeError", "StaleHandleError", "WrongRingError",
-    "TooManyError", "BadStateError", "RingFullError", "errors",
+    "TooManyError", "BadStateError", "RingFullError", "CorruptError", "errors",
 ]
 __version__ = "0.1.0"

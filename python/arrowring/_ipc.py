@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from . import _core
-from .errors import InvalidArgumentError
+from .errors import CorruptError, InvalidArgumentError
 
 TableLike = Union[pa.Table, pa.RecordBatch]
 
@@ -29,10 +29,18 @@ def as_table(data: TableLike) -> TableLike:
     raise InvalidArgumentError(f"publish takes a pyarrow.Table or pyarrow.RecordBatch, not {type(data).__name__}")
 
 
-def table_over(slot: "_core.ReadSlot") -> pa.Table:
+def table_over(slot: "_core.ReadSlot", ring_name: str) -> pa.Table:
+    """The table in a message, zero-copy; CorruptError (Arrow's reason inside) if the message
+    is no Arrow IPC stream."""
     # pyarrow wraps the slot's buffer (zero-copy) and keeps the slot alive as its base: the
     # message is released when the last buffer of the table, or of a slice of it, is collected.
-    return pa.ipc.open_stream(pa.py_buffer(slot)).read_all()
+    try:
+        return pa.ipc.open_stream(pa.py_buffer(slot)).read_all()
+    except (pa.ArrowException, OSError, ValueError) as error:
+        handle = slot.handle
+        raise CorruptError(f"message {handle.sequence} of ring {ring_name!r} ({handle.size} bytes) is not a valid "
+                           f"Arrow IPC stream: {error}; it was skipped. Its publisher wrote bad bytes, or a process "
+                           "with write access to the ring overwrote them") from error
 
 
 def write_stream(slot: "_core.WriteSlot", data: TableLike, options: pa.ipc.IpcWriteOptions) -> int:

@@ -101,7 +101,7 @@ class Ring:
 
     def load(self, handle: Handle) -> pa.Table:
         """The table a handle names, zero-copy (consumes one of its deliveries)."""
-        return table_over(self._core.acquire(handle))
+        return table_over(self._core.acquire(handle), self._name)
 
     def __repr__(self) -> str:
         return f"Ring({self._name!r}, capacity={self.capacity}, policy={self.policy!r})"

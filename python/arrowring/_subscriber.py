@@ -51,7 +51,7 @@ class Subscriber:
             return None
         slot, missed = got
         handle, commit_time_ns = slot.handle, slot.commit_time_ns
-        return Message(table_over(slot), handle, missed, commit_time_ns)
+        return Message(table_over(slot, self.ring.name), handle, missed, commit_time_ns)
 
     def next(self, timeout: Optional[float] = None) -> Optional[pa.Table]:
         """The next table (zero-copy), or None once ``timeout`` seconds pass without one."""

@@ -58,6 +58,11 @@ class RingFullError(Error):
     """No room in the ring within the timeout (at once under the "fail" policy)."""
 
 
+class CorruptError(Error):
+    """Shared state or a message breaks the ring's invariants: a process with write access
+    overwrote it. The message names the field; the offending message is skipped."""
+
+
 class SystemError_(Error, OSError):
     """An unexpected operating-system error."""
 
@@ -76,6 +81,7 @@ _BY_CODE = {
     "BadState": BadStateError,
     "RingFull": RingFullError,
     "System": SystemError_,
+    "Corrupt": CorruptError,
 }
 
 

@@ -34,6 +34,7 @@ arrow::StatusCode ArrowCode(Errc code) {
       return arrow::StatusCode::IOError;
     case Errc::kInvalidArgument:
     case Errc::kIncompatible:
+    case Errc::kCorrupt:
     case Errc::kWrongRing:
     case Errc::kBadState:
       return arrow::StatusCode::Invalid;
@@ -43,10 +44,20 @@ arrow::StatusCode ArrowCode(Errc code) {
 
 // The table over a read slot: the slot (and with it the message's space) lives exactly as
 // long as any buffer of the table or of a slice of it.
-arrow::Result<std::shared_ptr<arrow::Table>> TableOver(ReadSlot slot, const ReadOptions& options) {
+// A message that is no Arrow IPC stream is reported as ours (kCorrupt, naming the message and
+// the ring), Arrow's reason kept inside.
+arrow::Result<std::shared_ptr<arrow::Table>> TableOver(ReadSlot slot, const ReadOptions& options,
+                                                       const std::string& ring_name) {
   auto owner = std::make_shared<ReadSlot>(std::move(slot));
   const auto bytes = owner->data();
-  return ReadTable(bytes.data(), static_cast<int64_t>(bytes.size()), owner, options);
+  const Handle handle = owner->handle();
+  auto table = ReadTable(bytes.data(), static_cast<int64_t>(bytes.size()), owner, options);
+  if (table.ok()) return table;
+  return ToStatus({Errc::kCorrupt, "message " + std::to_string(handle.sequence) + " of ring '" + ring_name +
+                                       "' (" + std::to_string(handle.size) +
+                                       " bytes) is not a valid Arrow IPC stream: " + table.status().ToString() +
+                                       "; it was skipped. Its publisher wrote bad bytes, or a process "
+                                       "with write access to the ring overwrote them"});
 }
 
 }  // namespace
@@ -134,7 +145,7 @@ arrow::Result<std::optional<Message>> Subscriber::Next(std::chrono::nanoseconds 
   message.commit_time_ns = got.slot.commit_time_ns();
   // The message is committed and its writer is done with it: validating now is not racing
   // a writer (no time-of-check/time-of-use gap).
-  ARROW_ASSIGN_OR_RAISE(message.table, TableOver(std::move(got.slot), options_.read));
+  ARROW_ASSIGN_OR_RAISE(message.table, TableOver(std::move(got.slot), options_.read, ring_.name()));
   return std::optional<Message>(std::move(message));
 }
 
@@ -142,7 +153,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> Load(Ring& ring, const Handle& hand
                                                   const ReadOptions& options) {
   auto slot = ring.Acquire(handle);
   if (!slot.ok()) return ToStatus(slot.error());
-  return TableOver(std::move(*slot), options);
+  return TableOver(std::move(*slot), options, ring.name());
 }
 
 }  // namespace arrowring

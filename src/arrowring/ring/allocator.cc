@@ -60,14 +60,17 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
 uint64_t ReclaimHeadLocked(RingState& ring) {
   RingHeader& h = *ring.header;
   uint64_t head = h.head_seq.load(std::memory_order_relaxed);
-  const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
+  const uint64_t next = WindowEnd(ring, head, h.next_seq.load(std::memory_order_relaxed));
   const uint64_t old_head = head;
   uint64_t begin_before = head < next ? ring.descriptor(head).begin.load(std::memory_order_relaxed) : 0;
   while (head < next) {
     MessageDescriptor& d = ring.descriptor(head);
     uint64_t word = d.state.load(std::memory_order_acquire);
     if (StateOf(word) == MessageState::kCommitted && HoldersOf(word) == 0) {
-      const Freeable freeable = CanFree(d, /*allow_lapse=*/true);
+      // A message whose descriptor was scribbled on is dropped at once: its reservation cannot
+      // be trusted to place the next one, and no reader can take it (they get kCorrupt).
+      const Freeable freeable =
+          CheckDescriptor(ring, d, head) ? CanFree(d, /*allow_lapse=*/true) : Freeable::kLapsed;
       if (freeable != Freeable::kNo) {
         if (!d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
                                              std::memory_order_acq_rel)) {

@@ -26,6 +26,8 @@ enum class Errc : uint8_t {
   kRingFull,             ///< No room within the timeout (at once under Policy::kFail); used
                          ///< by publishers, for which failing to publish is an error.
   kSystem,               ///< An unexpected operating-system error (errno in the message).
+  kCorrupt,              ///< Shared state or a message breaks the ring's invariants (a stray
+                         ///< write by a process with access); the message names the field.
 };
 
 /// Name of an error code, e.g. "StaleHandle".

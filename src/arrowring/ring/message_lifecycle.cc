@@ -26,6 +26,28 @@ void ReleaseBit(RingState& ring, MessageDescriptor& d) {
   }
 }
 
+Status CheckDescriptor(const RingState& ring, const MessageDescriptor& d, uint64_t seq) {
+  const uint64_t begin = d.begin.load(std::memory_order_relaxed);
+  const uint64_t end = d.end.load(std::memory_order_relaxed);
+  const uint64_t size = d.size.load(std::memory_order_relaxed);
+  auto corrupt = [&](std::string_view field, uint64_t value, std::string_view rule) {
+    return Error{Errc::kCorrupt, "ring '" + ring.name + "': message " + std::to_string(seq) + "'s descriptor " +
+                                     std::string(field) + " is " + std::to_string(value) + ", " +
+                                     std::string(rule) +
+                                     " (a process with write access overwrote shared state); the message "
+                                     "is skipped, and 'arrowring stat' shows the ring"};
+  };
+  if (begin % layout::kMessageAlignment != 0) return corrupt("begin", begin, "not 64-byte aligned");
+  if (end < begin || end - begin > ring.capacity || (end - begin) % layout::kMessageAlignment != 0) {
+    return corrupt("end", end, "not a 64-byte multiple of at most the capacity past begin");
+  }
+  if (begin % ring.capacity + (end - begin) > ring.capacity) {
+    return corrupt("begin", begin, "a reservation that crosses the end of the ring");
+  }
+  if (size == 0 || size > end - begin) return corrupt("size", size, "not 1 to its reservation's bytes");
+  return Ok();
+}
+
 Error Stale(const Handle& handle, std::string_view why) {
   return {Errc::kStaleHandle, "message " + std::to_string(handle.sequence) + " of ring " +
                                   handle.ToString() + " " + std::string(why)};
@@ -224,7 +246,8 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
   MessageDescriptor& d = ring.descriptor(handle.sequence);
   std::lock_guard lock(ring.local_mutex);
   auto& count = ring.local_refs[handle.sequence];
-  if (count == 0) {
+  const bool first = count == 0;
+  if (first) {
     uint64_t word = d.state.load(std::memory_order_acquire);
     while (true) {
       if (StateOf(word) != MessageState::kCommitted ||
@@ -235,16 +258,25 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
       // The tag in `word` makes this fail if the descriptor was reused since we loaded it.
       if (d.state.compare_exchange_weak(word, word | ring.bit, std::memory_order_acq_rel)) break;
     }
-    // Holding our bit, the message cannot be freed: its fields are stable now.
-    if (d.seq.load(std::memory_order_relaxed) != handle.sequence ||
-        d.begin.load(std::memory_order_relaxed) % ring.capacity != handle.offset ||
-        d.size.load(std::memory_order_relaxed) != handle.size) {
+  }
+  // Holding our bit, the message cannot be freed: its fields are stable now — unless someone
+  // scribbles on them, so they are checked on every acquisition, not only the first.
+  Status sound = CheckDescriptor(ring, d, handle.sequence);
+  if (sound && (d.seq.load(std::memory_order_relaxed) != handle.sequence ||
+                d.begin.load(std::memory_order_relaxed) % ring.capacity != handle.offset ||
+                d.size.load(std::memory_order_relaxed) != handle.size)) {
+    sound = Error{Errc::kInvalidArgument, "handle " + handle.ToString() +
+                                              " does not match the message it names (offset or "
+                                              "size differ): it was altered or forged"};
+  }
+  if (!sound) {
+    if (first) {
       ring.local_refs.erase(handle.sequence);
       ReleaseBit(ring, d);
-      return Error{Errc::kInvalidArgument, "handle " + handle.ToString() +
-                                               " does not match the message it names (offset or "
-                                               "size differ): it was altered or forged"};
     }
+    return sound.error();
+  }
+  if (first) {
     ring.self().read_refs.fetch_add(1, std::memory_order_relaxed);
     ring.self().read_bytes.fetch_add(handle.size, std::memory_order_relaxed);
   }

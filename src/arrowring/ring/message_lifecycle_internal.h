@@ -26,6 +26,12 @@ inline Freeable CanFree(const MessageDescriptor& d, bool allow_lapse) {
 /// due to acquire it.
 void ReleaseBit(RingState& ring, MessageDescriptor& d);
 
+/// Checks the fields of committed message `seq`'s descriptor against the ring's invariants
+/// before anything trusts them (begin aligned, the reservation inside the ring and not across
+/// its end, 1 <= size <= reservation). kCorrupt names the field: any process with write access
+/// can scribble on the segment, and a reader must not follow such a value out of the ring.
+Status CheckDescriptor(const RingState& ring, const MessageDescriptor& d, uint64_t seq);
+
 /// The StaleHandle error for `handle`, saying why.
 Error Stale(const Handle& handle, std::string_view why);
 

@@ -21,7 +21,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
     report.dead_pids.push_back(pid);
     const uint64_t bit = uint64_t{1} << i;
     const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
-    const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
+    const uint64_t next = WindowEnd(ring, head, h.next_seq.load(std::memory_order_relaxed));
     for (uint64_t seq = head; seq < next; ++seq) {
       MessageDescriptor& d = ring.descriptor(seq);
       uint64_t word = d.state.load(std::memory_order_acquire);

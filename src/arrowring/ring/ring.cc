@@ -40,6 +40,7 @@ std::string_view ErrcName(Errc code) {
     case Errc::kBadState: return "BadState";
     case Errc::kRingFull: return "RingFull";
     case Errc::kSystem: return "System";
+    case Errc::kCorrupt: return "Corrupt";
   }
   return "Unknown";
 }

@@ -90,6 +90,15 @@ inline void BumpAndWake(std::atomic<uint32_t>& epoch, std::atomic<uint32_t>& wai
   if (waiters.load(std::memory_order_seq_cst) != 0) sys::FutexWakeAll(&epoch);
 }
 
+/// End of the sequence window [head, end) that can hold messages. In a sound ring
+/// next - head <= M (the descriptor count); a scribbled head_seq or next_seq must not send a
+/// loop through 2^64 descriptors.
+inline uint64_t WindowEnd(const RingState& ring, uint64_t head, uint64_t next) {
+  const uint64_t descriptors = ring.index_mask + 1;
+  if (next < head) return head;
+  return next - head > descriptors ? head + descriptors : next;
+}
+
 /// A Ring, slot or subscription inherited across fork() must not act for the parent.
 inline Status CheckProcess(const RingState& ring) {
   if (sys::ForkGeneration() != ring.fork_generation) {

@@ -18,7 +18,7 @@ RingStats Ring::Stats() const {
   stats.mode = h.mode;
   const uint64_t head = h.head_seq.load(std::memory_order_acquire);
   const uint64_t next = h.next_seq.load(std::memory_order_acquire);
-  for (uint64_t seq = head; seq < next; ++seq) {
+  for (uint64_t seq = head; seq < WindowEnd(ring, head, next); ++seq) {
     const MessageDescriptor& d = ring.descriptor(seq);
     const uint64_t bytes = d.end.load(std::memory_order_relaxed) - d.begin.load(std::memory_order_relaxed);
     switch (StateOf(d.state.load(std::memory_order_acquire))) {

@@ -15,7 +15,7 @@ void RemoveSubscriberLocked(RingState& ring, uint32_t index) {
   const uint32_t bit = uint32_t{1} << index;
   h.subscriber_mask.fetch_and(~bit, std::memory_order_relaxed);
   const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
-  const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
+  const uint64_t next = WindowEnd(ring, head, h.next_seq.load(std::memory_order_relaxed));
   for (uint64_t seq = head; seq < next; ++seq) {
     ring.descriptor(seq).due.fetch_and(~bit, std::memory_order_acq_rel);
   }
@@ -120,9 +120,22 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
     // Read the epoch before looking for work: a commit after the look changes it, so the
     // wait below returns at once (no lost wake-up).
     uint32_t epoch = h.commit_epoch.load(std::memory_order_seq_cst);
-    uint64_t cursor = std::max(entry.cursor.load(std::memory_order_relaxed),
-                               h.head_seq.load(std::memory_order_acquire));
+    const uint64_t own_cursor = entry.cursor.load(std::memory_order_relaxed);
+    const uint64_t head = h.head_seq.load(std::memory_order_acquire);
     const uint64_t next = h.next_seq.load(std::memory_order_acquire);
+    // Loaded in this order, a sound ring has cursor <= next and head <= next (next only grows);
+    // anything else was written by someone scribbling on the segment.
+    if (own_cursor > next || head > next) {
+      return Error{Errc::kCorrupt, "ring '" + ring.name + "': " +
+                                       (own_cursor > next ? "subscriber '" + name_ + "' cursor " + std::to_string(own_cursor)
+                                                          : "head_seq " + std::to_string(head)) +
+                                       " lies beyond next_seq " + std::to_string(next) +
+                                       " (a process with write access overwrote shared state); "
+                                       "remove and re-create the ring"};
+    }
+    // Messages older than next - M cannot exist (M descriptors): never walk further back.
+    const uint64_t descriptors = ring.index_mask + 1;
+    uint64_t cursor = std::max({own_cursor, head, next > descriptors ? next - descriptors : 0});
     bool waiting_on_writer = false;
     while (cursor < next) {
       MessageDescriptor& d = ring.descriptor(cursor);
@@ -144,7 +157,13 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
                           d.size.load(std::memory_order_relaxed)};
       auto slot = Ring(ring_).AcquireFor(handle, static_cast<int>(index_), handle.size);
       ++cursor;
-      if (!slot.ok()) continue;  // Dropped between our look and our acquire: counted as missed.
+      if (!slot.ok()) {
+        if (slot.error().code != Errc::kCorrupt) continue;  // Dropped meanwhile: counted as missed.
+        // Report it once, and stop owing it: the space comes back when nobody else holds it.
+        d.due.fetch_and(~bit, std::memory_order_acq_rel);
+        entry.cursor.store(cursor, std::memory_order_relaxed);
+        return slot.error();
+      }
       entry.cursor.store(cursor, std::memory_order_relaxed);
       entry.received.fetch_add(1, std::memory_order_relaxed);
       const uint64_t missed = entry.missed.load(std::memory_order_relaxed);
