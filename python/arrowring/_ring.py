@@ -13,7 +13,6 @@ from ._core import Handle
 from ._ipc import table_over
 from ._publisher import Publisher
 from ._subscriber import Subscriber
-from .errors import Error, NoSuchRingError
 
 
 class Ring:
@@ -112,19 +111,11 @@ _rings_lock = threading.Lock()
 
 
 def load(handle: Handle) -> pa.Table:
-    """The table ``handle`` names, zero-copy, finding its ring by the id the handle carries."""
+    """The table ``handle`` names, zero-copy. Its ring is found by the id the handle carries,
+    reading the rings' headers without attaching to any other ring; the attachment is kept for
+    the next handle of the same ring."""
     with _rings_lock:
         ring = _rings_by_id.get(handle.ring_id)
         if ring is None or ring._pid != os.getpid():
-            ring = None
-            for name in Ring.list():
-                try:
-                    candidate = Ring.attach(name)
-                except Error:
-                    continue
-                _rings_by_id[candidate.ring_id] = candidate
-                if candidate.ring_id == handle.ring_id:
-                    ring = candidate
-        if ring is None:
-            raise NoSuchRingError(f"no ring on this machine has the id of handle {handle}")
+            ring = _rings_by_id[handle.ring_id] = Ring.attach(_core.Ring.find(handle.ring_id))
     return ring.load(handle)

@@ -221,6 +221,8 @@ NB_MODULE(_core, m) {
       .def_static("attach", [](std::string_view name) { return Unwrap(Ring::Attach(name)); }, "name"_a)
       .def_static("unlink", [](std::string_view name) { Unwrap(Ring::Unlink(name)); }, "name"_a)
       .def_static("list", &MappedSegment::List)
+      .def_static("find", [](uint64_t ring_id) { return Unwrap(Ring::Find(ring_id)); }, "ring_id"_a,
+                  "Name of the ring with this id, read from headers without attaching to any.")
       .def_prop_ro("name", &Ring::name)
       .def_prop_ro("ring_id", &Ring::ring_id)
       .def_prop_ro("capacity", &Ring::capacity)

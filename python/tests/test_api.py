@@ -112,6 +112,19 @@ def test_a_freed_message_gives_stale_handle(ring):
         ring.load(handle)
 
 
+def test_load_finds_the_ring_by_id_without_attaching_to_others(ring, ring_name):
+    bystander = ar.Ring.create(ring_name + "-bystander", capacity=1 << 20)
+    try:
+        handle = ring.publisher(deliveries=1).publish(sample_table(10))
+        assert bystander.stats()["attachments"] == 1
+        assert ar.load(handle).equals(sample_table(10))
+        assert bystander.stats()["attachments"] == 1, "load attached to a ring it had nothing to do with"
+        with pytest.raises(ar.NoSuchRingError, match="arrowring ls"):
+            ar.load(ar.Handle.parse(str(handle).replace(f"{handle.ring_id:016x}", f"{handle.ring_id ^ 1:016x}")))
+    finally:
+        bystander.unlink()
+
+
 def test_stats_has_the_keys_of_the_cli_and_recover_reports(ring, cli):
     watcher = ring.subscribe("watcher")  # Held: a collected subscriber leaves the ring.
     ours = ring.stats()

@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "arrowring/ring/header_check_internal.h"
@@ -164,6 +165,26 @@ Result<Ring> Ring::Attach(std::string_view name) {
     return Error{ring.error().code, "ring '" + std::string(name) + "': " + ring.error().message};
   }
   return ring;
+}
+
+Result<std::string> Ring::Find(uint64_t ring_id) {
+  for (const std::string& name : MappedSegment::List()) {
+    auto prefix = MappedSegment::ReadPrefix(name, sizeof(RingHeader));
+    if (!prefix.ok() || prefix->size() < sizeof(RingHeader)) continue;  // Not ours to read, or no ring.
+    // Viewed the way attaching views the mapping, from storage aligned as the header is.
+    alignas(RingHeader) std::byte storage[sizeof(RingHeader)];
+    std::memcpy(storage, prefix->data(), sizeof storage);
+    const auto& header = *reinterpret_cast<const RingHeader*>(storage);
+    if (header.magic == layout::kMagic && header.layout_version == layout::kLayoutVersion &&
+        header.ring_id == ring_id) {
+      return name;
+    }
+  }
+  char id[20];
+  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(ring_id));
+  return Error{Errc::kNotFound, std::string("no ring on this machine that this user can read has id ") + id +
+                                    " (the ring was removed, or the handle comes from another machine); "
+                                    "'arrowring ls' lists rings"};
 }
 
 Status Ring::Unlink(std::string_view name) { return MappedSegment::Unlink(name); }

@@ -222,6 +222,9 @@ class Ring {
   static Result<Ring> Attach(std::string_view name);
   /// Removes the name; attached processes keep their mapping until they detach.
   static Status Unlink(std::string_view name);
+  /// The name of the ring on this machine whose id is `ring_id` (as handles carry it), read
+  /// from the segments' headers without attaching to any; NotFound if none has it.
+  static Result<std::string> Find(uint64_t ring_id);
 
   // --- rings in caller-provided memory --------------------------------------------------
   /// Bytes of memory a ring of `capacity` data bytes needs (capacity rounded up to 4 KiB).

@@ -151,6 +151,28 @@ std::vector<std::string> MappedSegment::List() {
   return names;
 }
 
+Result<std::vector<std::byte>> MappedSegment::ReadPrefix(std::string_view name, uint64_t bytes) {
+  if (auto valid = ValidateRingName(name); !valid) return valid.error();
+  const int fd = ::shm_open(SegmentName(name).c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return OpenError(name, errno, "read");
+  std::vector<std::byte> prefix(bytes);
+  uint64_t got = 0;
+  while (got < bytes) {
+    const ssize_t n = ::pread(fd, prefix.data() + got, bytes - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      return OpenError(name, error, "read");
+    }
+    if (n == 0) break;
+    got += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  prefix.resize(got);
+  return prefix;
+}
+
 MappedSegment::~MappedSegment() { ::munmap(address_, size_); }
 
 }  // namespace arrowring

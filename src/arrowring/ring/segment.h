@@ -31,6 +31,8 @@ class MappedSegment {
   static Status Unlink(std::string_view name);
   /// Names of every arrowring segment on this machine.
   static std::vector<std::string> List();
+  /// The first `bytes` bytes of a segment, read without mapping it (fewer if it is shorter).
+  static Result<std::vector<std::byte>> ReadPrefix(std::string_view name, uint64_t bytes);
 
   ~MappedSegment();
   std::span<std::byte> bytes() const { return {static_cast<std::byte*>(address_), size_}; }

@@ -76,6 +76,22 @@ TEST_F(Segment, NamesWithBase64CharactersCreateAttachListAndUnlink) {
   EXPECT_TRUE(Ring::Unlink(usable).ok());
 }
 
+TEST_F(Segment, FindNamesTheRingWithAnIdWithoutAttachingToAny) {
+  const std::string other = name_ + "-other";
+  auto ring = Ring::Create(name_, 4096);
+  auto bystander = Ring::Create(other, 4096);
+  ASSERT_TRUE(ring.ok() && bystander.ok());
+  auto found = Ring::Find(ring->ring_id());
+  ASSERT_TRUE(found.ok()) << found.error().ToString();
+  EXPECT_EQ(*found, name_);
+  EXPECT_EQ(bystander->Stats().holders.size(), 1u) << "only its creator is attached";
+  auto missing = Ring::Find(ring->ring_id() ^ 1);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  EXPECT_THAT(missing.error().message, ::testing::HasSubstr("arrowring ls"));
+  EXPECT_TRUE(Ring::Unlink(other).ok());
+}
+
 TEST_F(Segment, CreateAttachUnlink) {
   auto ring = Ring::Create(name_, 64 * 1024);
   ASSERT_TRUE(ring.ok()) << ring.error().ToString();

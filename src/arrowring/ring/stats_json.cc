@@ -58,6 +58,7 @@ std::string StatsJson(const RingStats& s) {
   out += ", " + field("bytes_written", s.bytes_written);
   out += ", " + field("bytes_read", s.bytes_read);
   out += ", " + field("bytes_dropped", s.bytes_dropped);
+  out += ", " + field("attachments", s.holders.size());  // processes attached now
   out += ", \"holders\": [";
   bool first = true;
   for (const auto& h : s.holders) {
