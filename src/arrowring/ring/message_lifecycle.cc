@@ -48,9 +48,11 @@ Status CheckDescriptor(const RingState& ring, const MessageDescriptor& d, uint64
   return Ok();
 }
 
-Error Stale(const Handle& handle, std::string_view why) {
-  return {Errc::kStaleHandle, "message " + std::to_string(handle.sequence) + " of ring " +
-                                  handle.ToString() + " " + std::string(why)};
+Error Stale(const RingState& ring, const Handle& handle, std::string_view why) {
+  return {Errc::kStaleHandle, "message " + std::to_string(handle.sequence) + " of ring '" + ring.name + "' (handle " +
+                                  handle.ToString() + ") " + std::string(why) +
+                                  "; load handles before the ring needs their space (more deliveries, a "
+                                  "longer delivery TTL, or a bigger ring)"};
 }
 
 // --- WriteSlot ---------------------------------------------------------------------------
@@ -253,7 +255,7 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
       if (StateOf(word) != MessageState::kCommitted ||
           d.seq.load(std::memory_order_relaxed) != handle.sequence) {
         ring.local_refs.erase(handle.sequence);
-        return Stale(handle, "was freed (or dropped) and its space may hold another message");
+        return Stale(ring, handle, "was freed (or dropped) and its space may hold another message");
       }
       // The tag in `word` makes this fail if the descriptor was reused since we loaded it.
       if (d.state.compare_exchange_weak(word, word | ring.bit, std::memory_order_acq_rel)) break;

@@ -33,6 +33,6 @@ void ReleaseBit(RingState& ring, MessageDescriptor& d);
 Status CheckDescriptor(const RingState& ring, const MessageDescriptor& d, uint64_t seq);
 
 /// The StaleHandle error for `handle`, saying why.
-Error Stale(const Handle& handle, std::string_view why);
+Error Stale(const RingState& ring, const Handle& handle, std::string_view why);
 
 }  // namespace arrowring
