@@ -2,16 +2,19 @@
 // Through our read path with full validation each must give a clean error or a table that
 // passes ValidateFull. `make test` runs this under AddressSanitizer + UndefinedBehaviorSanitizer.
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
+#include <arrow/buffer.h>
 #include <arrow/table.h>
 #include <gtest/gtest.h>
 
 #include "arrowring/ipc/ipc.h"
+#include "arrowring/ipc/stream_decoder.h"
 
 namespace arrowring {
 namespace {
@@ -50,6 +53,16 @@ TEST_P(FuzzCase, GivesACleanErrorOrAValidTable) {
     EXPECT_TRUE((*table)->ValidateFull().ok());
   } else {
     EXPECT_FALSE(table.status().message().empty());
+  }
+  // The subscribers' path too: StreamDecoder, cold and then with this stream's schema cached.
+  auto copy = *arrow::AllocateBuffer(static_cast<int64_t>(bytes.size()));
+  if (!bytes.empty()) std::memcpy(copy->mutable_data(), bytes.data(), bytes.size());
+  std::shared_ptr<arrow::Buffer> stream(std::move(copy));
+  StreamDecoder decoder;
+  for (int pass = 0; pass < 2; ++pass) {
+    auto decoded = decoder.Decode(stream, {.validation = Validation::kFull});
+    EXPECT_EQ(decoded.ok(), table.ok()) << "pass " << pass;
+    if (decoded.ok()) EXPECT_TRUE((*decoded)->ValidateFull().ok());
   }
 }
 

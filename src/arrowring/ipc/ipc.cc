@@ -1,5 +1,7 @@
 #include "arrowring/ipc/ipc.h"
 
+#include "arrowring/ipc/arrow_write_internal.h"
+
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -36,6 +38,10 @@ class OwnedRegion final : public arrow::Buffer {
   std::shared_ptr<const void> owner_;
 };
 
+}  // namespace
+
+namespace internal {
+
 arrow::Result<arrow::ipc::IpcWriteOptions> ToArrowOptions(const WriteOptions& options) {
   auto arrow_options = arrow::ipc::IpcWriteOptions::Defaults();
   // Pads each message's metadata so its body starts kStreamAlignment-aligned relative to
@@ -56,7 +62,7 @@ arrow::Result<arrow::ipc::IpcWriteOptions> ToArrowOptions(const WriteOptions& op
 // absent (pyarrow crashes the same way writing the union columns of arrow-testing's
 // generated_union.stream with LZ4). Give such slots a shared empty buffer; validity bitmaps
 // and slots the layout declares always-null stay absent. No data is copied.
-bool HasAbsentDataBuffer(const arrow::ArrayData& data) {
+static bool HasAbsentDataBuffer(const arrow::ArrayData& data) {
   const auto& layout = data.type->layout().buffers;
   for (size_t i = 1; i < std::min(layout.size(), data.buffers.size()); ++i) {
     if (data.buffers[i] == nullptr && layout[i].kind != arrow::DataTypeLayout::ALWAYS_NULL) {
@@ -69,7 +75,7 @@ bool HasAbsentDataBuffer(const arrow::ArrayData& data) {
   return data.dictionary != nullptr && HasAbsentDataBuffer(*data.dictionary);
 }
 
-std::shared_ptr<arrow::ArrayData> FillAbsentDataBuffers(const arrow::ArrayData& data) {
+static std::shared_ptr<arrow::ArrayData> FillAbsentDataBuffers(const arrow::ArrayData& data) {
   static const auto kEmpty = std::make_shared<arrow::Buffer>(nullptr, 0);
   auto copy = std::make_shared<arrow::ArrayData>(data);
   const auto& layout = data.type->layout().buffers;
@@ -114,6 +120,13 @@ const arrow::RecordBatch& ForCompression(const arrow::RecordBatch& batch,
   *holder = arrow::RecordBatch::Make(batch.schema(), batch.num_rows(), std::move(columns));
   return **holder;
 }
+
+}  // namespace internal
+
+namespace {
+
+using internal::ForCompression;
+using internal::ToArrowOptions;
 
 template <typename Data>
 arrow::Status WriteStream(const Data& data, arrow::io::OutputStream* sink,
@@ -264,6 +277,10 @@ arrow::Result<std::shared_ptr<arrow::Table>> ReadTable(const void* address, int6
                                   ", size ", size, ")");
   }
   return ReadTable(std::make_shared<OwnedRegion>(address, size, std::move(owner)), options);
+}
+
+std::shared_ptr<arrow::Buffer> OwnedBuffer(const void* address, int64_t size, std::shared_ptr<const void> owner) {
+  return std::make_shared<OwnedRegion>(address, size, std::move(owner));
 }
 
 arrow::Result<std::shared_ptr<arrow::Table>> DeserializeTable(std::span<const std::byte> bytes,

@@ -103,6 +103,10 @@ arrow::Result<std::shared_ptr<arrow::Table>> ReadTable(const void* address, int6
                                                        std::shared_ptr<const void> owner,
                                                        const ReadOptions& options = {});
 
+/// A read-only Buffer over [address, address + size) that keeps `owner` alive for as long as
+/// it or any slice of it lives (what ReadTable wraps memory in; for StreamDecoder).
+std::shared_ptr<arrow::Buffer> OwnedBuffer(const void* address, int64_t size, std::shared_ptr<const void> owner);
+
 /// Copies `bytes` into a new 64-byte aligned buffer and reads the table from it
 /// (the seed's ipc_bytes_to_table): for bytes whose memory will not outlive the call.
 arrow::Result<std::shared_ptr<arrow::Table>> DeserializeTable(std::span<const std::byte> bytes,

@@ -47,11 +47,13 @@ arrow::StatusCode ArrowCode(Errc code) {
 // A message that is no Arrow IPC stream is reported as ours (kCorrupt, naming the message and
 // the ring), Arrow's reason kept inside.
 arrow::Result<std::shared_ptr<arrow::Table>> TableOver(ReadSlot slot, const ReadOptions& options,
-                                                       const std::string& ring_name) {
+                                                       const std::string& ring_name,
+                                                       StreamDecoder* decoder = nullptr) {
   auto owner = std::make_shared<ReadSlot>(std::move(slot));
   const auto bytes = owner->data();
   const Handle handle = owner->handle();
-  auto table = ReadTable(bytes.data(), static_cast<int64_t>(bytes.size()), owner, options);
+  auto stream = OwnedBuffer(bytes.data(), static_cast<int64_t>(bytes.size()), owner);
+  auto table = decoder != nullptr ? decoder->Decode(std::move(stream), options) : ReadTable(std::move(stream), options);
   if (table.ok()) return table;
   return ToStatus({Errc::kCorrupt, "message " + std::to_string(handle.sequence) + " of ring '" + ring_name +
                                        "' (" + std::to_string(handle.size) +
@@ -80,7 +82,11 @@ Publisher::Publisher(Ring ring, PublishOptions options)
 
 template <typename Data>
 arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
-  ARROW_ASSIGN_OR_RAISE(const int64_t size, IpcStreamSize(data, options_.write));
+  // Encoded once: the exact size without a second serialization, the schema's message reused.
+  if (!encoder_) {
+    ARROW_ASSIGN_OR_RAISE(encoder_, StreamEncoder::Make(options_.write));
+  }
+  ARROW_ASSIGN_OR_RAISE(const int64_t size, encoder_->Encode(data));
   const auto bytes = static_cast<uint64_t>(size);
   if (bytes > ring_.capacity()) {
     return ToStatus({Errc::kTooLarge,
@@ -106,8 +112,7 @@ arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
   }
   WriteSlot& reserved = **slot;
   // Destruction of `reserved` aborts the message if anything below fails.
-  ARROW_ASSIGN_OR_RAISE(const int64_t written,
-                        WriteIpcStream(data, reserved.data().first(bytes), options_.write));
+  ARROW_ASSIGN_OR_RAISE(const int64_t written, encoder_->WriteTo(reserved.data().first(bytes)));
   auto handle = reserved.Commit(static_cast<uint64_t>(written), options_.deliveries,
                                 options_.delivery_ttl);
   if (!handle.ok()) return ToStatus(handle.error());
@@ -145,7 +150,7 @@ arrow::Result<std::optional<Message>> Subscriber::Next(std::chrono::nanoseconds 
   message.commit_time_ns = got.slot.commit_time_ns();
   // The message is committed and its writer is done with it: validating now is not racing
   // a writer (no time-of-check/time-of-use gap).
-  ARROW_ASSIGN_OR_RAISE(message.table, TableOver(std::move(got.slot), options_.read, ring_.name()));
+  ARROW_ASSIGN_OR_RAISE(message.table, TableOver(std::move(got.slot), options_.read, ring_.name(), &decoder_));
   return std::optional<Message>(std::move(message));
 }
 

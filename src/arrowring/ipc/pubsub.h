@@ -26,6 +26,8 @@
 #include <arrow/type_fwd.h>
 
 #include "arrowring/ipc/ipc.h"
+#include "arrowring/ipc/stream_decoder.h"
+#include "arrowring/ipc/stream_encoder.h"
 #include "arrowring/ring/ring.h"
 
 namespace arrowring {
@@ -48,7 +50,7 @@ struct PublishOptions {
 };
 
 /// Publishes tables into a ring. Any number of publishers, in any number of processes, may
-/// publish into one ring at once.
+/// publish into one ring at once; one Publisher object belongs to one thread at a time.
 class Publisher {
  public:
   explicit Publisher(Ring ring, PublishOptions options = {});
@@ -69,6 +71,7 @@ class Publisher {
   arrow::Result<Handle> PublishImpl(const Data& data, bool wait);
   Ring ring_;
   PublishOptions options_;
+  std::optional<StreamEncoder> encoder_;  // made on first use; keeps the schema's message
 };
 
 /// The seed's try_zero_copy_pyarrow: publishes `table` without waiting and returns its
@@ -112,6 +115,7 @@ class Subscriber {
   Ring ring_;
   Subscription subscription_;
   SubscribeOptions options_;
+  StreamDecoder decoder_;  // keeps the decoded schema between messages
 };
 
 /// The table a handle names (for handles passed over your own bus), zero-copy. Consumes one
