@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from ._core import Handle
-from ._ipc import TableLike, as_table, ipc_stream_size, write_stream
+from ._ipc import StreamSizer, TableLike, as_table
 from .errors import RingFullError, TooLargeError
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ class Publisher:
         self.deliveries = deliveries
         self.delivery_ttl = delivery_ttl
         self._options = pa.ipc.IpcWriteOptions(compression=compression)
+        self._sizer = StreamSizer(self._options)
 
     def publish(self, data: TableLike, timeout: Optional[float] = ...) -> Handle:
         """Publishes a Table or RecordBatch and returns its handle. Waits for room as the ring's
@@ -36,7 +37,7 @@ class Publisher:
         return self._publish(as_table(data), 0, wait=False)
 
     def _publish(self, data: TableLike, timeout: Optional[float], wait: bool) -> Handle:
-        size = ipc_stream_size(data, self._options)
+        size = self._sizer.size(data)
         core = self.ring._core
         if size > core.capacity:
             raise TooLargeError(f"the table is {size} bytes as an Arrow IPC stream; ring {self.ring.name!r} holds "
@@ -46,7 +47,7 @@ class Publisher:
             raise RingFullError(f"ring {self.ring.name!r} has no room for {size} bytes"
                                 f"{'' if not wait else f' after waiting {timeout} s'} (policy {core.policy})")
         try:
-            written = write_stream(slot, data, self._options)
+            written = self._sizer.write(slot, data, size)
             return slot.commit(written, self.deliveries, self.delivery_ttl)
         finally:
             if slot.open:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import pyarrow as pa
 
 from ._core import Handle
-from ._ipc import table_over
+from ._ipc import StreamReader
 from .errors import BadStateError
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ class Subscriber:
         self.ring = ring
         self.spin = spin
         self._subscription = ring._core.subscribe(name)
+        self._reader = StreamReader()  # keeps the decoded schema between messages
         self._pid = os.getpid()
 
     @property
@@ -51,7 +52,7 @@ class Subscriber:
             return None
         slot, missed = got
         handle, commit_time_ns = slot.handle, slot.commit_time_ns
-        return Message(table_over(slot, self.ring.name), handle, missed, commit_time_ns)
+        return Message(self._reader.read(slot, self.ring.name), handle, missed, commit_time_ns)
 
     def next(self, timeout: Optional[float] = None) -> Optional[pa.Table]:
         """The next table (zero-copy), or None once ``timeout`` seconds pass without one."""
