@@ -5,7 +5,9 @@ import pathlib
 import pty
 import select
 import signal
+import shutil
 import subprocess
+import tempfile
 import time
 
 import pyarrow as pa
@@ -113,11 +115,27 @@ def test_create_of_an_existing_name_fails(run, ring_name):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 def test_another_users_private_ring_is_permission_denied(binary, run, ring_name):
     assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
-    def as_nobody():
-        os.setgid(65534)
-        os.setuid(65534)
-    result = subprocess.run([binary, "stat", ring_name], capture_output=True, text=True, preexec_fn=as_nobody)
-    assert result.returncode == 4
+    # `nobody` cannot enter a checkout under /root or a mode-0700 directory: run a copy of the
+    # binary and the libraries it loads from a directory it can reach, removed afterwards.
+    reachable = tempfile.mkdtemp(prefix="arrowring-nobody-")
+    try:
+        os.chmod(reachable, 0o755)
+        copy = shutil.copy(binary, reachable)
+        for line in subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout.splitlines():
+            parts = line.split("=>")
+            if len(parts) == 2 and parts[1].split() and not parts[1].split()[0].startswith(("/lib", "/usr/lib")):
+                shutil.copy(parts[1].split()[0], reachable)
+        for name in os.listdir(reachable):
+            os.chmod(os.path.join(reachable, name), 0o755)
+
+        def as_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+        result = subprocess.run([copy, "stat", ring_name], capture_output=True, text=True, preexec_fn=as_nobody,
+                                env={"LD_LIBRARY_PATH": reachable, "PATH": "/usr/bin:/bin"})
+    finally:
+        shutil.rmtree(reachable)
+    assert result.returncode == 4, result.stderr
     assert "permission denied" in result.stderr and "0600" in result.stderr
 
 
