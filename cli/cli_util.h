@@ -26,6 +26,7 @@ enum ExitCode : int {
   kExitIncompatible = 7,  // not an arrowring segment, or another layout version
   kExitBadInput = 8,      // an input file that is not Arrow, Parquet or CSV
   kExitRingFull = 9,      // publishing found no room within its timeout
+  kExitNoDiskSpace = 10,  // demo: the output's filesystem cannot hold what the run may write
 };
 
 /// Prints "arrowring <command>: <message>" to stderr and returns the exit code for `code`.

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -344,6 +346,42 @@ int RunDemoWorker(const DemoWorkerArgs& args) {
   return Fail("demo-worker", Errc::kInvalidArgument, "unknown role '" + args.role + "'");
 }
 
+namespace {
+
+// The storage subscriber writes every table at up to this rate (page cache; measured here at
+// ~0.5 GB/s for the default run): a run of N seconds may write N times this.
+constexpr double kMaxStoreBytesPerSecond = 1.0e9;
+
+// Refuses (kExitNoDiskSpace) a run whose storage file may not fit the output's filesystem.
+int RefuseWithoutDiskSpace(const std::string& output, double seconds) {
+  const std::filesystem::path directory = std::filesystem::absolute(output).parent_path();
+  struct statvfs fs {};
+  if (statvfs(directory.c_str(), &fs) != 0) {
+    return Fail("demo", Errc::kInvalidArgument,
+                "cannot write the storage file in " + directory.string() + ": " + std::strerror(errno));
+  }
+  const double available = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+  const double may_write = seconds * kMaxStoreBytesPerSecond;
+  if (available < may_write) {
+    std::fprintf(stderr,
+                 "arrowring demo: %s has %s free, but a %.0f s run may write up to %s of storage file; "
+                 "pass --output on a larger filesystem, or fewer --seconds\n",
+                 directory.c_str(), HumanBytes(available).c_str(), seconds, HumanBytes(may_write).c_str());
+    return kExitNoDiskSpace;
+  }
+  return kExitOk;
+}
+
+// Removes the demo's own storage file on every way out of RunDemo.
+struct OutputRemover {
+  std::string path;  // empty: the user's file, kept
+  ~OutputRemover() {
+    if (!path.empty()) std::remove(path.c_str());
+  }
+};
+
+}  // namespace
+
 int RunDemo(const DemoArgs& args, const std::string& self) {
   if (args.seconds <= 0 || args.events_per_table <= 0) {
     return Fail("demo", Errc::kInvalidArgument, "--seconds and --events-per-table must be positive");
@@ -352,8 +390,13 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   if (!capacity.ok()) return Fail("demo", capacity.error());
   const std::string name = args.ring.empty() ? "demo-" + std::to_string(getpid()) : args.ring;
   const char* tmp = std::getenv("TMPDIR");
-  const std::string output = !args.output.empty() ? args.output
-                             : std::string(tmp && *tmp ? tmp : "/tmp") + "/arrowring-demo-" + std::to_string(getpid()) + ".arrow";
+  const bool keep_output = !args.output.empty();
+  const std::string output = keep_output ? args.output
+                                         : std::string(tmp && *tmp ? tmp : "/tmp") + "/arrowring-demo-" +
+                                               std::to_string(getpid()) + ".arrow";
+  if (int refused = RefuseWithoutDiskSpace(output, args.seconds); refused != kExitOk) return refused;
+  // The storage file is the demo's by-product: removed at the end unless asked for.
+  OutputRemover output_remover{keep_output ? std::string() : output};
   auto ring = Ring::Create(name, *capacity, {.policy = Policy::kBlock});
   if (!ring.ok()) return Fail("demo", ring.error());
   RingRemover remover{name};
@@ -448,8 +491,14 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
               static_cast<long long>(std::max<int64_t>(missed, 0)));
   std::printf("  verified    %lld of %lld tables, every value checked, zero-copy; %lld failed\n",
               static_cast<long long>(verified), static_cast<long long>(published), static_cast<long long>(failures));
-  std::printf("  stored      %lld tables in %s (%s)\n", static_cast<long long>(Number(store, "tables")),
-              output.c_str(), size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes)).c_str());
+  if (keep_output) {
+    std::printf("  stored      %lld tables in %s (%s)\n", static_cast<long long>(Number(store, "tables")),
+                output.c_str(), size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes)).c_str());
+  } else {
+    std::printf("  stored      %lld tables (%s), file removed; pass --output PATH to keep it\n",
+                static_cast<long long>(Number(store, "tables")),
+                size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes)).c_str());
+  }
 
   const bool ok = produce.exit_code == 0 && verify.exit_code == 0 && store.exit_code == 0 && published >= 0 &&
                   verified == published && failures == 0 && missed == 0 &&

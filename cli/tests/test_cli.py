@@ -289,6 +289,23 @@ def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
     assert run("stat", name).returncode == 3, "the demo removes its ring"
 
 
+def test_demo_removes_its_storage_file_unless_asked_to_keep_it(run, tmp_path):
+    name = f"test-cli-{os.getpid()}-demo-tmp"
+    result = run("demo", "--seconds", "1", "--events-per-table", "64", "--capacity", "32MiB", "--ring", name,
+                 env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "file removed; pass --output PATH to keep it" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_refuses_to_start_when_the_output_filesystem_cannot_hold_the_run(run, tmp_path):
+    name = f"test-cli-{os.getpid()}-demo-big"
+    result = run("demo", "--seconds", str(10**12), "--ring", name, "--output", tmp_path / "huge.arrow")
+    assert result.returncode == 10, result.stderr
+    assert "free, but a" in result.stderr and "--output on a larger filesystem" in result.stderr
+    assert list(tmp_path.iterdir()) == [] and run("stat", name).returncode == 3, "nothing was started"
+
+
 def test_demo_refuses_bad_arguments(run):
     assert run("demo", "--seconds", "0").returncode == 2
     assert run("demo", "--capacity", "huge").returncode == 2
