@@ -14,7 +14,13 @@ struct CreateArgs {
 };
 int RunCreate(const CreateArgs& args);
 int RunList(bool json);
-int RunStat(const std::string& name, bool json);
+struct StatArgs {
+  std::string name;
+  bool all = false;
+  bool json = false;
+  std::string format = "text";
+};
+int RunStat(const StatArgs& args);
 int RunRemove(const std::string& name, bool force);
 int RunRecover(const std::string& name, bool json);
 

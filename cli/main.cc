@@ -44,9 +44,13 @@ int main(int argc, char** argv) {
   ls_cmd->add_flag("--json", json, "JSON output (see docs/cli.md)");
 
   std::string name;
+  StatArgs stat;
   auto* stat_cmd = app.add_subcommand("stat", "A ring's geometry, counters, holders and subscribers");
-  stat_cmd->add_option("name", name, "Ring name")->required();
-  stat_cmd->add_flag("--json", json, "JSON output (see docs/cli.md)");
+  stat_cmd->add_option("name", stat.name, "Ring name");
+  stat_cmd->add_flag("--all", stat.all, "Every ring this user can read (with --format json or prometheus)");
+  stat_cmd->add_flag("--json", stat.json, "JSON output (same as --format json; see docs/cli.md)");
+  stat_cmd->add_option("--format", stat.format, "text, json or prometheus (Prometheus text for node_exporter)")
+      ->check(CLI::IsMember({"text", "json", "prometheus"}));
 
   TopArgs top;
   auto* top_cmd = app.add_subcommand("top", "Live view of all rings (q or Ctrl-C quits)");
@@ -107,7 +111,7 @@ int main(int argc, char** argv) {
 
   if (*create_cmd) return RunCreate(create);
   if (*ls_cmd) return RunList(json);
-  if (*stat_cmd) return RunStat(name, json);
+  if (*stat_cmd) return RunStat(stat);
   if (*top_cmd) return RunTop(top);
   if (*rm_cmd) return RunRemove(name, force);
   if (*recover_cmd) return RunRecover(name, json);

@@ -4,10 +4,12 @@
 #include <charconv>
 #include <cstdio>
 #include <iostream>
+#include <vector>
 
 #include "arrowring/ring/segment.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "prometheus.h"
 
 namespace arrowring::cli {
 
@@ -70,14 +72,38 @@ int RunList(bool json) {
   return kExitOk;
 }
 
-int RunStat(const std::string& name, bool json) {
-  auto ring = AttachRing(name);
-  if (!ring.ok()) return Fail("stat", ring.error());
-  const RingStats s = ring->Stats();
-  if (json) {
-    std::cout << StatsJson(s) << "\n";
+int RunStat(const StatArgs& args) {
+  const std::string format = args.json ? "json" : args.format;
+  if (args.all == !args.name.empty()) {
+    return Fail("stat", Errc::kInvalidArgument, "name one ring, or pass --all for every ring");
+  }
+  if (args.all && format == "text") {
+    return Fail("stat", Errc::kInvalidArgument, "--all needs --format json or --format prometheus");
+  }
+  std::vector<RingStats> rings;
+  for (const std::string& name : args.all ? MappedSegment::List() : std::vector<std::string>{args.name}) {
+    auto ring = AttachRing(name);
+    if (!ring.ok()) {
+      if (args.all) continue;  // Another user's, or removed meanwhile: not this user's to report.
+      return Fail("stat", ring.error());
+    }
+    rings.push_back(ring->Stats());
+  }
+  if (format == "prometheus") {
+    std::cout << PrometheusText(rings);
     return kExitOk;
   }
+  if (format == "json") {
+    if (!args.all) {
+      std::cout << StatsJson(rings.front()) << "\n";
+      return kExitOk;
+    }
+    std::cout << "[";
+    for (size_t i = 0; i < rings.size(); ++i) std::cout << (i ? ", " : "") << StatsJson(rings[i]);
+    std::cout << "]\n";
+    return kExitOk;
+  }
+  const RingStats& s = rings.front();
   auto bytes = [](uint64_t value) { return HumanBytes(static_cast<double>(value)); };
   std::cout << "ring        " << s.name << "\n"
             << "capacity    " << bytes(s.capacity_bytes) << " (" << s.max_messages << " messages at most)\n"

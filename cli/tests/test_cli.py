@@ -3,6 +3,7 @@ import json
 import os
 import pathlib
 import pty
+import re
 import select
 import signal
 import shutil
@@ -137,6 +138,76 @@ def test_another_users_private_ring_is_permission_denied(binary, run, ring_name)
         shutil.rmtree(reachable)
     assert result.returncode == 4, result.stderr
     assert "permission denied" in result.stderr and "0600" in result.stderr
+
+
+PROMETHEUS_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\} (\d+)$')
+
+
+def parse_prometheus(text):
+    """A strict reader of the Prometheus text format: every family has HELP and TYPE before its
+    samples, every sample line is well formed. Returns {(name, labels): value}."""
+    samples, declared, family = {}, {}, None
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            family = line.split()[2]
+            assert family not in declared, f"family {family} declared twice"
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            assert name == family and kind in ("gauge", "counter"), line
+            declared[name] = kind
+        else:
+            match = PROMETHEUS_SAMPLE.match(line)
+            assert match, f"not a sample line: {line!r}"
+            name, labels, value = match.groups()
+            assert name == family, f"{name} outside its family"
+            samples[(name, labels)] = int(value)
+    return samples
+
+
+def test_stat_exports_every_counter_for_prometheus(binary, run, ring_name):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--limit", "1", "--timeout", "60")
+    try:
+        live = parse_prometheus(run("stat", ring_name, "--format", "prometheus").stdout)
+        subscriber = [labels for name, labels in live if name == "arrowring_subscriber_lag_messages"]
+        assert len(subscriber) == 1 and f'ring="{ring_name}"' in subscriber[0] and "subscriber=" in subscriber[0]
+        assert any(name == "arrowring_holder_alive" and f'pid="{cat.process.pid}"' in labels for name, labels in live)
+        table = pa.table({"x": list(range(100))})
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write(table)
+        path = pathlib.Path(tempfile.mkdtemp()) / "t.arrows"
+        path.write_bytes(sink.getvalue().to_pybytes())
+        assert run("pub", ring_name, path).returncode == 0
+        code, _, _ = cat.finish()
+        assert code == 0
+        shutil.rmtree(path.parent)
+    finally:
+        if cat.process.poll() is None:
+            cat.process.kill()
+    result = run("stat", ring_name, "--format", "prometheus")
+    assert result.returncode == 0, result.stderr
+    samples = parse_prometheus(result.stdout)
+    stats = json.loads(run("stat", ring_name, "--json").stdout)
+    ring = f'ring="{ring_name}"'
+    for key in ("capacity_bytes", "free_bytes", "committed_bytes", "high_water_bytes", "attachments"):
+        assert samples[(f"arrowring_{key}", ring)] == stats[key], key
+    for key in ("messages_written", "bytes_written", "messages_read", "bytes_read", "messages_dropped",
+                "messages_aborted"):
+        assert samples[(f"arrowring_{key}_total", ring)] == stats[key], key
+    assert samples[(f"arrowring_messages_written_total", ring)] == 1
+    everything = parse_prometheus(run("stat", "--all", "--format", "prometheus").stdout)
+    assert (f"arrowring_capacity_bytes", ring) in everything
+
+
+def test_stat_prometheus_labels_escape_any_ring_name(run, ring_name):
+    name = ring_name + '_a"b\\c'
+    assert run("create", name, "--capacity", "1MiB").returncode == 0
+    try:
+        samples = parse_prometheus(run("stat", name, "--format", "prometheus").stdout)
+        assert samples[("arrowring_capacity_bytes", 'ring="' + name.replace("\\", "\\\\").replace('"', '\\"') + '"')] == 2**20
+    finally:
+        run("rm", name, "--force")
 
 
 def test_ls_lists_rings_as_text_and_json(run, ring_name):
