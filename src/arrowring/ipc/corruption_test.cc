@@ -2,7 +2,6 @@
 // (a stray write by any process with access), gives readers only tables or arrowring errors —
 // never a crash, a hang or a foreign (Arrow) error. Each case runs in a child process with a
 // watchdog, so a crash is reported as that case instead of ending the suite.
-#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,19 +95,16 @@ struct Region {
   uint64_t begin, end;  // byte offsets into the segment
 };
 
-// Every word a reader may look at, except the allocator's process-shared mutex: glibc owns
-// its representation, and only allocators and recovery (never a reader's fast path) lock it.
+// Every word a reader may look at, the allocator's process-shared mutex included (a joining
+// subscriber locks it: a scribbled type or owner must be kCorrupt, not glibc's abort or a wait
+// forever).
 std::vector<Region> Regions() {
   LiveRing live = NewMemory();
   auto ring = Ring::Format(live.bytes, kCapacity, {.max_messages = kMessages}, "layout", live.memory);
   const auto* header = reinterpret_cast<const layout::RingHeader*>(live.bytes.data());
-  const uint64_t mutex_begin = static_cast<uint64_t>(reinterpret_cast<const std::byte*>(&header->alloc_mutex) -
-                                                     live.bytes.data());
-  const uint64_t mutex_end = (mutex_begin + sizeof(pthread_mutex_t) + 63) / 64 * 64;
   const uint64_t data = header->data_offset;
   return {
-      {"header identity", 0, mutex_begin},
-      {"header allocator and counters", mutex_end, sizeof(layout::RingHeader)},
+      {"header", 0, sizeof(layout::RingHeader)},
       {"attachment 0", layout::AttachmentsOffset(), layout::AttachmentsOffset() + sizeof(layout::Attachment)},
       {"subscriber 0", layout::SubscribersOffset(), layout::SubscribersOffset() + sizeof(layout::Subscriber)},
       {"descriptors", layout::DescriptorsOffset(), layout::DescriptorsOffset() + kMessages * sizeof(layout::MessageDescriptor)},

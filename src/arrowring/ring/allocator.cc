@@ -126,6 +126,7 @@ Result<std::optional<WriteSlot>> Ring::TryAllocate(uint64_t size) {
   }
   RingState& ring = *state_;
   AllocatorLock lock(ring);
+  if (!lock.ok()) return lock.error();
   ReclaimHeadLocked(ring);
   auto reserved = ReserveLocked(ring, size);
   if (!reserved && ring.header->policy == static_cast<uint32_t>(Policy::kDropOldest)) {

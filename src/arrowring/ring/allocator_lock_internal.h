@@ -1,4 +1,5 @@
-// Internal: the ring's robust inter-process allocator mutex, with repair after a dead owner.
+// Internal: the ring's robust inter-process allocator mutex, with repair after a dead owner
+// and refusal (kCorrupt) of a mutex someone scribbled on.
 #pragma once
 
 #include <pthread.h>
@@ -10,38 +11,30 @@
 
 namespace arrowring {
 
-// Holds alloc_mutex; repairs the allocator if its previous owner died inside (the robust
-// mutex tells us with EOWNERDEAD).
+/// Whether `mutex` still has the type Format gave it (robust, process-shared): glibc asserts,
+/// and so aborts the process, when it locks a mutex whose type word is garbage.
+bool AllocatorMutexTypeIsSound(const pthread_mutex_t& mutex);
+
+/// Holds alloc_mutex while it lives; repairs the allocator if its previous owner died inside
+/// (the robust mutex says EOWNERDEAD). Check ok() before touching allocator state: a mutex
+/// whose type word, or whose owner word naming a thread that does not exist, was scribbled on
+/// is kCorrupt instead of an abort or a wait forever.
 class AllocatorLock {
  public:
-  explicit AllocatorLock(RingState& ring) : ring_(ring) {
-    const int result = pthread_mutex_lock(&ring_.header->alloc_mutex);
-    if (result == EOWNERDEAD) {
-      Repair();
-      pthread_mutex_consistent(&ring_.header->alloc_mutex);
-    }
+  explicit AllocatorLock(RingState& ring);
+  ~AllocatorLock() {
+    if (status_.ok()) pthread_mutex_unlock(&ring_.header->alloc_mutex);
   }
-  ~AllocatorLock() { pthread_mutex_unlock(&ring_.header->alloc_mutex); }
   AllocatorLock(const AllocatorLock&) = delete;
   AllocatorLock& operator=(const AllocatorLock&) = delete;
 
+  bool ok() const { return status_.ok(); }
+  const Error& error() const { return status_.error(); }
+
  private:
-  // An allocation publishes in this order: descriptor fields, descriptor state kWriting,
-  // tail, next_seq. A dead allocator may have stopped anywhere; finish what it published.
-  void Repair() {
-    RingHeader& h = *ring_.header;
-    const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
-    MessageDescriptor& d = ring_.descriptor(next);
-    const uint64_t word = d.state.load(std::memory_order_acquire);
-    if (StateOf(word) == MessageState::kWriting && d.seq.load(std::memory_order_relaxed) == next) {
-      h.tail.store(std::max(h.tail.load(std::memory_order_relaxed),
-                            d.end.load(std::memory_order_relaxed)),
-                   std::memory_order_relaxed);
-      h.next_seq.store(next + 1, std::memory_order_release);
-    }
-    h.recoveries.fetch_add(1, std::memory_order_relaxed);
-  }
+  void Repair();
   RingState& ring_;
+  Status status_ = Ok();
 };
 
 }  // namespace arrowring

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "arrowring/ring/allocator_lock_internal.h"
 #include "arrowring/ring/header_check_internal.h"
 #include "arrowring/ring/ring.h"
 
@@ -69,6 +70,11 @@ Status CheckHeader(const RingHeader& h, uint64_t memory_bytes) {
     return Error{Errc::kIncompatible, "segment is " + std::to_string(memory_bytes) +
                                           " bytes but its header describes " +
                                           std::to_string(total) + " bytes (truncated or resized)"};
+  }
+  if (!AllocatorMutexTypeIsSound(h.alloc_mutex)) {
+    return Error{Errc::kCorrupt, "ring header allocator mutex has type " + std::to_string(h.alloc_mutex.__data.__kind) +
+                                     ", not the robust process-shared type it was created with (a process with "
+                                     "write access overwrote it); remove and re-create the ring"};
   }
   if (h.policy > static_cast<uint32_t>(Policy::kDropOldest)) {
     return Error{Errc::kIncompatible, "ring header policy " + std::to_string(h.policy) + " is unknown"};

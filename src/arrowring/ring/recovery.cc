@@ -88,6 +88,7 @@ Result<uint32_t> ClaimAttachment(RingState& ring) {
     // Full: free the slots of dead processes and look again.
     ring.attachment = layout::kMaxAttachments;  // Not one of ours yet: recover every slot.
     AllocatorLock lock(ring);
+    if (!lock.ok()) return lock.error();
     RecoverLocked(ring);
   }
   return Error{Errc::kTooManyAttachments,
@@ -127,6 +128,7 @@ Result<std::shared_ptr<RingState>> AttachState(std::span<std::byte> memory,
 
 RecoveryReport Ring::Recover() {
   AllocatorLock lock(*state_);
+  if (!lock.ok()) return {};  // A scribbled allocator mutex: allocations say so (kCorrupt).
   auto report = RecoverLocked(*state_);
   report.reclaimed_bytes += ReclaimHeadLocked(*state_);
   return report;

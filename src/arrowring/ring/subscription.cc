@@ -37,6 +37,7 @@ Result<Subscription> Ring::Subscribe(std::string_view name) {
   }
   RingState& ring = *state_;
   AllocatorLock lock(ring);
+  if (!lock.ok()) return lock.error();
   RecoverLocked(ring);  // Frees entries of dead subscribers before counting names and slots.
   std::optional<uint32_t> free_index;
   for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) {
@@ -90,7 +91,7 @@ void Subscription::Leave() {
   if (!ring_) return;
   if (CheckProcess(*ring_).ok()) {  // An inherited copy after fork must not touch the entry.
     AllocatorLock lock(*ring_);
-    if (ring_->subscribers[index_].owner.load(std::memory_order_acquire) == ring_->attachment + 1) {
+    if (lock.ok() && ring_->subscribers[index_].owner.load(std::memory_order_acquire) == ring_->attachment + 1) {
       RemoveSubscriberLocked(*ring_, index_);
     }
   }
