@@ -33,6 +33,11 @@ std::vector<std::string> FuzzCases() {
       files.push_back(entry.path().string());
     }
   }
+  // Inputs our own fuzzers found (fuzz/regressions/), kept so they stay fixed.
+  for (const auto& entry : fs::directory_iterator(fs::path(ARROWRING_SOURCE_DIR) / "fuzz" / "regressions" / "read_table",
+                                                  error)) {
+    if (entry.is_regular_file()) files.push_back(entry.path().string());
+  }
   std::sort(files.begin(), files.end());
   return files;
 }

@@ -40,6 +40,9 @@ arrow::Result<std::shared_ptr<arrow::Table>> StreamDecoder::Decode(std::shared_p
     arrow::ipc::DictionaryMemo memo;
     auto schema = arrow::ipc::ReadSchema(**first, &memo);
     if (!schema.ok()) return annotate(schema.status());
+    // Dictionaries, and streams of the other byte order (which the stream reader converts),
+    // go through the general reader.
+    if (!(*schema)->is_native_endian()) return ReadTable(std::move(stream), options);
     for (const auto& field : (*schema)->fields()) {
       if (HasDictionary(*field->type())) return ReadTable(std::move(stream), options);
     }
