@@ -3,6 +3,7 @@
 #   make test    build, then every test suite (ctest, the ASan+UBSan suite, pytest)
 #   make demo    build, then the main job: `arrowring demo` (DEMO_ARGS="--seconds 5" to change it)
 #   make bench   build, then the benchmark suite (QUICK=1: the reduced one, under 3 minutes)
+#   make fuzz    build, then every libFuzzer target for FUZZ_SECONDS each under ASan+UBSan
 JOBS        ?= 2
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
@@ -16,8 +17,13 @@ CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VE
 ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test \
                 arrowring_corruption_test
 TSAN_TARGETS := arrowring_ring_stress_test
+# libFuzzer (clang): every parser of bytes from outside. `make test` runs a short bounded pass.
+FUZZ_DIR     ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := arrowring_fuzz_handle arrowring_fuzz_ring_open arrowring_fuzz_read_table
 
-.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python test-pip-install demo bench clean
+.PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python test-pip-install test-fuzz fuzz fuzz-build \
+        demo bench clean
 
 all: build
 
@@ -38,7 +44,7 @@ bench: build
 	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) bench/run.py $(if $(QUICK),--quick,)
 
 test: build
-	@$(MAKE) --no-print-directory test-cpp test-asan test-tsan test-python test-pip-install
+	@$(MAKE) --no-print-directory test-cpp test-asan test-tsan test-python test-pip-install test-fuzz
 
 test-cpp:
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(JOBS)
@@ -67,5 +73,16 @@ test-pip-install:
 	$(PIP_VENV)/bin/python -m pip install -q --disable-pip-version-check .
 	cd /tmp && $(PIP_VENV)/bin/python $(CURDIR)/python/tests/smoke_installed.py
 
+fuzz-build: bootstrap
+	@cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+	    -DARROWRING_PYTHON=$(VENV_PYTHON) -DARROWRING_SANITIZE=address,undefined -DARROWRING_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(FUZZ_TARGETS)
+
+fuzz: build fuzz-build
+	./scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(BUILD_DIR)/bin/arrowring
+
+test-fuzz: fuzz-build
+	./scripts/fuzz.sh $(FUZZ_DIR) 5 $(BUILD_DIR)/bin/arrowring
+
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)
