@@ -198,6 +198,20 @@ def test_the_global_ring_is_a_lazy_singleton_that_ignores_later_arguments(global
     assert attached is not global_ring and compat.get_global_ring_buffer() is global_ring
 
 
+def test_the_process_that_names_the_global_ring_creates_and_removes_it(global_ring):
+    # The framework's supervisor names it; its jobs may be killed at shutdown, so the
+    # supervisor must own it, not whichever job wrote first.
+    assert global_ring.name in ar.Ring.list() and global_ring._owner
+    compat.cleanup_global_ring_buffer()
+    assert global_ring.name not in ar.Ring.list()
+
+
+def test_install_says_what_to_do_when_the_framework_is_not_importable(monkeypatch):
+    monkeypatch.setitem(sys.modules, "enrgdaq", None)  # import enrgdaq raises ImportError
+    with pytest.raises(RuntimeError, match="needs the framework importable"):
+        compat.install()
+
+
 def test_global_stats_are_a_pair_and_zero_without_a_ring(monkeypatch):
     monkeypatch.setattr(srb, "_global_ring_buffer", None)
     assert compat.get_global_ring_buffer_stats() == (0, 0)

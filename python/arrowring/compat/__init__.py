@@ -42,7 +42,11 @@ def install() -> None:
         if loaded is not None and loaded is not module:
             raise RuntimeError(f"arrowring.compat.install() after {name} was imported: call it first, before "
                                "anything imports the framework's ring modules")
-    import enrgdaq.utils as framework_utils  # The package must exist: install() replaces two of its modules.
+    try:
+        import enrgdaq.utils as framework_utils  # install() replaces two modules of this package.
+    except ImportError as error:
+        raise RuntimeError("arrowring.compat.install() needs the framework importable (enrgdaq.utils): put it on "
+                           f"sys.path (or install it) before calling install(): {error}") from error
     for name, module in FRAMEWORK_MODULES.items():
         sys.modules[name] = module
         setattr(framework_utils, name.rsplit(".", 1)[1], module)

@@ -315,24 +315,30 @@ _global_ring_buffer_lock = threading.Lock()
 
 def get_global_ring_buffer(name: Optional[str] = None, total_size: Optional[int] = None,
                            slot_size: Optional[int] = None) -> SharedMemoryRingBuffer:
-    """This process's ring, made (lazily) on the first call; later calls return it whatever
-    their arguments.
+    """This process's ring, made on the first call; later calls return it whatever their
+    arguments.
 
-    The first call with a ``name`` also records the ring in the environment, so processes this
-    one starts (fork or spawn) get the same ring from a call with no arguments. A first call
-    with no arguments uses that record, else the default name and sizes."""
+    A first call with a ``name`` (the framework's supervisor) creates or attaches the ring at
+    once, owns it if it created it, and records it in the environment, so processes this one
+    starts (fork or spawn) get the same ring from a call with no arguments. A first call with no
+    arguments uses that record, else the default name and sizes, and attaches lazily."""
     global _global_ring_buffer
     with _global_ring_buffer_lock:
         if _global_ring_buffer is None:
-            if name is None:
+            inherited = name is None
+            if inherited:
                 name, inherited_total, inherited_slot = _inherited_global_ring()
                 total_size = total_size or inherited_total
                 slot_size = slot_size or inherited_slot
-            else:
-                os.environ[GLOBAL_RING_ENV] = json.dumps(
-                    [name, total_size or DEFAULT_RING_BUFFER_SIZE, slot_size or DEFAULT_SLOT_SIZE])
-            _global_ring_buffer = SharedMemoryRingBuffer(name, total_size or DEFAULT_RING_BUFFER_SIZE,
-                                                         slot_size or DEFAULT_SLOT_SIZE, create=True)
+            ring = SharedMemoryRingBuffer(name, total_size or DEFAULT_RING_BUFFER_SIZE, slot_size or DEFAULT_SLOT_SIZE,
+                                          create=True)
+            if not inherited:
+                # The process that names the ring (the framework's supervisor) creates and owns
+                # it now, so that its cleanup_global_ring_buffer() removes it: lazily, a job
+                # would create it, and a job killed at shutdown leaves it behind.
+                ring._ensure_initialized()
+                os.environ[GLOBAL_RING_ENV] = json.dumps([ring.name, ring.total_size, ring.slot_size])
+            _global_ring_buffer = ring
         return _global_ring_buffer
 
 

@@ -153,7 +153,9 @@ Result<Ring> Ring::Create(std::string_view name, uint64_t capacity, RingOptions 
   auto segment = MappedSegment::Create(name, *required, options.mode);
   if (!segment) return segment.error();
   auto ring = Format((*segment)->bytes(), capacity, options, name, *segment);
-  if (!ring) (void)MappedSegment::Unlink(name);
+  if (!ring) return ring;  // The unpublished segment goes with it.
+  // Only a fully formatted ring gets its name: no attacher sees one half made.
+  if (auto published = (*segment)->Publish(name); !published) return published.error();
   return ring;
 }
 

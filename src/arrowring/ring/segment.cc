@@ -2,11 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -84,12 +86,16 @@ Result<std::shared_ptr<MappedSegment>> MappedSegment::Create(std::string_view na
   if (mode != 0600 && mode != 0660) {
     return Error{Errc::kInvalidArgument, "ring mode must be 0600 or 0660"};
   }
-  const std::string segment = SegmentName(name);
-  const int fd = ::shm_open(segment.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  // Taken already: say so before reserving (maybe gigabytes of) memory. Publish decides races.
+  if (::access(("/dev/shm" + SegmentName(name)).c_str(), F_OK) == 0) return OpenError(name, EEXIST, "create");
+  static std::atomic<uint64_t> counter{0};
+  const std::string hidden = "/.arrowring-creating-" + std::to_string(::getpid()) + "-" +
+                             std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+  const int fd = ::shm_open(hidden.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return OpenError(name, errno, "create");
   auto fail = [&](int error) {
     ::close(fd);
-    ::shm_unlink(segment.c_str());
+    ::shm_unlink(hidden.c_str());
     return OpenError(name, error, "create");
   };
   // shm_open applies the umask; set exactly the mode asked for.
@@ -102,7 +108,18 @@ Result<std::shared_ptr<MappedSegment>> MappedSegment::Create(std::string_view na
   void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (address == MAP_FAILED) return fail(errno);
   ::close(fd);
-  return std::shared_ptr<MappedSegment>(new MappedSegment(address, bytes));
+  return std::shared_ptr<MappedSegment>(new MappedSegment(address, bytes, hidden));
+}
+
+Status MappedSegment::Publish(std::string_view name) {
+  if (pending_.empty()) return Error{Errc::kBadState, "segment of ring '" + std::string(name) + "' was published already"};
+  const std::string from = "/dev/shm" + pending_, to = "/dev/shm" + SegmentName(name);
+  // RENAME_NOREPLACE: the create-if-absent of O_EXCL, now that the ring is complete.
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    return OpenError(name, errno, "create");
+  }
+  pending_.clear();
+  return Ok();
 }
 
 Result<std::shared_ptr<MappedSegment>> MappedSegment::Open(std::string_view name,
@@ -173,6 +190,9 @@ Result<std::vector<std::byte>> MappedSegment::ReadPrefix(std::string_view name, 
   return prefix;
 }
 
-MappedSegment::~MappedSegment() { ::munmap(address_, size_); }
+MappedSegment::~MappedSegment() {
+  if (!pending_.empty()) ::shm_unlink(pending_.c_str());  // Created, never published.
+  ::munmap(address_, size_);
+}
 
 }  // namespace arrowring

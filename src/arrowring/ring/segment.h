@@ -22,10 +22,15 @@ std::string SegmentName(std::string_view name);
 /// A shared mapping of a whole segment; unmapped on destruction.
 class MappedSegment {
  public:
-  /// Creates the segment with O_EXCL and `mode`, reserves `bytes` (posix_fallocate) and maps
-  /// it. On failure nothing is left behind.
+  /// Creates a segment for ring `name` under a hidden temporary name with `mode`, reserves
+  /// `bytes` (posix_fallocate) and maps it; Publish() then gives it its name. Attachers thus
+  /// never see a half-formatted ring. AlreadyExists if `name` is taken. On failure, and if it
+  /// is never published, nothing is left behind.
   static Result<std::shared_ptr<MappedSegment>> Create(std::string_view name, uint64_t bytes,
                                                        uint32_t mode);
+  /// Names the created segment `name`, atomically and only if no segment has that name
+  /// (AlreadyExists otherwise: another process created it first).
+  Status Publish(std::string_view name);
   /// Maps an existing segment whole. `min_bytes`: smaller files are refused before mapping.
   static Result<std::shared_ptr<MappedSegment>> Open(std::string_view name, uint64_t min_bytes);
   static Status Unlink(std::string_view name);
@@ -38,9 +43,11 @@ class MappedSegment {
   std::span<std::byte> bytes() const { return {static_cast<std::byte*>(address_), size_}; }
 
  private:
-  MappedSegment(void* address, uint64_t size) : address_(address), size_(size) {}
+  MappedSegment(void* address, uint64_t size, std::string pending = {})
+      : address_(address), size_(size), pending_(std::move(pending)) {}
   void* address_;
   uint64_t size_;
+  std::string pending_;  // the /dev/shm file of a created segment not yet published
 };
 
 }  // namespace arrowring

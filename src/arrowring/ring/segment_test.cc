@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,36 @@ TEST_F(Segment, FindNamesTheRingWithAnIdWithoutAttachingToAny) {
   EXPECT_EQ(missing.error().code, Errc::kNotFound);
   EXPECT_THAT(missing.error().message, ::testing::HasSubstr("arrowring ls"));
   EXPECT_TRUE(Ring::Unlink(other).ok());
+}
+
+TEST_F(Segment, ProcessesCreatingOneRingAtOnceNeverSeeItHalfMade) {
+  constexpr int kProcesses = 6;
+  std::vector<pid_t> children;
+  for (int i = 0; i < kProcesses; ++i) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      alarm(30);  // Watchdog.
+      // Create, or attach when another got there first: never "not an arrowring ring".
+      auto created = Ring::Create(name_, 64 << 20);  // Large: formatting takes a while.
+      if (created.ok()) _exit(0);
+      if (created.error().code != Errc::kAlreadyExists) _exit(2);
+      auto attached = Ring::Attach(name_);
+      _exit(attached.ok() ? 0 : 3);
+    }
+    children.push_back(child);
+  }
+  for (pid_t child : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  const auto names = MappedSegment::List();
+  EXPECT_EQ(std::count(names.begin(), names.end(), name_), 1);
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+    EXPECT_EQ(entry.path().filename().string().find(".arrowring-creating-"), std::string::npos)
+        << "left behind: " << entry.path();
+  }
 }
 
 TEST_F(Segment, CreateAttachUnlink) {
