@@ -49,7 +49,7 @@ def test_the_report_shows_floors_peers_and_ratios_side_by_side():
 
 
 def test_a_peer_that_is_not_installed_is_reported_so_and_its_targets_not_measured():
-    text = run.report(fake_result(missing=("iceoryx2-python",)))
+    text = run.report(fake_result(missing=("iceoryx2-python", "iceoryx2-python-event")))
     assert "not installed" in text
     assert "| ahead of iceoryx2 at every size >= 64 KiB | iceoryx2: not installed | not measured |" in text
     assert "| within 1.2x of iceoryx2 below 64 KiB | iceoryx2: not installed | not measured |" in text
@@ -59,3 +59,12 @@ def test_peers_are_optional_packages(monkeypatch):
     monkeypatch.setitem(run.PEER_MODULES, "ray-object-store", "no_such_module_for_arrowring_tests")
     assert not run.peer_installed("ray-object-store")
     assert run.peer_installed("arrowring-python")  # not a peer: always there
+
+
+def test_the_peer_targets_hold_arrowring_against_the_best_variant_of_a_peer():
+    result = fake_result()
+    for row in result["throughput"]:
+        if row["contender"] == "iceoryx2-python-event":
+            row["gbps"] = 4.0  # twice arrowring-python's 2 GB/s
+    text = run.report(result)
+    assert "python / iceoryx2: 64 KiB 0.50x" in text and "python / iceoryx2: 1 KiB 0.50x" in text
