@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import pathlib
 import platform
+import select
 import shutil
 import statistics
 import subprocess
@@ -433,6 +434,7 @@ def case_iceoryx2_python(size: int, count: int, wait: str = "poll") -> dict:
                 state["events"] = (state["node"].service_builder(iox2.ServiceName.new(name + "-event"))
                                    .event().open_or_create())
                 state["notifier"] = state["events"].notifier_builder().create()
+        give_up = time.monotonic() + 60
         while True:
             sample = state["publisher"].loan_slice_uninit(ipc_stream_size(table))
             target = pa.py_buffer(sample.payload().as_memory_view())  # writable, over the loaned slice
@@ -443,7 +445,8 @@ def case_iceoryx2_python(size: int, count: int, wait: str = "poll") -> dict:
             # connected to the subscriber (the first sends of a run), then such a sample is lost.
             if sample.assume_init().send() > 0:
                 break
-            state["lost"] = state.get("lost", 0) + 1
+            if time.monotonic() > give_up:
+                raise RuntimeError("iceoryx2: no subscriber connected within 60 s")
         if wait == "event":
             state["notifier"].notify()
 
@@ -473,7 +476,10 @@ class RayPeer:
         self.shutdown()
         raise RuntimeError(f"ray_peer.py {what}: {' | '.join(tail)}")
 
-    def _reply(self) -> dict:
+    def _reply(self, timeout: float = 900) -> dict:
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self._fail(f"gave no reply within {timeout:.0f} s")
         line = self.process.stdout.readline()
         if not line:
             self._fail("ended")
@@ -497,10 +503,10 @@ class RayPeer:
         if self.process is not None:
             process, self.process = self.process, None
             try:
-                process.stdin.close()
+                process.stdin.close()  # ray_peer.py shuts its cluster down at end of input
                 process.wait(timeout=120)
             except (OSError, subprocess.TimeoutExpired):
-                process.kill()
+                process.kill()  # (its cluster's folder stays then; the error says so above)
                 process.wait()
         if self.log is not None:
             self.log.close()
@@ -515,6 +521,146 @@ def case_ray_object_store(size: int, count: int) -> dict:
     stay in Ray's in-process store and travel with the call), ray.get in a consumer actor
     (zero-copy from plasma); up to 4 tables in flight, like the rings' 4 tables."""
     return RAY.measure(size, count)
+
+
+# --- iceoryx2 one-way latency: ping on one pub/sub service, the reply on another ------------------
+def iceoryx2_latency_ports(iox2, node, name: str, send: str, receive: str, wait: str) -> dict:
+    """A publisher on `name-send`, a subscriber on `name-receive` and, with wait == "event", a
+    notifier / listener pair on their event services (settings as in the throughput case)."""
+    ports = {"service_out": iceoryx2_service(iox2, node, f"{name}-{send}"),
+             "service_in": iceoryx2_service(iox2, node, f"{name}-{receive}")}
+    ports["subscriber"] = ports["service_in"].subscriber_builder().create()
+    ports["publisher"] = (ports["service_out"].publisher_builder().initial_max_slice_len(4096)
+                          .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered).create())
+    if wait == "event":
+        ports["events_out"] = node.service_builder(iox2.ServiceName.new(f"{name}-{send}-event")).event().open_or_create()
+        ports["events_in"] = node.service_builder(iox2.ServiceName.new(f"{name}-{receive}-event")).event().open_or_create()
+        ports["notifier"] = ports["events_out"].notifier_builder().create()
+        ports["listener"] = ports["events_in"].listener_builder().create()
+    return ports
+
+
+def iceoryx2_latency_send(iox2, ports: dict, payload: bytes, wait: str, retry: bool) -> None:
+    """Loans a slice of the payload's size, copies the payload in, sends it (and notifies); with
+    `retry`, sends again until a subscriber was reached (the first messages, before connecting)."""
+    give_up = time.monotonic() + 60
+    while True:
+        sample = ports["publisher"].loan_slice_uninit(len(payload))
+        ctypes.memmove(sample.payload().as_ptr(), payload, len(payload))
+        reached = sample.assume_init().send()
+        if wait == "event":
+            ports["notifier"].notify()
+        if reached > 0 or not retry:
+            return
+        if time.monotonic() > give_up:
+            raise RuntimeError("iceoryx2: no subscriber connected within 60 s")
+
+
+def iceoryx2_latency_receive(iox2, ports: dict, wait: str):
+    """The next sample: polled, or waiting on the listener between polls."""
+    nap, give_up = iox2.Duration.from_millis(100), time.monotonic() + 60
+    while True:
+        sample = ports["subscriber"].receive()
+        if sample is not None:
+            return sample
+        if time.monotonic() > give_up:
+            raise RuntimeError("iceoryx2: nothing received within 60 s")
+        if wait == "event":
+            ports["listener"].timed_wait(nap)
+
+
+def iceoryx2_stamp(sample, raw: bool) -> int:
+    payload = sample.payload()
+    if raw:
+        return int.from_bytes(ctypes.string_at(payload.as_ptr(), 8), "little")
+    buffer = pa.foreign_buffer(payload.as_ptr(), payload.len(), base=sample)  # zero-copy, as above
+    return pa.ipc.open_stream(buffer).read_all().column(0)[0].as_py()
+
+
+LATENCY_WARMUP = 10  # round trips before measuring: the ports connect during the first ones
+
+
+def iceoryx2_latency_peer(name, raw, wait, count, ready, report):
+    import iceoryx2 as iox2
+    node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+    ports = iceoryx2_latency_ports(iox2, node, name, "pong", "ping", wait)
+    ready.set()
+    samples = []
+    try:
+        for i in range(LATENCY_WARMUP + count):
+            sample = iceoryx2_latency_receive(iox2, ports, wait)
+            now = time.monotonic_ns()
+            stamp = iceoryx2_stamp(sample, raw)
+            del sample
+            if i >= LATENCY_WARMUP:
+                samples.append((now - stamp) / 1e3)
+            iceoryx2_latency_send(iox2, ports, b"k", wait, retry=i < LATENCY_WARMUP)
+        report.put(samples)
+    finally:
+        ports.clear()  # Drop the ports and the node before os._exit (see iceoryx2_consumer).
+        del node
+
+
+def case_iceoryx2_latency(raw: bool, wait: str, count: int) -> dict:
+    """One-way latency through iceoryx2 from Python, laid out like the other latency rows: a
+    1-row table as an Arrow IPC stream (or 64 raw bytes) in a loaned slice, the receiver
+    polling ("spin") or sleeping on an event service ("event"), a reply on a second service."""
+    import iceoryx2 as iox2
+    name = f"arrowring-lat-{os.getpid()}-{time.monotonic_ns()}"
+    ready, report = FORK.Event(), FORK.Queue()
+    child = FORK.Process(target=iceoryx2_latency_peer, args=(name, raw, wait, count, ready, report), daemon=True)
+    child.start()
+    if not ready.wait(60):
+        raise RuntimeError("iceoryx2 latency peer did not start")
+    node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+    ports = iceoryx2_latency_ports(iox2, node, name, "ping", "pong", wait)
+    schema = pa.schema([("t", pa.int64())])
+
+    def message() -> bytes:
+        stamp = time.monotonic_ns()
+        if raw:
+            return stamp.to_bytes(8, "little") + bytes(56)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, schema) as writer:
+            writer.write_table(pa.table({"t": [stamp]}, schema=schema))
+        return sink.getvalue()
+
+    try:
+        start = None
+        for i in range(LATENCY_WARMUP + count):
+            if i == LATENCY_WARMUP:
+                start = time.perf_counter()
+            if raw:
+                iceoryx2_latency_send(iox2, ports, message(), wait, retry=i < LATENCY_WARMUP)
+            else:  # The IPC stream written straight into the loaned slice, as in the throughput case.
+                give_up = time.monotonic() + 60
+                while True:
+                    table = pa.table({"t": [time.monotonic_ns()]}, schema=schema)
+                    sample = ports["publisher"].loan_slice_uninit(ipc_stream_size(table))
+                    target = pa.py_buffer(sample.payload().as_memory_view())
+                    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(target), schema) as writer:
+                        writer.write_table(table)
+                    del target
+                    reached = sample.assume_init().send()
+                    if wait == "event":
+                        ports["notifier"].notify()
+                    if reached > 0 or i >= LATENCY_WARMUP:
+                        break
+                    if time.monotonic() > give_up:
+                        raise RuntimeError("iceoryx2: no subscriber connected within 60 s")
+            reply = iceoryx2_latency_receive(iox2, ports, wait)
+            del reply  # the sample goes back to the peer's publisher
+        elapsed = time.perf_counter() - start
+        samples = report.get(timeout=120)
+        child.join(60)
+    finally:
+        ports.clear()
+        del node
+    ordered = sorted(samples)
+    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"contender": "iceoryx2-python-" + ("spin" if wait == "poll" else "event"),
+            "payload": "64B" if raw else "1-row-table", "p50_us": at(0.5), "p99_us": at(0.99), "p999_us": at(0.999),
+            "msgs_per_s": count / elapsed, "samples_us": samples}
 
 
 PYTHON_CASES = {"arrowring-python": case_arrowring_python, "seed-python": case_seed_python,
@@ -629,6 +775,7 @@ def run(quick: bool) -> dict:
 
     # Latency, interleaved too.
     latency_rows: dict = {}
+    latency_unavailable: dict = {} if peer_installed("iceoryx2-python") else {"iceoryx2": NOT_INSTALLED}
     for rep in range(reps):
         for kind in ("floor-futex", "floor-spin"):  # The machine's floors, in the same run.
             row = cpp_case("--kind", kind, "--count", latency_count)
@@ -642,9 +789,23 @@ def run(quick: bool) -> dict:
             row = case_zeromq_latency(payload == "64B", latency_count // 4 if quick else latency_count)
             latency_rows.setdefault(("zeromq-ipc", payload), []).append(row)
             progress(f"rep {rep + 1}/{reps} latency zeromq-ipc {payload}")
+            for wait in ("poll", "event"):  # The peer with a latency path of its own: iceoryx2.
+                if "iceoryx2" in latency_unavailable:
+                    break
+                try:
+                    row = case_iceoryx2_latency(payload == "64B", wait, latency_count // 4 if quick else latency_count)
+                except Exception as error:  # noqa: BLE001 - one peer failing must not end the run
+                    latency_unavailable["iceoryx2"] = f"failed: {type(error).__name__}: {str(error)[:120]}"
+                    progress(f"rep {rep + 1}/{reps} latency iceoryx2 {latency_unavailable['iceoryx2']}")
+                    break
+                latency_rows.setdefault((row["contender"], payload), []).append(row)
+                progress(f"rep {rep + 1}/{reps} latency {row['contender']} {payload}")
     result["latency"] = []
+    result["latency_unavailable"] = latency_unavailable
     samples = {}
     for (contender, payload), rows in latency_rows.items():
+        if "iceoryx2" in latency_unavailable and contender.startswith("iceoryx2"):
+            continue  # failed in a later repetition: not reported from fewer repetitions
         result["latency"].append({"contender": contender, "payload": payload,
                                   **{k: round(median_of(rows, k), 3) for k in ("p50_us", "p99_us", "p999_us", "msgs_per_s")}})
         samples[f"{contender} {payload}"] = rows[-1]["samples_us"]
@@ -832,6 +993,10 @@ def report(result: dict) -> str:
         lines.append(f"| {r['contender']} | {r['payload']} | {r['p50_us']:.2f} | {ratio(r['p50_us'], floor['p50_us'], 1)} | "
                      f"{r['p99_us']:.2f} | {ratio(r['p99_us'], floor['p99_us'], 1)} | {r['p999_us']:.2f} | "
                      f"{r['msgs_per_s']:.0f} | {ratio(r['msgs_per_s'], floor['msgs_per_s'], 3)} |")
+    for peer, status in result.get("latency_unavailable", {}).items():
+        lines.append(f"| {peer} | — | {status} | | | | | | |")
+    lines += ["", "arrowring's latency rows are C++ at both ends; ZeroMQ's and iceoryx2's are Python at both ends "
+              "(iceoryx2: `-spin` polls, `-event` sleeps on an event service; msgs/s paced, one in flight)."]
     fw = {(r["contender"], r["size_bytes"]): r for r in result["framework_path"]}
     lines += ["", "## The framework's message path: arrowring.compat against the seed's approach", "",
               "`try_zero_copy_pyarrow` → handle pickled to the consumer → `load_pyarrow()` + `release()` "

@@ -49,7 +49,10 @@ def test_the_report_shows_floors_peers_and_ratios_side_by_side():
 
 
 def test_a_peer_that_is_not_installed_is_reported_so_and_its_targets_not_measured():
-    text = run.report(fake_result(missing=("iceoryx2-python", "iceoryx2-python-event")))
+    result = fake_result(missing=("iceoryx2-python", "iceoryx2-python-event"))
+    result["latency_unavailable"] = {"iceoryx2": run.NOT_INSTALLED}
+    text = run.report(result)
+    assert "| iceoryx2 | — | not installed |" in text
     assert "not installed" in text
     assert "| ahead of iceoryx2 at every size >= 64 KiB | iceoryx2: not installed | not measured |" in text
     assert "| within 1.2x of iceoryx2 below 64 KiB | iceoryx2: not installed | not measured |" in text
