@@ -1073,16 +1073,18 @@ def plots(result: dict, samples: dict, results: pathlib.Path = RESULTS) -> None:
     figure.savefig(results / "throughput.png", dpi=110)
     plt.close(figure)
 
-    figure, axis = plt.subplots(figsize=(8, 5))
-    for name, values in sorted(samples.items()):
+    figure, axis = plt.subplots(figsize=(11, 5))
+    colors = plt.get_cmap("tab20").colors
+    for index, (name, values) in enumerate(sorted(samples.items())):
         ordered = np.sort(np.asarray(values))
-        axis.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=name)
+        axis.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=name, color=colors[index % len(colors)],
+                  linestyle="--" if name.startswith("floor") else "-")  # dashed: the floors
     axis.set_xscale("log")
     axis.set_xlabel("one-way latency (µs)")
     axis.set_ylabel("fraction of messages")
     axis.set_title("Latency distribution (CDF)")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     figure.tight_layout()
     figure.savefig(results / "latency.png", dpi=110)
     plt.close(figure)
