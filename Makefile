@@ -41,6 +41,7 @@ demo: build
 	$(BUILD_DIR)/bin/arrowring demo $(DEMO_ARGS)
 
 bench: build
+	@./bench/setup.sh $(VENV_PYTHON)
 	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) bench/run.py $(if $(QUICK),--quick,)
 
 test: build

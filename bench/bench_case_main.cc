@@ -15,7 +15,7 @@ constexpr int kExitFailure = 1, kExitUsage = 2;
 
 struct CaseArgs {
   std::string kind, payload = "1-row-table", wait = "block";
-  int64_t size = 1 << 20, count = 100;
+  int64_t size = 1 << 20, count = 100, target_bytes = 0;
   bool checksum = false;
   int subscribers = 1;
   int ring_tables = 4;
@@ -43,6 +43,23 @@ int Run(const CaseArgs& a) {
   if (a.kind == "memcpy") {
     std::printf("{\"contender\": \"memcpy\", \"size_bytes\": %lld, \"gbps\": %.4f}\n", static_cast<long long>(a.size),
                 bench::MeasureMemcpy(a.size, a.min_seconds));
+    return 0;
+  }
+  if (a.kind == "memcpy-cold") {
+    int64_t target = 0;
+    const double gbps = bench::MeasureColdMemcpy(a.size, a.target_bytes, a.min_seconds, &target);
+    if (gbps <= 0) return Fail(kExitFailure, "could not map the target");
+    std::printf("{\"contender\": \"memcpy-cold\", \"size_bytes\": %lld, \"gbps\": %.4f, \"target_bytes\": %lld, "
+                "\"llc_bytes\": %lld}\n",
+                static_cast<long long>(a.size), gbps, static_cast<long long>(target),
+                static_cast<long long>(bench::LastLevelCacheBytes()));
+    return 0;
+  }
+  if (a.kind == "floor-futex" || a.kind == "floor-spin") {
+    const bool spin = a.kind == "floor-spin";
+    auto l = bench::MeasureHandoffFloor(spin, a.count);
+    if (!l.ok()) return Fail(kExitFailure, l.status().ToString());
+    std::printf("%s\n", Json(*l, spin ? "floor-spin" : "floor-futex", "8B").c_str());
     return 0;
   }
   if (a.kind == "throughput" || a.kind == "fanout") {
@@ -75,7 +92,8 @@ int Run(const CaseArgs& a) {
                 static_cast<long long>(*rss));
     return 0;
   }
-  return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, throughput, fanout, latency, ipc-size or rss");
+  return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, "
+                              "ipc-size or rss");
 }
 
 }  // namespace
@@ -83,7 +101,9 @@ int Run(const CaseArgs& a) {
 int main(int argc, char** argv) {
   CLI::App app{"One arrowring benchmark case as a JSON line (run by bench/run.py: use `make bench`)"};
   CaseArgs args;
-  app.add_option("--kind", args.kind, "memcpy, throughput, fanout, latency, ipc-size or rss")->required();
+  app.add_option("--kind", args.kind,
+                 "memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size or rss")
+      ->required();
   app.add_option("--size", args.size, "Table size in bytes");
   app.add_option("--count", args.count, "Tables (or samples) to measure");
   app.add_flag("--checksum", args.checksum, "The consumer sums every byte");
@@ -91,7 +111,9 @@ int main(int argc, char** argv) {
   app.add_option("--ring-tables", args.ring_tables, "Ring capacity in tables");
   app.add_option("--payload", args.payload, "latency: 1-row-table or 64B");
   app.add_option("--wait", args.wait, "latency: block or spin");
-  app.add_option("--min-seconds", args.min_seconds, "memcpy: measure at least this long");
+  app.add_option("--min-seconds", args.min_seconds, "memcpy, memcpy-cold: measure at least this long");
+  app.add_option("--target-bytes", args.target_bytes,
+                 "memcpy-cold: the target to cycle through (raised to at least 4x the last-level cache)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -1,0 +1,73 @@
+"""bench/run.py's report: floors, peers and ratios side by side, and a peer that is not installed."""
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+run = pytest.importorskip("run")
+
+KiB, MiB = run.KiB, run.MiB
+
+
+def fake_result(missing=()):
+    def row(contender, size):
+        if contender in missing:
+            return {"contender": contender, "size_bytes": size, "gbps": None, "tables_per_s": None,
+                    "status": run.NOT_INSTALLED}
+        gbps = {"memcpy": 40.0, "memcpy-cold": 10.0}.get(contender, 2.0)
+        return {"contender": contender, "size_bytes": size, "gbps": gbps, "tables_per_s": gbps * 1e9 / size}
+
+    def latency(contender, payload, p50):
+        return {"contender": contender, "payload": payload, "p50_us": p50, "p99_us": 2 * p50, "p999_us": 4 * p50,
+                "msgs_per_s": 1e6 / p50}
+
+    return {
+        "suite": "quick", "date": "2026-11-24T00:00:00+00:00", "repetitions": 2,
+        "machine": {"cpus": 2, "cpu": "test", "pyarrow": "26", "iceoryx2": run.NOT_INSTALLED, "ray": "2.60.0"},
+        "throughput": [row(c, s) for c in run.THROUGHPUT_CONTENDERS for s in run.SIZES],
+        "throughput_checksum": [row("arrowring-cpp", s) for s in run.SIZES],
+        "framework_path": [row(c, s) for c in run.FRAMEWORK_CONTENDERS for s in run.FRAMEWORK_SIZES],
+        "latency": [latency("floor-futex", "8B", 20.0), latency("floor-spin", "8B", 0.1),
+                    latency("arrowring-cpp-block", "1-row-table", 22.0), latency("arrowring-cpp-spin", "1-row-table", 1.0),
+                    latency("arrowring-raw-block", "64B", 21.0), latency("arrowring-raw-spin", "64B", 0.4),
+                    latency("zeromq-ipc", "1-row-table", 70.0), latency("zeromq-ipc", "64B", 40.0)],
+        "ipc_size": [{"size_bytes": 64 * MiB, "exact_us": 2.0, "serialize_us": 9000.0}],
+        "fanout": [{"subscribers": n, "size_bytes": s, "gbps": 10.0} for s in (16 * MiB, MiB) for n in (1, 2, 4, 8)],
+        "rss": [{"size_bytes": s, "consumer_peak_rss_bytes": 10 * MiB} for s in run.SIZES],
+    }
+
+
+def test_the_report_shows_floors_peers_and_ratios_side_by_side():
+    text = run.report(fake_result())
+    for contender in run.THROUGHPUT_CONTENDERS + ["floor-futex", "floor-spin"]:
+        assert contender in text
+    assert "× floor" in text
+    assert "| 1-row table, blocking: p50 <= 1.2x the futex floor | 22.0 us = 1.10x floor-futex (20.0 us) | met |" in text
+    assert "0.20x" in text  # a contender at 2 GB/s over the 10 GB/s cold-memcpy floor
+    assert "ahead of iceoryx2 at every size >= 64 KiB" in text and "ahead of Ray" in text
+
+
+def test_a_peer_that_is_not_installed_is_reported_so_and_its_targets_not_measured():
+    result = fake_result(missing=("iceoryx2-python", "iceoryx2-python-event"))
+    result["latency_unavailable"] = {"iceoryx2": run.NOT_INSTALLED}
+    text = run.report(result)
+    assert "| iceoryx2 | — | not installed |" in text
+    assert "not installed" in text
+    assert "| ahead of iceoryx2 at every size >= 64 KiB | iceoryx2: not installed | not measured |" in text
+    assert "| within 1.2x of iceoryx2 below 64 KiB | iceoryx2: not installed | not measured |" in text
+
+
+def test_peers_are_optional_packages(monkeypatch):
+    monkeypatch.setitem(run.PEER_MODULES, "ray-object-store", "no_such_module_for_arrowring_tests")
+    assert not run.peer_installed("ray-object-store")
+    assert run.peer_installed("arrowring-python")  # not a peer: always there
+
+
+def test_the_peer_targets_hold_arrowring_against_the_best_variant_of_a_peer():
+    result = fake_result()
+    for row in result["throughput"]:
+        if row["contender"] == "iceoryx2-python-event":
+            row["gbps"] = 4.0  # twice arrowring-python's 2 GB/s
+    text = run.report(result)
+    assert "python / iceoryx2: 64 KiB 0.50x" in text and "python / iceoryx2: 1 KiB 0.50x" in text
