@@ -64,7 +64,8 @@ test-tsan:
 	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir $(TSAN_DIR) --output-on-failure --no-tests=error -j $(JOBS) -L concurrency
 
 test-python:
-	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) -m pytest -q -p no:cacheprovider tests/interop python/tests
+	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) -m pytest -q -p no:cacheprovider \
+	    --basetemp=$(CURDIR)/$(BUILD_DIR)/pytest-python tests/interop python/tests
 
 # `pip install .` from the repository root into a fresh virtual environment, then a smoke run
 # of the installed package (from outside the source tree).
