@@ -18,13 +18,6 @@ namespace arrowring {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::HasRoomFor;
-using testing::HeapRing;
-using testing::MustAllocate;
-using testing::Publish;
-using namespace std::chrono_literals;
-
-constexpr uint64_t kKiB = 1024;
 
 TEST(Ring, FormatRefusesBadMemoryAndOpenRefusesGarbage) {
   std::vector<std::byte> small(100);

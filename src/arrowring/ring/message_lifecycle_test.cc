@@ -17,23 +17,13 @@
 namespace arrowring {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::HasRoomFor;
 using testing::HeapRing;
 using testing::MustAllocate;
 using testing::Publish;
+using testing::CommitUntilDropped;
+using testing::kKiB;
 using namespace std::chrono_literals;
-
-constexpr uint64_t kKiB = 1024;
-
-uint64_t CommitUntilDropped(Ring& ring, uint64_t size, uint8_t fill) {
-  auto slot = ring.TryAllocate(size);
-  EXPECT_TRUE(slot.ok() && slot->has_value());
-  std::memset((*slot)->data().data(), fill, size);
-  const uint64_t seq = (*slot)->sequence();
-  EXPECT_TRUE((*slot)->Commit(size, WriteSlot::kUntilDropped).ok());
-  return seq;
-}
 
 TEST(Ring, CommittedBytesAreReadThroughTheHandle) {
   Ring ring = HeapRing(64 * kKiB);

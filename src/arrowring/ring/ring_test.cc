@@ -18,13 +18,6 @@ namespace arrowring {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::HasRoomFor;
-using testing::HeapRing;
-using testing::MustAllocate;
-using testing::Publish;
-using namespace std::chrono_literals;
-
-constexpr uint64_t kKiB = 1024;
 
 TEST(Policy, NamesRoundTrip) {
   for (Policy policy : {Policy::kBlock, Policy::kFail, Policy::kDropOldest}) {

@@ -17,14 +17,10 @@
 namespace arrowring {
 namespace {
 
-using ::testing::HasSubstr;
-using testing::HasRoomFor;
 using testing::HeapRing;
 using testing::MustAllocate;
 using testing::Publish;
-using namespace std::chrono_literals;
-
-constexpr uint64_t kKiB = 1024;
+using testing::kKiB;
 
 TEST(Ring, StatsCountWritesReadsAndOccupancy) {
   Ring ring = HeapRing(64 * kKiB);

@@ -16,7 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using testing::HeapRing;
-constexpr uint64_t kKiB = 1024;
+using testing::kKiB;
 
 using testing::HasRoomFor;
 

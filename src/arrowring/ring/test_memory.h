@@ -12,6 +12,8 @@
 
 namespace arrowring::testing {
 
+inline constexpr uint64_t kKiB = 1024;
+
 /// Formats a ring on freshly allocated, 64-byte aligned heap memory owned by the ring.
 inline Ring HeapRing(uint64_t capacity, RingOptions options = {}) {
   const uint64_t bytes = *Ring::RequiredBytes(capacity, options);
@@ -38,6 +40,16 @@ inline Handle Publish(Ring& ring, uint64_t size, uint8_t fill, uint32_t deliveri
   auto handle = slot.Commit(size, deliveries, ttl);
   EXPECT_TRUE(handle.ok());
   return *handle;
+}
+
+/// Publishes `size` bytes of `fill` kept readable until dropped (deliveries = kUntilDropped);
+/// returns its sequence number.
+inline uint64_t CommitUntilDropped(Ring& ring, uint64_t size, uint8_t fill) {
+  WriteSlot slot = MustAllocate(ring, size);
+  std::memset(slot.data().data(), fill, size);
+  const uint64_t seq = slot.sequence();
+  EXPECT_TRUE(slot.Commit(size, WriteSlot::kUntilDropped).ok());
+  return seq;
 }
 
 /// Whether `size` bytes could be allocated now (the slot is aborted at once).
