@@ -71,10 +71,20 @@ int Run(const CaseArgs& a) {
     return 0;
   }
   if (a.kind == "latency") {
-    const bool raw = a.payload == "64B", spin = a.wait == "spin";
-    auto l = bench::MeasureLatency(raw, spin, a.count);
+    const bool raw = a.payload == "64B";
+    arrowring::SpinPolicy wait;
+    if (a.wait == "block") {
+      wait = arrowring::SpinPolicy::None();
+    } else if (a.wait == "spin") {
+      wait = {arrowring::kMaxSpinLimit, /*adaptive=*/false};
+    } else if (a.wait == "adaptive") {
+      wait = arrowring::SpinPolicy::Default();
+    } else {
+      return Fail(kExitUsage, "unknown --wait '" + a.wait + "': block, spin or adaptive");
+    }
+    auto l = bench::MeasureLatency(raw, wait, a.count);
     if (!l.ok()) return Fail(kExitFailure, l.status().ToString());
-    const std::string contender = std::string(raw ? "arrowring-raw-" : "arrowring-cpp-") + (spin ? "spin" : "block");
+    const std::string contender = std::string(raw ? "arrowring-raw-" : "arrowring-cpp-") + a.wait;
     std::printf("%s\n", Json(*l, contender, raw ? "64B" : "1-row-table").c_str());
     return 0;
   }
@@ -110,7 +120,7 @@ int main(int argc, char** argv) {
   app.add_option("--subscribers", args.subscribers, "Subscribers (fanout)");
   app.add_option("--ring-tables", args.ring_tables, "Ring capacity in tables");
   app.add_option("--payload", args.payload, "latency: 1-row-table or 64B");
-  app.add_option("--wait", args.wait, "latency: block or spin");
+  app.add_option("--wait", args.wait, "latency: block (futex at once), spin (poll up to 1 s) or adaptive (the default policy)");
   app.add_option("--min-seconds", args.min_seconds, "memcpy, memcpy-cold: measure at least this long");
   app.add_option("--target-bytes", args.target_bytes,
                  "memcpy-cold: the target to cycle through (raised to at least 4x the last-level cache)");

@@ -187,23 +187,36 @@ arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, 
   return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9};
 }
 
-arrow::Result<Latency> MeasureLatency(bool raw, bool spin, int64_t count) {
+arrow::Result<Latency> MeasureLatency(bool raw, SpinPolicy wait, int64_t count) {
   const std::string ping_name = UniqueName("ping"), pong_name = UniqueName("pong");
   ARROW_ASSIGN_OR_RAISE(Ring ping, CreateRing(ping_name, 16ull << 20));
   RingGuard ping_guard{ping_name};
   ARROW_ASSIGN_OR_RAISE(Ring pong, CreateRing(pong_name, 16ull << 20));
   RingGuard pong_guard{pong_name};
-  const uint32_t spins = spin ? 10'000'000 : 0;
-  auto pong_subscription = pong.Subscribe("a");
-  if (!pong_subscription.ok()) return ToStatus(pong_subscription.error());
-  Pipe ready, report;
-  auto one_row = [](int64_t stamp) {
-    arrow::Int64Builder builder;
-    (void)builder.Append(stamp);
-    return arrow::Table::Make(arrow::schema({arrow::field("t", arrow::int64())}), {*builder.Finish()});
+  // One side of the ping-pong as a user writes it: a long-lived publisher (the schema is
+  // serialized once) and a subscriber (decoded once); raw messages use the core ring alone.
+  struct Receiver {
+    std::optional<Subscription> raw;
+    std::optional<Subscriber> tables;
   };
+  auto subscribe = [&](Ring& ring, const char* name) -> arrow::Result<Receiver> {
+    Receiver receiver;
+    if (raw) {
+      auto subscription = ring.Subscribe(name);
+      if (!subscription.ok()) return ToStatus(subscription.error());
+      if (auto set = subscription->SetSpin(wait); !set.ok()) return ToStatus(set.error());
+      receiver.raw.emplace(std::move(*subscription));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto subscriber, Subscriber::Make(ring, name, {.spin = wait}));
+      receiver.tables.emplace(std::move(subscriber));
+    }
+    return receiver;
+  };
+  ARROW_ASSIGN_OR_RAISE(Receiver pong_receiver, subscribe(pong, "a"));
+  Pipe ready, report;
+  const auto schema = arrow::schema({arrow::field("t", arrow::int64())});
   // Sends one message stamped with the monotonic time at which publishing began.
-  auto send = [&](Ring& ring, int64_t stamp) -> arrow::Status {
+  auto send = [&](Ring& ring, Publisher& publisher, int64_t stamp) -> arrow::Status {
     if (raw) {
       auto slot = ring.Allocate(64, 60s);
       if (!slot.ok() || !slot->has_value()) return arrow::Status::IOError("no room");
@@ -211,42 +224,46 @@ arrow::Result<Latency> MeasureLatency(bool raw, bool spin, int64_t count) {
       auto handle = (**slot).Commit(64, 0);
       return handle.ok() ? arrow::Status::OK() : ToStatus(handle.error());
     }
-    return Publisher(ring, {.timeout = 60s}).Publish(*one_row(stamp)).status();
+    arrow::Int64Builder builder;
+    ARROW_RETURN_NOT_OK(builder.Append(stamp));
+    ARROW_ASSIGN_OR_RAISE(auto column, builder.Finish());
+    return publisher.Publish(*arrow::RecordBatch::Make(schema, 1, {column})).status();
   };
   // Receives one message and returns its stamp.
-  auto receive = [&](Subscription& subscription) -> arrow::Result<int64_t> {
-    auto delivery = subscription.Next(60s, spins);
-    if (!delivery.ok() || !delivery->has_value()) return arrow::Status::IOError("nothing received");
+  auto receive = [&](Receiver& receiver) -> arrow::Result<int64_t> {
     if (raw) {
+      auto delivery = receiver.raw->Next(60s);
+      if (!delivery.ok() || !delivery->has_value()) return arrow::Status::IOError("nothing received");
       int64_t stamp;
       std::memcpy(&stamp, (**delivery).slot.data().data(), 8);
       return stamp;
     }
-    auto owner = std::make_shared<ReadSlot>(std::move((**delivery).slot));
-    ARROW_ASSIGN_OR_RAISE(auto table, ReadTable(owner->data().data(), static_cast<int64_t>(owner->data().size()), owner,
-                                                {.validation = Validation::kNone}));
-    return std::static_pointer_cast<arrow::Int64Array>(table->column(0)->chunk(0))->Value(0);
+    ARROW_ASSIGN_OR_RAISE(auto message, receiver.tables->Next(60s));
+    if (!message) return arrow::Status::IOError("nothing received");
+    return std::static_pointer_cast<arrow::Int64Array>(message->table->column(0)->chunk(0))->Value(0);
   };
+  Publisher ping_publisher(ping, {.timeout = 60s});
 
   const pid_t child = Fork([&] {
     auto ping_ring = Ring::Attach(ping_name);
     auto pong_ring = Ring::Attach(pong_name);
     if (!ping_ring.ok() || !pong_ring.ok()) return 2;
-    auto subscription = ping_ring->Subscribe("b");
-    if (!subscription.ok()) return 3;
+    auto receiver = subscribe(*ping_ring, "b");
+    if (!receiver.ok()) return 3;
+    Publisher pong_publisher(*pong_ring, {.timeout = 60s});
     ready.Put(char{1});
     std::vector<double> samples;
     samples.reserve(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) {  // Paced: one message in flight.
-      auto stamp = receive(*subscription);
+      auto stamp = receive(*receiver);
       const int64_t now = MonotonicNs();
       if (!stamp.ok()) return 4;
       samples.push_back(static_cast<double>(now - *stamp) / 1e3);
-      if (!send(*pong_ring, now).ok()) return 5;
+      if (!send(*pong_ring, pong_publisher, now).ok()) return 5;
     }
     int64_t first = 0;
     for (int64_t i = 0; i < count; ++i) {  // Burst: back to back.
-      if (!receive(*subscription).ok()) return 6;
+      if (!receive(*receiver).ok()) return 6;
       if (i == 0) first = MonotonicNs();
     }
     const int64_t burst_ns = MonotonicNs() - first;
@@ -257,10 +274,10 @@ arrow::Result<Latency> MeasureLatency(bool raw, bool spin, int64_t count) {
   char byte;
   if (!ready.Get(&byte)) return arrow::Status::IOError("the receiver failed to start");
   for (int64_t i = 0; i < count; ++i) {
-    ARROW_RETURN_NOT_OK(send(ping, MonotonicNs()));
-    ARROW_RETURN_NOT_OK(receive(*pong_subscription).status());
+    ARROW_RETURN_NOT_OK(send(ping, ping_publisher, MonotonicNs()));
+    ARROW_RETURN_NOT_OK(receive(pong_receiver).status());
   }
-  for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(send(ping, MonotonicNs()));
+  for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(send(ping, ping_publisher, MonotonicNs()));
   Latency latency;
   int64_t burst_ns = 0;
   if (!report.Get(&burst_ns)) return arrow::Status::IOError("the receiver failed");

@@ -8,6 +8,8 @@
 
 #include <arrow/result.h>
 
+#include "arrowring/ring/spin.h"
+
 namespace arrowring::bench {
 
 struct Throughput {
@@ -31,10 +33,11 @@ struct Latency {
 };
 
 /// One-way latency between two processes: a 1-row table (`raw` false) or a raw 64-byte ring
-/// message (`raw` true), the receiver sleeping on the futex (`spin` false) or spinning first.
+/// message (`raw` true), each receiver waiting as `wait` says (SpinPolicy::None: straight to
+/// the futex; {1 s, fixed}: spinning; SpinPolicy::Default: the library's default).
 /// Messages are paced by a reply on a second ring, so each is measured without queueing;
 /// msgs_per_s comes from a separate back-to-back burst.
-arrow::Result<Latency> MeasureLatency(bool raw, bool spin, int64_t count);
+arrow::Result<Latency> MeasureLatency(bool raw, SpinPolicy wait, int64_t count);
 
 struct IpcSize {
   int64_t table_bytes = 0;

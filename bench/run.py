@@ -782,7 +782,7 @@ def run(quick: bool) -> dict:
             latency_rows.setdefault((row["contender"], row["payload"]), []).append(row)
             progress(f"rep {rep + 1}/{reps} latency {kind}")
         for payload in ("1-row-table", "64B"):
-            for wait in ("block", "spin"):
+            for wait in ("block", "adaptive", "spin"):  # futex at once; the default policy; polling
                 row = cpp_case("--kind", "latency", "--payload", payload, "--wait", wait, "--count", latency_count)
                 latency_rows.setdefault((row["contender"], payload), []).append(row)
                 progress(f"rep {rep + 1}/{reps} latency {row['contender']} {payload}")

@@ -13,6 +13,7 @@ import pytest
     (["--kind", "fanout", "--size", "65536", "--count", "10", "--subscribers", "2"], {"gbps", "subscribers"}),
     (["--kind", "latency", "--payload", "64B", "--wait", "block", "--count", "50"], {"p50_us", "p99_us", "p999_us", "msgs_per_s"}),
     (["--kind", "latency", "--payload", "1-row-table", "--wait", "spin", "--count", "50"], {"p50_us", "samples_us"}),
+    (["--kind", "latency", "--payload", "1-row-table", "--wait", "adaptive", "--count", "50"], {"p50_us", "samples_us"}),
     (["--kind", "ipc-size", "--size", "4096", "--count", "2"], {"exact_us", "serialize_us"}),
     (["--kind", "rss", "--size", "65536", "--count", "2"], {"consumer_peak_rss_bytes"}),
 ])
@@ -27,6 +28,11 @@ def test_bench_cases_run_and_report_json(bench_case, args, keys):
 def test_an_unknown_kind_is_a_usage_error(bench_case):
     result = bench_case("--kind", "warp-speed")
     assert result.returncode == 2 and "unknown --kind" in result.stderr
+
+
+def test_an_unknown_wait_is_a_usage_error(bench_case):
+    result = bench_case("--kind", "latency", "--wait", "doze")
+    assert result.returncode == 2 and "unknown --wait" in result.stderr
 
 
 def test_cold_memcpy_cycles_through_a_target_larger_than_the_last_level_cache(bench_case):

@@ -94,9 +94,14 @@ class Ring:
         return Publisher(self, timeout=timeout, deliveries=deliveries, delivery_ttl=delivery_ttl,
                          compression=compression)
 
-    def subscribe(self, name: str, *, spin: int = 0) -> "Subscriber":
-        """Registers subscriber ``name``: it receives every message published from now on."""
-        return Subscriber(self, name, spin=spin)
+    def subscribe(self, name: str, *, spin: Optional[float] = None, adaptive: bool = True) -> "Subscriber":
+        """Registers subscriber ``name``: it receives every message published from now on.
+
+        ``spin``: seconds ``next`` polls for a message before it sleeps (at most 1). None: the
+        default, 20 µs adaptive (polling stops while messages arrive later than that), none
+        when one CPU is online; 0: sleep at once. ``adaptive=False`` polls the whole ``spin``
+        before every sleep, for a consumer that owns a core."""
+        return Subscriber(self, name, spin=spin, adaptive=adaptive)
 
     def load(self, handle: Handle) -> pa.Table:
         """The table a handle names, zero-copy (consumes one of its deliveries)."""

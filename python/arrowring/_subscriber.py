@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple
 
 import pyarrow as pa
 
@@ -27,16 +27,26 @@ class Message:
 class Subscriber:
     """A named subscriber; leaves the ring when closed or collected."""
 
-    def __init__(self, ring: Ring, name: str, *, spin: int = 0):
+    def __init__(self, ring: Ring, name: str, *, spin: Optional[float] = None, adaptive: bool = True):
         self.ring = ring
-        self.spin = spin
         self._subscription = ring._core.subscribe(name)
+        if spin is not None:
+            try:
+                self._subscription.set_spin(spin, adaptive)
+            except BaseException:
+                self._subscription.leave()  # The name is free again for a corrected call.
+                raise
         self._reader = StreamReader()  # keeps the decoded schema between messages
         self._pid = os.getpid()
 
     @property
     def name(self) -> str:
         return self._subscription.name
+
+    @property
+    def spin(self) -> Tuple[float, bool]:
+        """How ``next`` waits: (longest polling in seconds before sleeping, adaptive)."""
+        return self._subscription.spin
 
     @property
     def missed(self) -> int:
@@ -47,7 +57,7 @@ class Subscriber:
         """The next message, or None once ``timeout`` seconds pass without one (None: wait)."""
         if os.getpid() != self._pid:
             raise BadStateError("this subscriber belongs to the parent process; subscribe again after fork()")
-        got = self._subscription.next(timeout, self.spin)
+        got = self._subscription.next(timeout)
         if got is None:
             return None
         slot, missed = got

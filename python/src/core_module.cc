@@ -196,20 +196,28 @@ NB_MODULE(_core, m) {
   nb::class_<Subscription>(m, "Subscription")
       .def_prop_ro("name", &Subscription::name)
       .def_prop_ro("missed", &Subscription::missed)
-      .def("next", [](Subscription& s, std::optional<double> timeout, uint32_t spin)
+      .def("set_spin", [](Subscription& s, double limit, bool adaptive) {
+        if (!(limit >= 0 && limit <= 1)) Unwrap(Status(Error{Errc::kInvalidArgument, "spin must lie between 0 and 1 second"}));
+        const auto ns = std::chrono::nanoseconds(static_cast<int64_t>(limit * 1e9));
+        Unwrap(s.SetSpin({ns, adaptive}));
+      }, "limit"_a, "adaptive"_a)
+      .def_prop_ro("spin", [](Subscription& s) {
+        return std::make_pair(static_cast<double>(s.spin().limit.count()) / 1e9, s.spin().adaptive);
+      }, "(limit in seconds, adaptive)")
+      .def("next", [](Subscription& s, std::optional<double> timeout)
                        -> std::optional<std::pair<PyReadSlot, uint64_t>> {
         const auto wait = Timeout(timeout);
         Result<std::optional<Subscription::Delivery>> delivery = Error{Errc::kSystem, ""};
         {
           nb::gil_scoped_release unlocked;  // Other Python threads run while we wait.
-          delivery = s.Next(wait, spin);
+          delivery = s.Next(wait);
         }
         auto got = Unwrap(std::move(delivery));
         if (!got) return std::nullopt;
         PyReadSlot slot;
         slot.slot.emplace(std::move(got->slot));
         return std::make_pair(std::move(slot), got->missed);
-      }, "timeout"_a = nb::none(), "spin"_a = 0)
+      }, "timeout"_a = nb::none())
       .def("leave", &Subscription::Leave);
 
   nb::class_<Ring>(m, "Ring")

@@ -69,6 +69,28 @@ def test_next_returns_none_after_its_timeout_on_an_empty_ring(ring):
         sub.next(timeout=-1)
 
 
+def test_subscribers_poll_adaptively_by_default_and_take_an_explicit_spin(ring):
+    default_limit, default_adaptive = ring.subscribe("default").spin
+    assert default_limit == (100e-6 if (os.cpu_count() or 1) > 1 else 0.0)
+    assert default_adaptive == ((os.cpu_count() or 1) > 1)
+    assert ring.subscribe("sleeper", spin=0).spin == (0.0, True)
+    assert ring.subscribe("poller", spin=0.001, adaptive=False).spin == (0.001, False)
+    for bad in (-1e-6, 1.5, float("nan")):
+        with pytest.raises(ar.InvalidArgumentError):
+            ring.subscribe("corrected", spin=bad)
+    assert ring.subscribe("corrected", spin=1e-5).spin == (1e-5, True)  # A refusal kept no name.
+
+
+def test_a_polling_subscriber_receives_what_another_thread_publishes(ring):
+    sub = ring.subscribe("poller", spin=0.5, adaptive=False)
+    table = pa.table({"x": [1, 2, 3]})
+    thread = threading.Thread(target=lambda: ring.publisher().publish(table))
+    thread.start()
+    got = sub.next(timeout=30)
+    thread.join()
+    assert got.equals(table)
+
+
 def test_space_is_freed_only_after_the_table_and_its_slices_are_collected(ring):
     sub = ring.subscribe("holder")
     ring.publisher().publish(sample_table(50_000))

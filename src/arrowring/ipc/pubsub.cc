@@ -136,11 +136,12 @@ arrow::Result<Subscriber> Subscriber::Make(Ring ring, std::string_view name,
                                            SubscribeOptions options) {
   auto subscription = ring.Subscribe(name);
   if (!subscription.ok()) return ToStatus(subscription.error());
+  if (auto set = subscription->SetSpin(options.spin); !set.ok()) return ToStatus(set.error());
   return Subscriber(std::move(ring), std::move(*subscription), options);
 }
 
 arrow::Result<std::optional<Message>> Subscriber::Next(std::chrono::nanoseconds timeout) {
-  auto delivery = subscription_.Next(timeout, options_.spin);
+  auto delivery = subscription_.Next(timeout);
   if (!delivery.ok()) return ToStatus(delivery.error());
   if (!delivery->has_value()) return std::optional<Message>();
   Subscription::Delivery& got = **delivery;

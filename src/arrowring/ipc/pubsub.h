@@ -82,8 +82,10 @@ arrow::Result<Handle> TryZeroCopy(const arrow::Table& table, Ring& ring,
 
 struct SubscribeOptions {
   ReadOptions read;
-  /// Times Next() polls for a new message before sleeping on the futex (0: sleep at once).
-  uint32_t spin = 0;
+  /// How Next() waits: polls the ring for up to `spin.limit` before sleeping on the futex,
+  /// adaptively by default (spin.h). SpinPolicy::None() sleeps at once; {limit, false}
+  /// always polls the whole limit (a consumer that owns a core).
+  SpinPolicy spin = SpinPolicy::Default();
 };
 
 struct Message {

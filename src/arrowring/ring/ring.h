@@ -25,6 +25,7 @@
 
 #include "arrowring/ring/error.h"
 #include "arrowring/ring/handle.h"
+#include "arrowring/ring/spin.h"
 
 namespace arrowring {
 
@@ -190,9 +191,12 @@ class Subscription {
     uint64_t missed;
   };
   /// The next message due to this subscriber, in sequence order, or empty after `timeout`.
-  /// Waits on the ring's commit epoch (futex); `spin` polls it that many times first, for
-  /// latency when a message is expected within microseconds.
-  Result<std::optional<Delivery>> Next(std::chrono::nanoseconds timeout, uint32_t spin = 0);
+  /// Waits by polling the ring's commit epoch as the spin policy allows (SpinPolicy::Default
+  /// unless SetSpin said otherwise), then sleeping on it (futex).
+  Result<std::optional<Delivery>> Next(std::chrono::nanoseconds timeout);
+  /// How Next() waits from now on; InvalidArgument for a limit outside [0, kMaxSpinLimit].
+  Status SetSpin(SpinPolicy policy);
+  const SpinPolicy& spin() const { return spin_.policy(); }
   /// Leaves the ring now (what destruction does).
   void Leave();
 
@@ -207,6 +211,7 @@ class Subscription {
   uint32_t index_ = 0;
   std::string name_;
   uint64_t reported_missed_ = 0;
+  SpinBudget spin_{SpinPolicy::Default()};
 };
 
 /// A process's attachment to a ring. Copies are cheap and share the attachment; it is

@@ -49,10 +49,40 @@ TEST(Subscription, ReceivesEveryMessageAllocatedAfterItJoinedInOrder) {
 TEST(Subscription, NextOnAnEmptyRingReturnsNothingAfterTheTimeout) {
   Ring ring = HeapRing(64 * kKiB);
   Subscription subscription = *ring.Subscribe("idle");
-  auto delivery = subscription.Next(1ms, /*spin=*/100);
+  auto delivery = subscription.Next(1ms);
   ASSERT_TRUE(delivery.ok());
   EXPECT_FALSE(delivery->has_value());
   EXPECT_EQ(subscription.Next(-1ms).error().code, Errc::kInvalidArgument);
+}
+
+TEST(Subscription, PollingNeverOutlastsTheTimeout) {
+  Ring ring = HeapRing(64 * kKiB);
+  Subscription subscription = *ring.Subscribe("idle");
+  ASSERT_TRUE(subscription.SetSpin({kMaxSpinLimit, /*adaptive=*/false}).ok());
+  auto delivery = subscription.Next(1ms);  // Would poll for a second if the limit won.
+  ASSERT_TRUE(delivery.ok());
+  EXPECT_FALSE(delivery->has_value());
+}
+
+TEST(Subscription, SetSpinRefusesALimitOutsideZeroToOneSecond) {
+  Ring ring = HeapRing(64 * kKiB);
+  Subscription subscription = *ring.Subscribe("s");
+  EXPECT_EQ(subscription.SetSpin({-1ns, true}).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(subscription.SetSpin({kMaxSpinLimit + 1ns, true}).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(subscription.spin().limit, SpinPolicy::Default().limit);  // Unchanged by a refusal.
+  ASSERT_TRUE(subscription.SetSpin(SpinPolicy::None()).ok());
+  EXPECT_EQ(subscription.spin().limit, 0ns);
+}
+
+TEST(Subscription, APollingSubscriberTakesAMessageCommittedWhileItPolls) {
+  Ring ring = HeapRing(64 * kKiB);
+  Subscription subscription = *ring.Subscribe("poller");
+  ASSERT_TRUE(subscription.SetSpin({kMaxSpinLimit, /*adaptive=*/false}).ok());
+  std::thread writer([&] { Publish(ring, 8, 7); });
+  auto delivery = subscription.Next(kWaitForever);
+  writer.join();
+  ASSERT_TRUE(delivery.ok() && delivery->has_value());
+  EXPECT_EQ((*delivery)->slot.data()[0], std::byte{7});
 }
 
 TEST(Subscription, FanOutKeepsAMessageUntilEverySubscriberReleasedIt) {
