@@ -70,6 +70,23 @@ int Run(const CaseArgs& a) {
                 static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s(), a.subscribers);
     return 0;
   }
+  if (a.kind == "loan-throughput" || a.kind == "copy-throughput") {
+    const bool loaned = a.kind == "loan-throughput";
+    auto t = bench::MeasureLoanThroughput(a.size, a.count, loaned);
+    if (!t.ok()) return Fail(kExitFailure, t.status().ToString());
+    std::printf("{\"contender\": \"%s\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f}\n",
+                loaned ? "arrowring-loaned" : "arrowring-copying", static_cast<long long>(t->table_bytes), t->gbps(),
+                t->tables_per_s());
+    return 0;
+  }
+  if (a.kind == "loan-commit" || a.kind == "loan-commit-nofill") {
+    auto c = bench::MeasureLoanCommit(a.size, static_cast<int>(a.count), a.kind == "loan-commit");
+    if (!c.ok()) return Fail(kExitFailure, c.status().ToString());
+    std::printf("{\"size_bytes\": %lld, \"loan_us\": %.3f, \"commit_us\": %.3f, \"commit_max_us\": %.3f, \"filled\": %s}\n",
+                static_cast<long long>(c->table_bytes), c->loan_us, c->commit_us, c->commit_max_us,
+                a.kind == "loan-commit" ? "true" : "false");
+    return 0;
+  }
   if (a.kind == "latency") {
     const bool raw = a.payload == "64B";
     arrowring::SpinPolicy wait;
@@ -103,7 +120,7 @@ int Run(const CaseArgs& a) {
     return 0;
   }
   return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, "
-                              "ipc-size or rss");
+                              "ipc-size, rss, loan-throughput, copy-throughput, loan-commit or loan-commit-nofill");
 }
 
 }  // namespace
@@ -112,7 +129,8 @@ int main(int argc, char** argv) {
   CLI::App app{"One arrowring benchmark case as a JSON line (run by bench/run.py: use `make bench`)"};
   CaseArgs args;
   app.add_option("--kind", args.kind,
-                 "memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size or rss")
+                 "memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size, rss, "
+                 "loan-throughput, copy-throughput, loan-commit or loan-commit-nofill")
       ->required();
   app.add_option("--size", args.size, "Table size in bytes");
   app.add_option("--count", args.count, "Tables (or samples) to measure");

@@ -187,6 +187,121 @@ arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, 
   return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9};
 }
 
+namespace {
+
+std::shared_ptr<arrow::Schema> LoanBenchSchema() {
+  std::vector<std::shared_ptr<arrow::Field>> fields;
+  for (int c = 0; c < 4; ++c) fields.push_back(arrow::field("c" + std::to_string(c), arrow::int64(), false));
+  return arrow::schema(fields);
+}
+
+// The producer's work in both contenders: generate every value of the 4 columns.
+void Generate(int64_t* const* columns, int64_t rows, int64_t round) {
+  for (int c = 0; c < 4; ++c) {
+    int64_t* values = columns[c];
+    for (int64_t i = 0; i < rows; ++i) values[i] = i * (c + 1) + round;
+  }
+}
+
+}  // namespace
+
+arrow::Result<Throughput> MeasureLoanThroughput(int64_t table_bytes, int64_t count, bool loaned) {
+  const std::string name = UniqueName(loaned ? "loaned" : "copying");
+  const uint64_t capacity = RingCapacityFor(table_bytes, 4);
+  const int64_t warmup = WarmupCount(table_bytes, 4);
+  const int64_t rows = std::max<int64_t>(1, table_bytes / 32);
+  ARROW_ASSIGN_OR_RAISE(Ring ring, CreateRing(name, capacity));
+  RingGuard guard{name};
+  Pipe ready, done;
+  std::vector<pid_t> children;
+  children.push_back(Fork([&] {
+    auto attached = Ring::Attach(name);
+    if (!attached.ok()) return 2;
+    auto subscriber = Subscriber::Make(*attached, "consumer");
+    if (!subscriber.ok()) return 3;
+    ready.Put(char{1});
+    uint64_t sum = 0;
+    for (int64_t i = 0; i < warmup + count; ++i) {
+      auto message = subscriber->Next(60s);
+      if (!message.ok() || !message->has_value()) return 4;
+      sum += Consume(*(*message)->table, false);
+      if (i + 1 == warmup) ready.Put(char{2});
+    }
+    done.Put(sum);
+    return 0;
+  }));
+  char byte;
+  if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed to start");
+  Publisher publisher(ring, {.timeout = 60s});
+  const auto schema = LoanBenchSchema();
+  std::shared_ptr<arrow::Table> own;  // the copying producer's table, its buffers reused
+  int64_t* own_columns[4];
+  if (!loaned) {
+    own = BenchTable(table_bytes);
+    for (int c = 0; c < 4; ++c) {
+      own_columns[c] = own->column(c)->chunk(0)->data()->GetMutableValues<int64_t>(1);
+    }
+  }
+  auto publish_one = [&](int64_t round) -> arrow::Status {
+    if (!loaned) {
+      Generate(own_columns, rows, round);
+      return publisher.Publish(*own).status();
+    }
+    ARROW_ASSIGN_OR_RAISE(LoanedBatch loan, publisher.Loan(schema, rows, {.validity = false}));
+    int64_t* columns[4];
+    for (int c = 0; c < 4; ++c) {
+      ARROW_ASSIGN_OR_RAISE(auto span, loan.Values<int64_t>(c));
+      columns[c] = span.data();
+    }
+    Generate(columns, rows, round);
+    return loan.Commit().status();
+  };
+  for (int64_t i = 0; i < warmup; ++i) ARROW_RETURN_NOT_OK(publish_one(i));
+  if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed during warm-up");
+  const int64_t start = MonotonicNs();
+  for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publish_one(warmup + i));
+  uint64_t sum;
+  if (!done.Get(&sum)) return arrow::Status::IOError("the consumer failed");
+  const int64_t end = MonotonicNs();
+  if (!ReapAll(children)) return arrow::Status::IOError("the consumer process failed");
+  return Throughput{count, rows * 32, static_cast<double>(end - start) / 1e9};
+}
+
+arrow::Result<LoanCost> MeasureLoanCommit(int64_t table_bytes, int repetitions, bool fill) {
+  const std::string name = UniqueName("commit");
+  const int64_t rows = std::max<int64_t>(1, table_bytes / 32);
+  ARROW_ASSIGN_OR_RAISE(Ring ring, CreateRing(name, RingCapacityFor(table_bytes, 2)));
+  RingGuard guard{name};
+  Publisher publisher(ring, {.timeout = 10s});
+  const auto schema = LoanBenchSchema();
+  std::vector<double> loan_us, commit_us;
+  for (int r = 0; r < repetitions + 1; ++r) {
+    const int64_t t0 = MonotonicNs();
+    ARROW_ASSIGN_OR_RAISE(LoanedBatch loan, publisher.Loan(schema, rows, {.validity = false}));
+    const int64_t t1 = MonotonicNs();
+    int64_t* columns[4];
+    for (int c = 0; c < 4; ++c) {
+      ARROW_ASSIGN_OR_RAISE(auto span, loan.Values<int64_t>(c));
+      columns[c] = span.data();
+    }
+    if (fill || r == 0) Generate(columns, rows, r);
+    const int64_t t2 = MonotonicNs();
+    ARROW_RETURN_NOT_OK(loan.Commit().status());
+    const int64_t t3 = MonotonicNs();
+    if (r == 0) continue;  // first touch of the pages
+    loan_us.push_back(static_cast<double>(t1 - t0) / 1e3);
+    commit_us.push_back(static_cast<double>(t3 - t2) / 1e3);
+  }
+  LoanCost cost;
+  cost.table_bytes = rows * 32;
+  cost.commit_max_us = *std::max_element(commit_us.begin(), commit_us.end());
+  std::sort(loan_us.begin(), loan_us.end());
+  std::sort(commit_us.begin(), commit_us.end());
+  cost.loan_us = loan_us[loan_us.size() / 2];
+  cost.commit_us = commit_us[commit_us.size() / 2];
+  return cost;
+}
+
 arrow::Result<Latency> MeasureLatency(bool raw, SpinPolicy wait, int64_t count) {
   const std::string ping_name = UniqueName("ping"), pong_name = UniqueName("pong");
   ARROW_ASSIGN_OR_RAISE(Ring ping, CreateRing(ping_name, 16ull << 20));

@@ -65,6 +65,23 @@ double MeasureColdMemcpy(int64_t bytes, int64_t target_bytes, double min_seconds
 /// FUTEX_WAIT on the word (`spin` false) or polls it first, up to 10 million times (`spin` true).
 arrow::Result<Latency> MeasureHandoffFloor(bool spin, int64_t count);
 
+/// A producer that generates its values (4 int64 columns, the same fill in both) and
+/// publishes `count` tables of `table_bytes` to one subscriber process, end to end: `loaned`
+/// fills a Publisher::Loan in ring memory and commits it; otherwise it fills an Arrow table
+/// of its own (buffers reused) and Publish copies it into the ring. Timed as MeasureThroughput.
+arrow::Result<Throughput> MeasureLoanThroughput(int64_t table_bytes, int64_t count, bool loaned);
+
+struct LoanCost {
+  int64_t table_bytes = 0;
+  double loan_us = 0;    // median Publisher::Loan (reserve + lay out)
+  double commit_us = 0;  // median LoanedBatch::Commit (framing + commit)
+  double commit_max_us = 0;
+};
+/// Loan and Commit() alone, `repetitions` times, for a 4-int64-column table that is filled
+/// before each commit (`fill`: the producer's caches hold the data, not the ring's headers)
+/// or left as it is.
+arrow::Result<LoanCost> MeasureLoanCommit(int64_t table_bytes, int repetitions, bool fill = true);
+
 /// Peak RSS of a consumer process that receives `count` tables of `table_bytes` zero-copy and
 /// reads one value per column.
 arrow::Result<int64_t> MeasureConsumerPeakRss(int64_t table_bytes, int64_t count);

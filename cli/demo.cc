@@ -22,6 +22,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -69,15 +70,8 @@ inline int16_t SampleValue(int64_t event, int32_t k) {
 }
 inline int16_t ChannelOf(int64_t event) { return static_cast<int16_t>(event % 64); }
 
-arrow::Result<std::shared_ptr<arrow::Table>> MakeEvents(int64_t first, int64_t count) {
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> ids, arrow::AllocateBuffer(count * 8));
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> times, arrow::AllocateBuffer(count * 8));
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> channels, arrow::AllocateBuffer(count * 2));
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> samples, arrow::AllocateBuffer(count * kSamples * 2));
-  auto* id = reinterpret_cast<int64_t*>(ids->mutable_data());
-  auto* time = reinterpret_cast<int64_t*>(times->mutable_data());
-  auto* channel = reinterpret_cast<int16_t*>(channels->mutable_data());
-  auto* sample = reinterpret_cast<int16_t*>(samples->mutable_data());
+// Generates events first .. first+count-1 into the columns' memory.
+void FillEvents(int64_t first, int64_t count, int64_t* id, int64_t* time, int16_t* channel, int16_t* sample) {
   const auto now = static_cast<int64_t>(sys::RealtimeNs());
   for (int64_t i = 0; i < count; ++i) {
     const int64_t event = first + i;
@@ -87,14 +81,19 @@ arrow::Result<std::shared_ptr<arrow::Table>> MakeEvents(int64_t first, int64_t c
     int16_t* wave = sample + i * kSamples;
     for (int32_t k = 0; k < kSamples; ++k) wave[k] = SampleValue(event, k);
   }
-  auto schema = EventSchema();
-  auto wave_data = arrow::ArrayData::Make(arrow::int16(), count * kSamples, {nullptr, samples});
-  std::vector<std::shared_ptr<arrow::Array>> columns = {
-      arrow::MakeArray(arrow::ArrayData::Make(arrow::int64(), count, {nullptr, ids})),
-      arrow::MakeArray(arrow::ArrayData::Make(arrow::int64(), count, {nullptr, times})),
-      arrow::MakeArray(arrow::ArrayData::Make(arrow::int16(), count, {nullptr, channels})),
-      arrow::MakeArray(arrow::ArrayData::Make(schema->field(3)->type(), count, {nullptr}, {wave_data}))};
-  return arrow::Table::Make(schema, columns, count);
+}
+
+// Publishes an event table with no copy: the events are generated straight into a loan of
+// ring memory, at their final Arrow IPC positions, and Commit() writes only the framing.
+arrow::Result<Handle> PublishEvents(Publisher& publisher, const std::shared_ptr<arrow::Schema>& schema,
+                                    int64_t first, int64_t count) {
+  ARROW_ASSIGN_OR_RAISE(LoanedBatch loan, publisher.Loan(schema, count, {.validity = false}));
+  ARROW_ASSIGN_OR_RAISE(std::span<int64_t> id, loan.Values<int64_t>(0));
+  ARROW_ASSIGN_OR_RAISE(std::span<int64_t> time, loan.Values<int64_t>(1));
+  ARROW_ASSIGN_OR_RAISE(std::span<int16_t> channel, loan.Values<int16_t>(2));
+  int16_t* sample = loan.column_data(3)->child_data[0]->GetMutableValues<int16_t>(1);
+  FillEvents(first, count, id.data(), time.data(), channel.data(), sample);
+  return loan.Commit();
 }
 
 // Checks every value of an event table; `next_event` is the id the first row must have.
@@ -159,13 +158,12 @@ std::optional<int64_t> EndMarker(const arrow::Table& table) {
 int Produce(Ring ring, const DemoWorkerArgs& args) {
   HandleStopSignals(OnStop);
   Publisher publisher(ring, {.timeout = std::chrono::seconds(30)});
+  const auto schema = EventSchema();
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
   int64_t tables = 0, events = 0, bytes = 0;
   while (!stop_requested.load() && Clock::now() < deadline) {
-    auto table = MakeEvents(events, args.events_per_table);
-    if (!table.ok()) return Fail("demo producer", table.status());
-    auto handle = publisher.Publish(**table);
+    auto handle = PublishEvents(publisher, schema, events, args.events_per_table);
     if (!handle.ok()) return Fail("demo producer", handle.status());
     ++tables;
     events += args.events_per_table;

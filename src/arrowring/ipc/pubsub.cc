@@ -80,17 +80,10 @@ std::optional<Errc> ErrcOf(const arrow::Status& status) {
 Publisher::Publisher(Ring ring, PublishOptions options)
     : ring_(std::move(ring)), options_(options) {}
 
-template <typename Data>
-arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
-  // Encoded once: the exact size without a second serialization, the schema's message reused.
-  if (!encoder_) {
-    ARROW_ASSIGN_OR_RAISE(encoder_, StreamEncoder::Make(options_.write));
-  }
-  ARROW_ASSIGN_OR_RAISE(const int64_t size, encoder_->Encode(data));
-  const auto bytes = static_cast<uint64_t>(size);
+arrow::Result<WriteSlot> Publisher::AllocateSlot(uint64_t bytes, bool wait, const std::string& what) {
   if (bytes > ring_.capacity()) {
     return ToStatus({Errc::kTooLarge,
-                     "the table is " + std::to_string(bytes) + " bytes as an Arrow IPC stream; ring '" +
+                     what + " is " + std::to_string(bytes) + " bytes as an Arrow IPC stream; ring '" +
                          ring_.name() + "' holds at most " + std::to_string(ring_.capacity()) +
                          ": use a bigger ring, smaller tables, or the copying fallback"});
   }
@@ -110,7 +103,18 @@ arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
              " (policy " + std::string(PolicyName(ring_.policy())) +
              "); subscribers are behind or messages are held"});
   }
-  WriteSlot& reserved = **slot;
+  return std::move(**slot);
+}
+
+template <typename Data>
+arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
+  // Encoded once: the exact size without a second serialization, the schema's message reused.
+  if (!encoder_) {
+    ARROW_ASSIGN_OR_RAISE(encoder_, StreamEncoder::Make(options_.write));
+  }
+  ARROW_ASSIGN_OR_RAISE(const int64_t size, encoder_->Encode(data));
+  ARROW_ASSIGN_OR_RAISE(WriteSlot reserved, AllocateSlot(static_cast<uint64_t>(size), wait, "the table"));
+  const auto bytes = static_cast<uint64_t>(size);
   // Destruction of `reserved` aborts the message if anything below fails.
   ARROW_ASSIGN_OR_RAISE(const int64_t written, encoder_->WriteTo(reserved.data().first(bytes)));
   auto handle = reserved.Commit(static_cast<uint64_t>(written), options_.deliveries,

@@ -26,6 +26,7 @@
 #include <arrow/type_fwd.h>
 
 #include "arrowring/ipc/ipc.h"
+#include "arrowring/ipc/loan.h"
 #include "arrowring/ipc/stream_decoder.h"
 #include "arrowring/ipc/stream_encoder.h"
 #include "arrowring/ring/ring.h"
@@ -63,10 +64,18 @@ class Publisher {
   /// As Publish, but never waits.
   arrow::Result<Handle> TryPublish(const arrow::Table& table);
 
+  /// Lends ring space holding a record batch of `schema` with `num_rows` rows, every buffer
+  /// at its final position in the Arrow IPC stream (loan.h): fill it in place, then Commit()
+  /// publishes it without copying. Fixed-width schemas only (InvalidArgument otherwise);
+  /// TooLarge when it can never fit the ring, RingFull as Publish.
+  arrow::Result<LoanedBatch> Loan(const std::shared_ptr<arrow::Schema>& schema, int64_t num_rows,
+                                  const LoanOptions& loan_options = {});
+
   Ring& ring() { return ring_; }
   const PublishOptions& options() const { return options_; }
 
  private:
+  arrow::Result<WriteSlot> AllocateSlot(uint64_t bytes, bool wait, const std::string& what);
   template <typename Data>
   arrow::Result<Handle> PublishImpl(const Data& data, bool wait);
   Ring ring_;

@@ -1,0 +1,243 @@
+#include "arrowring/ipc/loan.h"
+
+#include <cstring>
+#include <string>
+
+#include <arrow/array/util.h>
+#include <arrow/io/memory.h>
+#include <arrow/ipc/dictionary.h>
+#include <arrow/type_traits.h>
+#include <arrow/util/bit_util.h>
+
+#include "arrowring/ipc/arrow_write_internal.h"
+#include "arrowring/ipc/pubsub.h"
+
+namespace arrowring {
+namespace {
+
+constexpr int64_t kEndOfStream = 8;  // continuation marker + zero length
+
+int64_t Pad8(int64_t n) { return arrow::bit_util::RoundUpToMultipleOf8(n); }
+
+// A non-null address for buffers before the reservation exists (never dereferenced: Arrow
+// only reads sizes while building metadata).
+alignas(64) uint8_t placeholder[64];
+
+// Builds the array data of `field` with `length` rows, placeholder buffers, and appends its
+// buffers to `specs` in the order Arrow's writer puts them in the body (pre-order: a node's
+// validity, its values, then its children). Sets `unsupported` for a type a loan cannot hold.
+arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field, int64_t length,
+                                                      bool validity,
+                                                      std::vector<LoanedBatch::BufferSpec>* specs,
+                                                      std::string* unsupported) {
+  const auto& type = field.type();
+  auto data = arrow::ArrayData::Make(type, length, {nullptr}, 0);
+  auto add = [&](int index, int64_t size) {
+    data->buffers.resize(std::max<size_t>(data->buffers.size(), static_cast<size_t>(index) + 1));
+    data->buffers[index] = std::make_shared<arrow::MutableBuffer>(placeholder, size);
+    specs->push_back({data.get(), index, size, 0});
+  };
+  if (validity && field.nullable()) {
+    add(0, arrow::bit_util::BytesForBits(length));
+    data->null_count = 1;  // every bitmap present while sizing (see Commit)
+  }
+  const arrow::Type::type id = type->id();
+  if (id == arrow::Type::BOOL) {
+    add(1, arrow::bit_util::BytesForBits(length));
+  } else if (id == arrow::Type::FIXED_SIZE_LIST) {
+    const auto& list = static_cast<const arrow::FixedSizeListType&>(*type);
+    ARROW_ASSIGN_OR_RAISE(auto child, Plan(*list.value_field(), length * list.list_size(), validity, specs, unsupported));
+    data->child_data.push_back(std::move(child));
+  } else if (id == arrow::Type::STRUCT) {
+    for (const auto& child_field : type->fields()) {
+      ARROW_ASSIGN_OR_RAISE(auto child, Plan(*child_field, length, validity, specs, unsupported));
+      data->child_data.push_back(std::move(child));
+    }
+  } else if (arrow::is_primitive(id) || arrow::is_temporal(id) || arrow::is_decimal(id) ||
+             id == arrow::Type::FIXED_SIZE_BINARY || id == arrow::Type::INTERVAL_MONTH_DAY_NANO) {
+    const int width = static_cast<const arrow::FixedWidthType&>(*type).bit_width();
+    if (width % 8 != 0) {
+      *unsupported = type->ToString();
+      return data;
+    }
+    add(1, length * (width / 8));
+  } else {
+    *unsupported = type->ToString() + " (field '" + field.name() + "')";
+  }
+  return data;
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::MutableBuffer>> LoanedBatch::values(int i) const {
+  if (!slot_) return ToStatus({Errc::kBadState, "the loan is committed or aborted"});
+  if (i < 0 || i >= num_columns()) return arrow::Status::IndexError("no column ", i);
+  const auto& data = columns_[i];
+  if (data->buffers.size() < 2 || data->buffers[1] == nullptr) {
+    return arrow::Status::TypeError("column ", i, " (", data->type->ToString(), ") has no values buffer");
+  }
+  return std::static_pointer_cast<arrow::MutableBuffer>(data->buffers[1]);
+}
+
+arrow::Result<std::shared_ptr<arrow::MutableBuffer>> LoanedBatch::validity(int i) const {
+  if (!slot_) return ToStatus({Errc::kBadState, "the loan is committed or aborted"});
+  if (i < 0 || i >= num_columns()) return arrow::Status::IndexError("no column ", i);
+  if (columns_[i]->buffers[0] == nullptr) {
+    return arrow::Status::Invalid("column ", i, " has no validity bitmap (field not nullable, or "
+                                  "LoanOptions::validity false)");
+  }
+  return std::static_pointer_cast<arrow::MutableBuffer>(columns_[i]->buffers[0]);
+}
+
+std::shared_ptr<arrow::RecordBatch> LoanedBatch::batch() const {
+  std::vector<std::shared_ptr<arrow::Array>> arrays;
+  arrays.reserve(columns_.size());
+  for (const auto& column : columns_) arrays.push_back(arrow::MakeArray(column));
+  return arrow::RecordBatch::Make(schema_, num_rows_, std::move(arrays));
+}
+
+void LoanedBatch::Abort() {
+  if (slot_) slot_->Abort();
+  slot_.reset();
+}
+
+arrow::Result<Handle> LoanedBatch::Commit() {
+  if (!slot_) return ToStatus({Errc::kBadState, "the loan is already committed or aborted"});
+  // Finished whatever happens: on error the slot aborts as it goes.
+  WriteSlot slot = std::move(*slot_);
+  slot_.reset();
+  auto* base = reinterpret_cast<uint8_t*>(slot.data().data());
+  uint8_t* body = base + body_start_;
+
+  // Null counts decide which bitmaps Arrow's writer keeps (only those with nulls).
+  int64_t offset = 0;
+  for (auto& spec : buffers_) {
+    arrow::ArrayData& owner = *spec.owner;
+    int64_t size = spec.size;
+    if (spec.index == 0) {
+      if (owner.null_count < 0) owner.null_count = owner.GetNullCount();  // counts the bitmap
+      if (owner.null_count > owner.length) {
+        return arrow::Status::Invalid("null count ", owner.null_count, " exceeds the length ", owner.length,
+                                      " of a ", owner.type->ToString(), " array");
+      }
+      if (owner.null_count == 0) size = 0;
+    }
+    if (size == 0 && spec.index == 0) {
+      owner.buffers[0] = nullptr;
+    } else {
+      if (offset != spec.offset) std::memmove(body + offset, body + spec.offset, static_cast<size_t>(size));
+      if (offset != spec.offset || owner.buffers[spec.index]->data() != body + offset) {
+        owner.buffers[spec.index] = std::make_shared<arrow::MutableBuffer>(body + offset, size);
+      }
+      std::memset(body + offset + size, 0, static_cast<size_t>(Pad8(size) - size));  // Arrow's zero padding
+    }
+    offset += Pad8(size);
+  }
+  const int64_t body_length = offset;
+
+  arrow::ipc::IpcPayload payload;
+  ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*batch(), ipc_options_, &payload));
+  if (payload.body_length != body_length) {
+    return arrow::Status::UnknownError("loan layout disagrees with Arrow's writer: body of ", payload.body_length,
+                                       " bytes, laid out ", body_length);
+  }
+  // Every body buffer Arrow would write is the memory already in place.
+  int64_t expected = 0;
+  for (const auto& buffer : payload.body_buffers) {
+    const int64_t size = buffer ? buffer->size() : 0;
+    if (size > 0 && buffer->data() != body + expected) {
+      return arrow::Status::UnknownError("loan layout disagrees with Arrow's writer at body offset ", expected);
+    }
+    expected += Pad8(size);
+  }
+  payload.body_buffers.clear();  // in place already: write only the framing
+
+  auto target = std::make_shared<arrow::MutableBuffer>(base, reserved_);
+  arrow::io::FixedSizeBufferWriter sink(target);
+  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::internal::MakePayloadStreamWriter(&sink, ipc_options_));
+  ARROW_RETURN_NOT_OK(writer->Start());
+  ARROW_RETURN_NOT_OK(writer->WritePayload(schema_payload_));
+  ARROW_RETURN_NOT_OK(writer->WritePayload(payload));
+  ARROW_ASSIGN_OR_RAISE(const int64_t metadata_end, sink.Tell());
+  if (metadata_end != body_start_) {
+    return arrow::Status::UnknownError("loan framing disagrees with Arrow's writer: body starts at ", metadata_end,
+                                       ", laid out at ", body_start_);
+  }
+  ARROW_RETURN_NOT_OK(sink.Seek(body_start_ + body_length));
+  ARROW_RETURN_NOT_OK(writer->Close());  // end-of-stream
+  ARROW_ASSIGN_OR_RAISE(const int64_t total, sink.Tell());
+  auto handle = slot.Commit(static_cast<uint64_t>(total), deliveries_, delivery_ttl_);
+  if (!handle.ok()) return ToStatus(handle.error());
+  return *handle;
+}
+
+arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>& schema, int64_t num_rows,
+                                           const LoanOptions& loan_options) {
+  if (schema == nullptr) return ToStatus({Errc::kInvalidArgument, "Loan needs a schema"});
+  if (num_rows < 0) return ToStatus({Errc::kInvalidArgument, "Loan needs num_rows >= 0"});
+  if (options_.write.compression != Compression::kNone) {
+    return ToStatus({Errc::kInvalidArgument,
+                     "a loan cannot be compressed (the body is written in place); publish with "
+                     "Compression::kNone or use Publish"});
+  }
+  LoanedBatch loan;
+  loan.schema_ = schema;
+  loan.num_rows_ = num_rows;
+  std::string unsupported;
+  for (const auto& field : schema->fields()) {
+    ARROW_ASSIGN_OR_RAISE(auto data, Plan(*field, num_rows, loan_options.validity, &loan.buffers_, &unsupported));
+    if (!unsupported.empty()) {
+      return ToStatus({Errc::kInvalidArgument,
+                       "a loan holds fixed-width columns (numbers, booleans, temporal, decimals, "
+                       "fixed-size binary, and fixed-size lists and structs of them); " +
+                           unsupported + " is not one: publish it with Publish"});
+    }
+    loan.columns_.push_back(std::move(data));
+  }
+  int64_t offset = 0;
+  for (auto& spec : loan.buffers_) {
+    spec.offset = offset;
+    offset += Pad8(spec.size);
+  }
+  loan.body_length_ = offset;
+
+  // The framing's size from Arrow itself: metadata depends on structure, lengths and buffer
+  // sizes only, and every bitmap is present here (null counts 1), the largest it can be.
+  ARROW_ASSIGN_OR_RAISE(loan.ipc_options_, internal::ToArrowOptions(options_.write));
+  arrow::ipc::DictionaryFieldMapper mapper(*schema);
+  ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*schema, loan.ipc_options_, mapper, &loan.schema_payload_));
+  arrow::ipc::IpcPayload batch_payload;
+  ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*loan.batch(), loan.ipc_options_, &batch_payload));
+  if (batch_payload.body_length != loan.body_length_) {
+    return arrow::Status::UnknownError("loan layout disagrees with Arrow's writer: body of ",
+                                       batch_payload.body_length, " bytes, laid out ", loan.body_length_);
+  }
+  batch_payload.body_buffers.clear();
+  arrow::io::MockOutputStream counter;
+  {
+    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::internal::MakePayloadStreamWriter(&counter, loan.ipc_options_));
+    ARROW_RETURN_NOT_OK(writer->Start());
+    ARROW_RETURN_NOT_OK(writer->WritePayload(loan.schema_payload_));
+    ARROW_RETURN_NOT_OK(writer->WritePayload(batch_payload));
+  }
+  loan.body_start_ = counter.GetExtentBytesWritten();
+  loan.reserved_ = loan.body_start_ + loan.body_length_ + kEndOfStream;
+  loan.deliveries_ = options_.deliveries;
+  loan.delivery_ttl_ = options_.delivery_ttl;
+
+  ARROW_ASSIGN_OR_RAISE(WriteSlot slot, AllocateSlot(static_cast<uint64_t>(loan.reserved_), loan_options.wait,
+                                                     "a loan of " + std::to_string(num_rows) + " rows"));
+  uint8_t* body = reinterpret_cast<uint8_t*>(slot.data().data()) + loan.body_start_;
+  for (auto& spec : loan.buffers_) {
+    uint8_t* at = body + spec.offset;
+    spec.owner->buffers[spec.index] = std::make_shared<arrow::MutableBuffer>(at, spec.size);
+    if (spec.index == 0) {
+      std::memset(at, 0xff, static_cast<size_t>(spec.size));  // all valid until told otherwise
+      spec.owner->null_count = arrow::kUnknownNullCount;
+    }
+  }
+  loan.slot_.emplace(std::move(slot));
+  return loan;
+}
+
+}  // namespace arrowring

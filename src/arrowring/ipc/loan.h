@@ -1,0 +1,118 @@
+// LoanedBatch: a record batch whose buffers already lie in ring memory at the positions they
+// will have in the published Arrow IPC stream (Publisher::Loan). The caller fills them in
+// place; Commit() writes only the IPC framing around the body and publishes: no copy.
+//
+//   ARROW_ASSIGN_OR_RAISE(LoanedBatch loan, publisher.Loan(schema, 4096));
+//   std::span<int64_t> ids = *loan.Values<int64_t>(0);
+//   for (int64_t i = 0; i < loan.num_rows(); ++i) ids[i] = i;
+//   ARROW_ASSIGN_OR_RAISE(Handle handle, loan.Commit());
+//
+// Layout (docs/design.md, "Loaned batches"): [schema message][record batch metadata][body]
+// [end-of-stream], byte for byte what Arrow's stream writer produces for the same batch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <arrow/array/data.h>
+#include <arrow/buffer.h>
+#include <arrow/ipc/writer.h>
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/type.h>
+
+#include "arrowring/ring/ring.h"
+
+namespace arrowring {
+
+struct LoanOptions {
+  /// Validity bitmaps for the nullable fields (and nullable children of nested fields), all
+  /// bits set at first. false: no bitmap anywhere, every null count 0. Non-nullable fields
+  /// never get one.
+  bool validity = true;
+  /// Wait for room as Publish does (up to PublishOptions::timeout); false: never wait.
+  bool wait = true;
+};
+
+/// A loan of ring space holding one record batch of a fixed-width schema at its final IPC
+/// positions. Move-only. Commit() publishes it; destroying it uncommitted (or Abort()) frees
+/// the space and publishes nothing. One thread at a time.
+class LoanedBatch {
+ public:
+  LoanedBatch(LoanedBatch&&) noexcept = default;
+  LoanedBatch& operator=(LoanedBatch&&) noexcept = default;
+  LoanedBatch(const LoanedBatch&) = delete;
+  LoanedBatch& operator=(const LoanedBatch&) = delete;
+  ~LoanedBatch() = default;  // ~WriteSlot aborts an uncommitted reservation
+
+  const std::shared_ptr<arrow::Schema>& schema() const { return schema_; }
+  int64_t num_rows() const { return num_rows_; }
+  int num_columns() const { return static_cast<int>(columns_.size()); }
+
+  /// The column's array data: buffers[0] the validity bitmap (null when the column has none),
+  /// buffers[1] the values (arrow::MutableBuffer over ring memory), child_data for nested
+  /// types. Fill the buffers in place; set null_count (or leave it unknown: Commit counts).
+  /// Do not replace buffers.
+  const std::shared_ptr<arrow::ArrayData>& column_data(int i) const { return columns_[i]; }
+  /// The values buffer of a top-level column (the bit-packed values of a boolean column).
+  arrow::Result<std::shared_ptr<arrow::MutableBuffer>> values(int i) const;
+  /// The validity bitmap of a top-level column (bit set: valid), or an error if it has none.
+  arrow::Result<std::shared_ptr<arrow::MutableBuffer>> validity(int i) const;
+  /// The values of a top-level fixed-width column as T (T's size must be the type's width).
+  template <typename T>
+  arrow::Result<std::span<T>> Values(int i) const {
+    ARROW_ASSIGN_OR_RAISE(auto buffer, values(i));
+    const auto* fw = dynamic_cast<const arrow::FixedWidthType*>(columns_[i]->type.get());
+    if (fw == nullptr || columns_[i]->type->id() == arrow::Type::BOOL || fw->bit_width() != 8 * static_cast<int>(sizeof(T))) {
+      return arrow::Status::TypeError("column ", i, " (", columns_[i]->type->ToString(), ") is not ", sizeof(T),
+                                      "-byte values");
+    }
+    return std::span<T>(reinterpret_cast<T*>(buffer->mutable_data()), static_cast<size_t>(num_rows_));
+  }
+  /// Sets the null count of a top-level column (saves Commit counting the bitmap).
+  void SetNullCount(int i, int64_t null_count) { columns_[i]->null_count = null_count; }
+
+  /// The batch as Arrow sees it now (buffers in ring memory); valid until Commit or Abort.
+  std::shared_ptr<arrow::RecordBatch> batch() const;
+
+  /// Writes the framing (schema message, batch metadata, end-of-stream) and commits:
+  /// O(columns) when no bitmap has to be counted or dropped. A column with a validity bitmap
+  /// and no nulls is published without it, as Arrow's writer does; the body after it moves
+  /// down (the one case that moves bytes). The loan is finished afterwards, even on error.
+  arrow::Result<Handle> Commit();
+  /// Frees the space without publishing (what destruction does).
+  void Abort();
+
+  /// Bytes reserved in the ring (the largest the stream can be).
+  int64_t reserved_bytes() const { return reserved_; }
+  bool active() const { return slot_.has_value(); }
+
+  /// One buffer of the body (internal bookkeeping, exposed for the planner).
+  struct BufferSpec {
+    arrow::ArrayData* owner;
+    int index;        // in owner->buffers
+    int64_t size;     // bytes
+    int64_t offset;   // in the body, as reserved
+  };
+
+ private:
+  friend class Publisher;
+  LoanedBatch() = default;
+
+  std::shared_ptr<arrow::Schema> schema_;
+  int64_t num_rows_ = 0;
+  std::vector<std::shared_ptr<arrow::ArrayData>> columns_;
+  std::vector<BufferSpec> buffers_;  // in IPC body order
+  arrow::ipc::IpcWriteOptions ipc_options_;
+  arrow::ipc::IpcPayload schema_payload_;
+  int64_t body_start_ = 0;  // schema message + batch metadata
+  int64_t body_length_ = 0;  // as reserved (every bitmap present)
+  int64_t reserved_ = 0;
+  uint32_t deliveries_ = 0;
+  std::chrono::seconds delivery_ttl_{};
+  std::optional<WriteSlot> slot_;
+};
+
+}  // namespace arrowring
