@@ -124,6 +124,29 @@ arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity) {
   return *ring;
 }
 
+// Forks a consumer process: subscribes to ring `name` as `subscriber`, says so on `ready`,
+// takes `warmup` tables (then says so again) and `count` more, reading each as Consume does,
+// and puts the sum on `done`.
+pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, int64_t warmup, int64_t count,
+                   bool checksum, Pipe& ready, Pipe& done) {
+  return Fork([&] {
+    auto attached = Ring::Attach(name);
+    if (!attached.ok()) return 2;
+    auto subscriber = Subscriber::Make(*attached, subscriber_name);
+    if (!subscriber.ok()) return 3;
+    ready.Put(char{1});
+    uint64_t sum = 0;
+    for (int64_t i = 0; i < warmup + count; ++i) {
+      auto message = subscriber->Next(60s);
+      if (!message.ok() || !message->has_value()) return 4;
+      sum += Consume(*(*message)->table, checksum);
+      if (i + 1 == warmup) ready.Put(char{2});
+    }
+    done.Put(sum);
+    return 0;
+  });
+}
+
 }  // namespace
 
 // Room for `tables` tables of `table_bytes` (their IPC overhead is far below 64 KiB).
@@ -148,22 +171,7 @@ arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, 
   Pipe ready, done;
   std::vector<pid_t> children;
   for (int s = 0; s < subscribers; ++s) {
-    children.push_back(Fork([&, s] {
-      auto attached = Ring::Attach(name);
-      if (!attached.ok()) return 2;
-      auto subscriber = Subscriber::Make(*attached, "consumer-" + std::to_string(s));
-      if (!subscriber.ok()) return 3;
-      ready.Put(char{1});
-      uint64_t sum = 0;
-      for (int64_t i = 0; i < warmup + count; ++i) {
-        auto message = subscriber->Next(60s);
-        if (!message.ok() || !message->has_value()) return 4;
-        sum += Consume(*(*message)->table, checksum);
-        if (i + 1 == warmup) ready.Put(char{2});
-      }
-      done.Put(sum);
-      return 0;
-    }));
+    children.push_back(ForkConsumer(name, "consumer-" + std::to_string(s), warmup, count, checksum, ready, done));
   }
   for (int s = 0; s < subscribers; ++s) {
     char byte;
@@ -214,22 +222,7 @@ arrow::Result<Throughput> MeasureLoanThroughput(int64_t table_bytes, int64_t cou
   RingGuard guard{name};
   Pipe ready, done;
   std::vector<pid_t> children;
-  children.push_back(Fork([&] {
-    auto attached = Ring::Attach(name);
-    if (!attached.ok()) return 2;
-    auto subscriber = Subscriber::Make(*attached, "consumer");
-    if (!subscriber.ok()) return 3;
-    ready.Put(char{1});
-    uint64_t sum = 0;
-    for (int64_t i = 0; i < warmup + count; ++i) {
-      auto message = subscriber->Next(60s);
-      if (!message.ok() || !message->has_value()) return 4;
-      sum += Consume(*(*message)->table, false);
-      if (i + 1 == warmup) ready.Put(char{2});
-    }
-    done.Put(sum);
-    return 0;
-  }));
+  children.push_back(ForkConsumer(name, "consumer", warmup, count, /*checksum=*/false, ready, done));
   char byte;
   if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed to start");
   Publisher publisher(ring, {.timeout = 60s});
