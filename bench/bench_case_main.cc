@@ -14,7 +14,7 @@ namespace {
 constexpr int kExitFailure = 1, kExitUsage = 2;
 
 struct CaseArgs {
-  std::string kind, payload = "1-row-table", wait = "block";
+  std::string kind, payload = "1-row-table", wait = "adaptive";
   int64_t size = 1 << 20, count = 100, target_bytes = 0;
   bool checksum = false;
   int subscribers = 1;
@@ -62,8 +62,18 @@ int Run(const CaseArgs& a) {
     std::printf("%s\n", Json(*l, spin ? "floor-spin" : "floor-futex", "8B").c_str());
     return 0;
   }
+  arrowring::SpinPolicy wait;
+  if (a.wait == "block") {
+    wait = arrowring::SpinPolicy::None();
+  } else if (a.wait == "spin") {
+    wait = {arrowring::kMaxSpinLimit, /*adaptive=*/false};
+  } else if (a.wait == "adaptive") {
+    wait = arrowring::SpinPolicy::Default();
+  } else {
+    return Fail(kExitUsage, "unknown --wait '" + a.wait + "': block, spin or adaptive");
+  }
   if (a.kind == "throughput" || a.kind == "fanout") {
-    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables);
+    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables, wait);
     if (!t.ok()) return Fail(kExitFailure, t.status().ToString());
     std::printf("{\"contender\": \"arrowring-cpp\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f, "
                 "\"subscribers\": %d}\n",
@@ -89,16 +99,6 @@ int Run(const CaseArgs& a) {
   }
   if (a.kind == "latency") {
     const bool raw = a.payload == "64B";
-    arrowring::SpinPolicy wait;
-    if (a.wait == "block") {
-      wait = arrowring::SpinPolicy::None();
-    } else if (a.wait == "spin") {
-      wait = {arrowring::kMaxSpinLimit, /*adaptive=*/false};
-    } else if (a.wait == "adaptive") {
-      wait = arrowring::SpinPolicy::Default();
-    } else {
-      return Fail(kExitUsage, "unknown --wait '" + a.wait + "': block, spin or adaptive");
-    }
     auto l = bench::MeasureLatency(raw, wait, a.count);
     if (!l.ok()) return Fail(kExitFailure, l.status().ToString());
     const std::string contender = std::string(raw ? "arrowring-raw-" : "arrowring-cpp-") + a.wait;
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   app.add_option("--subscribers", args.subscribers, "Subscribers (fanout)");
   app.add_option("--ring-tables", args.ring_tables, "Ring capacity in tables");
   app.add_option("--payload", args.payload, "latency: 1-row-table or 64B");
-  app.add_option("--wait", args.wait, "latency: block (futex at once), spin (poll up to 1 s) or adaptive (the default policy)");
+  app.add_option("--wait", args.wait, "latency, throughput: how consumers wait: adaptive (the library default), block (futex at once) or spin (poll up to 1 s)");
   app.add_option("--min-seconds", args.min_seconds, "memcpy, memcpy-cold: measure at least this long");
   app.add_option("--target-bytes", args.target_bytes,
                  "memcpy-cold: the target to cycle through (raised to at least 4x the last-level cache)");

@@ -125,14 +125,14 @@ arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity) {
 }
 
 // Forks a consumer process: subscribes to ring `name` as `subscriber`, says so on `ready`,
-// takes `warmup` tables (then says so again) and `count` more, reading each as Consume does,
-// and puts the sum on `done`.
+// waits as `wait` says, takes `warmup` tables (then says so again) and `count` more, reading
+// each as Consume does, and puts the sum on `done`.
 pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, int64_t warmup, int64_t count,
-                   bool checksum, Pipe& ready, Pipe& done) {
+                   bool checksum, SpinPolicy wait, Pipe& ready, Pipe& done) {
   return Fork([&] {
     auto attached = Ring::Attach(name);
     if (!attached.ok()) return 2;
-    auto subscriber = Subscriber::Make(*attached, subscriber_name);
+    auto subscriber = Subscriber::Make(*attached, subscriber_name, {.spin = wait});
     if (!subscriber.ok()) return 3;
     ready.Put(char{1});
     uint64_t sum = 0;
@@ -161,7 +161,7 @@ int64_t WarmupCount(int64_t table_bytes, int tables) {
 }
 
 arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, bool checksum, int subscribers,
-                                            int ring_tables) {
+                                            int ring_tables, SpinPolicy wait) {
   // Consumers are forked before the table exists, so they do not inherit its pages.
   const std::string name = UniqueName("throughput");
   const uint64_t capacity = RingCapacityFor(table_bytes, ring_tables);
@@ -171,7 +171,7 @@ arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, 
   Pipe ready, done;
   std::vector<pid_t> children;
   for (int s = 0; s < subscribers; ++s) {
-    children.push_back(ForkConsumer(name, "consumer-" + std::to_string(s), warmup, count, checksum, ready, done));
+    children.push_back(ForkConsumer(name, "consumer-" + std::to_string(s), warmup, count, checksum, wait, ready, done));
   }
   for (int s = 0; s < subscribers; ++s) {
     char byte;
@@ -222,7 +222,7 @@ arrow::Result<Throughput> MeasureLoanThroughput(int64_t table_bytes, int64_t cou
   RingGuard guard{name};
   Pipe ready, done;
   std::vector<pid_t> children;
-  children.push_back(ForkConsumer(name, "consumer", warmup, count, /*checksum=*/false, ready, done));
+  children.push_back(ForkConsumer(name, "consumer", warmup, count, /*checksum=*/false, SpinPolicy::Default(), ready, done));
   char byte;
   if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed to start");
   Publisher publisher(ring, {.timeout = 60s});

@@ -23,9 +23,10 @@ struct Throughput {
 /// A producer publishes `count` tables of `table_bytes` data bytes (4 int64 columns) into a
 /// ring; `subscribers` processes each receive every table zero-copy and read one value per
 /// column, or with `checksum` sum every byte. Time: first publish to the last table received,
-/// after one untimed lap of the ring. The ring holds `ring_tables` tables.
+/// after one untimed lap of the ring. The ring holds `ring_tables` tables. Consumers wait as
+/// `wait` says (the library's default unless told otherwise).
 arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, bool checksum, int subscribers = 1,
-                                            int ring_tables = 4);
+                                            int ring_tables = 4, SpinPolicy wait = SpinPolicy::Default());
 
 struct Latency {
   std::vector<double> samples_us;  // one-way publish -> receive, per message
