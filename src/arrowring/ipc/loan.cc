@@ -203,24 +203,37 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
 
   // The framing's size from Arrow itself: metadata depends on structure, lengths and buffer
   // sizes only, and every bitmap is present here (null counts 1), the largest it can be.
-  ARROW_ASSIGN_OR_RAISE(loan.ipc_options_, internal::ToArrowOptions(options_.write));
-  arrow::ipc::DictionaryFieldMapper mapper(*schema);
-  ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*schema, loan.ipc_options_, mapper, &loan.schema_payload_));
-  arrow::ipc::IpcPayload batch_payload;
-  ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*loan.batch(), loan.ipc_options_, &batch_payload));
-  if (batch_payload.body_length != loan.body_length_) {
-    return arrow::Status::UnknownError("loan layout disagrees with Arrow's writer: body of ",
-                                       batch_payload.body_length, " bytes, laid out ", loan.body_length_);
+  const bool same = loan_framing_ && loan_framing_->num_rows == num_rows &&
+                    loan_framing_->validity == loan_options.validity &&
+                    (loan_framing_->schema == schema || loan_framing_->schema->Equals(*schema, /*check_metadata=*/true));
+  if (!same) {
+    LoanFraming framing;
+    framing.schema = schema;
+    framing.num_rows = num_rows;
+    framing.validity = loan_options.validity;
+    ARROW_ASSIGN_OR_RAISE(framing.ipc_options, internal::ToArrowOptions(options_.write));
+    arrow::ipc::DictionaryFieldMapper mapper(*schema);
+    ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*schema, framing.ipc_options, mapper, &framing.schema_payload));
+    arrow::ipc::IpcPayload batch_payload;
+    ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*loan.batch(), framing.ipc_options, &batch_payload));
+    if (batch_payload.body_length != loan.body_length_) {
+      return arrow::Status::UnknownError("loan layout disagrees with Arrow's writer: body of ",
+                                         batch_payload.body_length, " bytes, laid out ", loan.body_length_);
+    }
+    batch_payload.body_buffers.clear();
+    arrow::io::MockOutputStream counter;
+    {
+      ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::internal::MakePayloadStreamWriter(&counter, framing.ipc_options));
+      ARROW_RETURN_NOT_OK(writer->Start());
+      ARROW_RETURN_NOT_OK(writer->WritePayload(framing.schema_payload));
+      ARROW_RETURN_NOT_OK(writer->WritePayload(batch_payload));
+    }
+    framing.body_start = counter.GetExtentBytesWritten();
+    loan_framing_ = std::move(framing);
   }
-  batch_payload.body_buffers.clear();
-  arrow::io::MockOutputStream counter;
-  {
-    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::internal::MakePayloadStreamWriter(&counter, loan.ipc_options_));
-    ARROW_RETURN_NOT_OK(writer->Start());
-    ARROW_RETURN_NOT_OK(writer->WritePayload(loan.schema_payload_));
-    ARROW_RETURN_NOT_OK(writer->WritePayload(batch_payload));
-  }
-  loan.body_start_ = counter.GetExtentBytesWritten();
+  loan.ipc_options_ = loan_framing_->ipc_options;
+  loan.schema_payload_ = loan_framing_->schema_payload;
+  loan.body_start_ = loan_framing_->body_start;
   loan.reserved_ = loan.body_start_ + loan.body_length_ + kEndOfStream;
   loan.deliveries_ = options_.deliveries;
   loan.delivery_ttl_ = options_.delivery_ttl;

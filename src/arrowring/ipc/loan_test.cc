@@ -187,6 +187,25 @@ TEST(Loan, PublishedBytesAreExactlyArrowsWriterAndSubscribersReadThemInPlace) {
   }
 }
 
+TEST(Loan, APublisherReusesTheFramingOfItsLastLoanAndStaysExact) {
+  // Same schema and rows (framing reused), then other rows, then the first again.
+  Ring ring = testing::HeapRing(8 * kMiB);
+  PublishOptions options;
+  options.deliveries = 1;
+  Publisher publisher(ring, options);
+  for (int64_t rows : {100, 100, 33, 100}) {
+    SCOPED_TRACE(rows);
+    auto loan = publisher.Loan(MixedSchema(), rows);
+    ASSERT_TRUE(loan.ok()) << loan.status().ToString();
+    LoanedTable filled = FillMixed(*loan);
+    auto handle = loan->Commit();
+    ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+    std::optional<ReadSlot> keep;
+    auto published = PublishedBytes(ring, *handle, &keep);
+    EXPECT_TRUE(published->Equals(*filled.expected_stream)) << "published bytes differ from Arrow's writer";
+  }
+}
+
 TEST(Loan, NonNullableColumnsNeverMoveAndCommitWritesOnlyTheFraming) {
   Ring ring = testing::HeapRing(64 * kMiB);
   auto subscriber = Subscriber::Make(ring, "check");

@@ -81,6 +81,18 @@ class Publisher {
   Ring ring_;
   PublishOptions options_;
   std::optional<StreamEncoder> encoder_;  // made on first use; keeps the schema's message
+  // The framing of the last loan (schema message, where the body starts), reused while the
+  // schema, the row count and LoanOptions::validity stay the same: a loan in steady state
+  // builds no flatbuffer.
+  struct LoanFraming {
+    std::shared_ptr<arrow::Schema> schema;
+    int64_t num_rows = -1;
+    bool validity = false;
+    arrow::ipc::IpcWriteOptions ipc_options;
+    arrow::ipc::IpcPayload schema_payload;
+    int64_t body_start = 0;
+  };
+  std::optional<LoanFraming> loan_framing_;
 };
 
 /// The seed's try_zero_copy_pyarrow: publishes `table` without waiting and returns its
