@@ -45,24 +45,19 @@ ClientBase::ClientBase(RemoteRing remote, ClientOptions options)
 void ClientBase::Stop() {
   stop_ = true;
   stop_source_.RequestStop();
-  std::function<void()> cancel;
-  {
-    std::lock_guard lock(mutex_);
-    cancel = cancel_;
-    stopped_.notify_all();
-  }
-  if (cancel) cancel();
+  std::lock_guard lock(mutex_);
+  stopped_.notify_all();
+  // Called under the lock: SetCancel(nullptr), which the client calls before the stream the
+  // cancel refers to is destroyed, then waits for it, so a cancel never reaches a destroyed
+  // stream. The cancel only asks gRPC to cancel (ClientContext::TryCancel): it never blocks.
+  if (cancel_) cancel_();
 }
 
 void ClientBase::SetCancel(std::function<void()> cancel) {
-  bool cancel_now;
-  {
-    std::lock_guard lock(mutex_);
-    cancel_ = std::move(cancel);
-    cancel_now = stop_ && cancel_;
-  }
+  std::lock_guard lock(mutex_);
+  cancel_ = std::move(cancel);
   // Stop() may have run just before this call registered: cancel what it could not see.
-  if (cancel_now) cancel_();
+  if (stop_ && cancel_) cancel_();
 }
 
 arrow::Result<std::unique_ptr<flight::FlightClient>> ClientBase::Connect() {

@@ -39,8 +39,11 @@ struct ClientOptions {
 bool IsPermanent(const arrow::Status& status);
 
 /// Connects, retries with exponential backoff, and stops on request from any thread: Stop()
-/// cancels the call in flight (its reader's Cancel(), and the StopToken every call carries),
-/// so a client blocked in a stream read returns at once.
+/// sets the flag the client's loop checks between operations and, for a DoGet stream, cancels
+/// it (FlightStreamReader::Cancel, which gRPC allows from any thread), so a client blocked in
+/// a stream read returns at once. Nothing else of a call is touched from the stopping thread:
+/// gRPC forbids a second operation on a call while one is in progress (closing a DoPut writer
+/// from another thread while it writes aborts the process).
 class ClientBase {
  public:
   explicit ClientBase(RemoteRing remote, ClientOptions options);
@@ -53,7 +56,9 @@ class ClientBase {
  protected:
   arrow::Result<std::unique_ptr<arrow::flight::FlightClient>> Connect();
   arrow::flight::FlightCallOptions CallOptions() const;
-  /// Registers what Stop() must cancel (nullptr to clear).
+  /// Registers what Stop() must cancel: only a thread-safe, non-blocking cancel. Clear it
+  /// (nullptr) before the object it refers to is destroyed; clearing waits for a Stop()
+  /// running it.
   void SetCancel(std::function<void()> cancel);
   /// Waits out the next backoff step; false when stopped or out of retries.
   bool Backoff(int attempt);

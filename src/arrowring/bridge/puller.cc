@@ -28,7 +28,6 @@ arrow::Status Puller::Run() {
     auto client = Connect();
     if (client.ok()) {
       status = RunOnce(**client, &progressed);
-      SetCancel(nullptr);
       (void)(*client)->Close();
     } else {
       status = client.status();
@@ -59,6 +58,9 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
   ARROW_ASSIGN_OR_RAISE(auto reader, client.DoGet(call, flight::Ticket{ticket.Encode()}));
   flight::FlightStreamReader* raw = reader.get();
   SetCancel([raw] { raw->Cancel(); });
+  // Declared after `reader`, so destroyed before it: Stop() must not cancel a dead stream.
+  std::unique_ptr<Puller, void (*)(Puller*)> clear_cancel(
+      this, [](Puller* self) { self->SetCancel(nullptr); });
   Assembler assembler(ticket.resume_after);
   bool ring_checked = false;
   while (!stopping()) {

@@ -33,7 +33,6 @@ arrow::Status Pusher::Run() {
     auto client = Connect();
     if (client.ok()) {
       status = RunOnce(**client, &progressed);
-      SetCancel(nullptr);
       (void)(*client)->Close();
     } else {
       status = client.status();
@@ -105,8 +104,9 @@ arrow::Status Pusher::RunOnce(flight::FlightClient& client, bool* progressed) {
       ARROW_ASSIGN_OR_RAISE(auto put, client.DoPut(call, flight::FlightDescriptor::Path({remote_.ring}), schema));
       writer = std::move(put.writer);
       acks = std::move(put.reader);
-      flight::FlightStreamWriter* raw = writer.get();
-      SetCancel([raw] { (void)raw->Close(); });
+      // No SetCancel here: a DoPut has no thread-safe cancel in Flight's API, and closing the
+      // writer from the stopping thread races with a write on this one (gRPC aborts the
+      // process on two concurrent operations on one call). Stop() is seen between writes.
     }
     arrow::TableBatchReader batch_reader(table);
     ARROW_ASSIGN_OR_RAISE(auto batches, batch_reader.ToRecordBatches());
@@ -126,8 +126,12 @@ arrow::Status Pusher::RunOnce(flight::FlightClient& client, bool* progressed) {
     stats_.last_sequence = static_cast<int64_t>(next.sequence);
   }
   if (writer) {
-    (void)writer->DoneWriting();
-    (void)writer->Close();
+    // A clean stop: end the put, then take the acknowledgements of what is in flight (at
+    // most `window`; the server publishes everything it received before it sees the end),
+    // so nothing the local subscriber handed us is left unacknowledged.
+    ARROW_RETURN_NOT_OK(writer->DoneWriting());
+    while (cursor > 0) ARROW_RETURN_NOT_OK(read_ack());
+    ARROW_RETURN_NOT_OK(writer->Close());
   }
   return arrow::Status::OK();
 }

@@ -7,6 +7,11 @@
 // the pusher lives; its subscription is local, so a pusher killed with SIGKILL loses what
 // the ring delivered to it but the server had not yet acknowledged (use `bridge pull` on
 // the receiving host when a crash must not lose anything).
+//
+// Stop() is seen between operations on the put (Flight offers no thread-safe cancel of a
+// DoPut): at once when idle, else once the write or acknowledgement in progress completes,
+// which the server bounds (its publish into a full ring times out). A stopped pusher ends
+// the put and waits for the acknowledgements of what it had in flight.
 #pragma once
 
 #include <atomic>
