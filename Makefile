@@ -70,11 +70,12 @@ test-python:
 	    --basetemp=$(CURDIR)/$(BUILD_DIR)/pytest-python tests/interop python/tests
 
 # `pip install .` from the repository root into a fresh virtual environment, then a smoke run
-# of the installed package (from outside the source tree).
+# of the installed package (from outside the source tree). numpy too, for a loan (optional
+# for arrowring itself).
 PIP_VENV := $(CURDIR)/$(BUILD_DIR)/pip-install-venv
 test-pip-install:
 	@rm -rf $(PIP_VENV) && python3 -m venv $(PIP_VENV)
-	$(PIP_VENV)/bin/python -m pip install -q --disable-pip-version-check .
+	$(PIP_VENV)/bin/python -m pip install -q --disable-pip-version-check . numpy
 	cd /tmp && $(PIP_VENV)/bin/python $(CURDIR)/python/tests/smoke_installed.py
 
 fuzz-build: bootstrap

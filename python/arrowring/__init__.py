@@ -3,6 +3,8 @@
     import arrowring as ar
     ring = ar.Ring.create("daq", capacity=256 * 2**20)          # or ar.Ring.attach("daq")
     handle = ring.publisher().publish(table)                      # -> ar.Handle
+    with ring.publisher().loan(schema, rows) as batch:            # build it in ring memory:
+        batch.column("adc")[:] = samples                          # NumPy views, no copy
     sub = ring.subscribe("storage")
     table = sub.next(timeout=1.0)                                 # pyarrow.Table or None
 
@@ -14,17 +16,18 @@ taken from it have been garbage-collected.
 from . import errors
 from ._core import Handle
 from ._ipc import ipc_stream_size
+from ._loan import LoanedBatch
 from ._publisher import Publisher
 from ._ring import Ring, load
 from ._subscriber import Message, Subscriber
-from .errors import (BadStateError, CorruptError, Error, IncompatibleRingError, InvalidArgumentError, NoSpaceError,
-                     NoSuchRingError, RingExistsError, RingFullError, RingPermissionError, StaleHandleError,
-                     TooLargeError, TooManyError, WrongRingError)
+from .errors import (BadStateError, CorruptError, Error, IncompatibleRingError, InvalidArgumentError,
+                     LoanUnavailableError, NoSpaceError, NoSuchRingError, RingExistsError, RingFullError,
+                     RingPermissionError, StaleHandleError, TooLargeError, TooManyError, WrongRingError)
 
 __all__ = [
-    "Ring", "Publisher", "Subscriber", "Message", "Handle", "load", "ipc_stream_size", "Error",
+    "Ring", "Publisher", "LoanedBatch", "Subscriber", "Message", "Handle", "load", "ipc_stream_size", "Error",
     "InvalidArgumentError", "NoSuchRingError", "RingExistsError", "RingPermissionError",
     "IncompatibleRingError", "NoSpaceError", "TooLargeError", "StaleHandleError", "WrongRingError",
-    "TooManyError", "BadStateError", "RingFullError", "CorruptError", "errors",
+    "TooManyError", "BadStateError", "RingFullError", "CorruptError", "LoanUnavailableError", "errors",
 ]
 __version__ = "0.1.0"

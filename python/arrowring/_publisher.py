@@ -1,14 +1,19 @@
 """Publisher: tables into a ring, sized exactly and written once, straight into ring memory."""
 from __future__ import annotations
 
+import os
+import threading
 from typing import TYPE_CHECKING, Optional
 
 import pyarrow as pa
 import pyarrow.ipc
 
+from . import _core
 from ._core import Handle
 from ._ipc import StreamSizer, TableLike, as_table
-from .errors import RingFullError, TooLargeError
+from . import _loan
+from ._loan import LoanedBatch
+from .errors import InvalidArgumentError, LoanUnavailableError, RingFullError, TooLargeError
 
 if TYPE_CHECKING:
     from ._ring import Ring
@@ -23,8 +28,12 @@ class Publisher:
         self.timeout = timeout
         self.deliveries = deliveries
         self.delivery_ttl = delivery_ttl
+        self.compression = compression
         self._options = pa.ipc.IpcWriteOptions(compression=compression)
         self._sizer = StreamSizer(self._options)
+        self._loaner = None  # the C++ Publisher behind loan(), made on first use (per process)
+        self._loaner_pid = 0
+        self._loaner_lock = threading.Lock()
 
     def publish(self, data: TableLike, timeout: Optional[float] = ...) -> Handle:
         """Publishes a Table or RecordBatch and returns its handle. Waits for room as the ring's
@@ -35,6 +44,39 @@ class Publisher:
     def try_publish(self, data: TableLike) -> Handle:
         """As publish, but never waits."""
         return self._publish(as_table(data), 0, wait=False)
+
+    def loan(self, schema: pa.Schema, num_rows: int, *, validity: bool = True, wait: bool = True) -> LoanedBatch:
+        """Lends ring space holding a record batch of ``schema`` with ``num_rows`` rows, every
+        buffer where the published Arrow IPC stream will have it: fill the NumPy views of
+        :class:`LoanedBatch` in place; leaving the ``with`` block (or ``commit()``) publishes it
+        without copying, an exception (or ``abort()``) publishes nothing and frees the space.
+
+        Fixed-width columns only (numbers, booleans, temporal, decimals, fixed-size binary, and
+        fixed-size lists and structs of them): InvalidArgumentError names the column otherwise.
+        ``validity``: bitmaps for nullable fields (all valid at first); False: none, no nulls.
+        Declare fields non-nullable (or validity=False) for a commit that moves nothing: a
+        bitmap left without nulls is dropped at commit, moving the buffers after it.
+        Waits for room as publish does (``wait=False``: never); TooLargeError when it can
+        never fit, RingFullError when there is no room."""
+        if not _core.LOANS:
+            raise LoanUnavailableError(_core.LOAN_UNAVAILABLE)
+        if _loan.np is None:
+            raise LoanUnavailableError("a loan's columns are NumPy arrays, and numpy is not installed: pip install numpy")
+        if self.compression is not None:
+            raise InvalidArgumentError("a loan cannot be compressed (its body is written in place): make the "
+                                       "publisher with compression=None, or use publish()")
+        if not hasattr(schema, "__arrow_c_schema__"):
+            raise InvalidArgumentError(f"loan() takes a pyarrow.Schema (or an object with __arrow_c_schema__), "
+                                       f"not {type(schema).__name__}")
+        if not isinstance(schema, pa.Schema):
+            schema = pa.schema(schema)
+        with self._loaner_lock:
+            if self._loaner is None or self._loaner_pid != os.getpid():  # after fork: this process's ring
+                self._loaner = _core.LoanPublisher(self.ring._core, self.timeout, self.deliveries, self.delivery_ttl)
+                self._loaner_pid = os.getpid()
+            loaner = self._loaner
+        core_loan = loaner.loan(schema.__arrow_c_schema__(), num_rows, validity, wait)
+        return LoanedBatch(core_loan, schema, num_rows)
 
     def _publish(self, data: TableLike, timeout: Optional[float], wait: bool) -> Handle:
         size = self._sizer.size(data)

@@ -63,6 +63,11 @@ class CorruptError(Error):
     overwrote it. The message names the field; the offending message is skipped."""
 
 
+class LoanUnavailableError(Error, RuntimeError):
+    """Loans need arrowring's Arrow build, which did not load here (the message says why: most
+    often the installed pyarrow is not the one arrowring was built with)."""
+
+
 class SystemError_(Error, OSError):
     """An unexpected operating-system error."""
 

@@ -1,6 +1,10 @@
-// arrowring._core: the core ring for Python (nanobind). No libarrow here: the Python side
-// reads and writes IPC streams with pyarrow's own reader and writer over ring memory, exposed
-// through the buffer protocol, so there is never a second libarrow in the process.
+// The core ring for Python (nanobind), built twice (python/CMakeLists.txt):
+//   arrowring._core_ring   the ring only, no libarrow: works with any pyarrow;
+//   arrowring._core_arrow  the same plus loans (loan_bindings.h), linked against the libarrow of
+//                          the pyarrow wheel it was built with.
+// arrowring/_core.py loads one of them per process. Publishing and reading go through pyarrow's
+// own IPC reader and writer over ring memory, exposed through the buffer protocol; only loans
+// use the Arrow C++ layer, and then the same libarrow pyarrow has loaded.
 #include <Python.h>
 
 #include <chrono>
@@ -106,10 +110,18 @@ void RefuseWhileExported(Py_ssize_t exports, const char* what) {
 }  // namespace
 }  // namespace arrowring::python
 
+#ifdef ARROWRING_PYTHON_LOANS
+#include "loan_bindings.h"
+#endif
+
+#ifndef ARROWRING_MODULE
+#define ARROWRING_MODULE _core_ring
+#endif
+
 using namespace arrowring;
 using namespace arrowring::python;
 
-NB_MODULE(_core, m) {
+NB_MODULE(ARROWRING_MODULE, m) {
   // Tables alive at interpreter exit still hold their read slots; the process is ending and
   // the ring reclaims what a dead process held, so nanobind's leak report is noise to users.
   nb::set_leak_warnings(false);
@@ -286,4 +298,9 @@ NB_MODULE(_core, m) {
         return result;
       });
 
+#ifdef ARROWRING_PYTHON_LOANS
+  BindLoans(m);  // after Ring, which LoanPublisher takes
+#else
+  m.attr("LOANS") = false;
+#endif
 }

@@ -24,6 +24,14 @@ try:
     gc.collect()
     assert ring.stats()["committed_bytes"] == 0
     assert compat.get_table_ipc_size(table) == len(compat.table_to_ipc_bytes(table))
+    # Loans come with the pyarrow the wheel was built with (pyproject.toml); with another,
+    # arrowring must still import and say why there are none.
+    built_with_this_pyarrow = pa.__version__.startswith("26.0.")
+    assert ar._core.LOANS == built_with_this_pyarrow, ar._core.LOAN_UNAVAILABLE
+    if ar._core.LOANS:  # the wheel's _core_arrow finds pyarrow's libarrow from site-packages
+        with ring.publisher().loan(pa.schema([pa.field("x", pa.int64(), nullable=False)]), 1000) as batch:
+            batch.column("x")[:] = range(1000)
+        assert sub.next(timeout=5).column(0).equals(table.column(0))
     print(f"installed arrowring {ar.__version__} with pyarrow {pa.__version__}: ok ({handle})")
 finally:
     ring.unlink()

@@ -57,7 +57,7 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
              id == arrow::Type::FIXED_SIZE_BINARY || id == arrow::Type::INTERVAL_MONTH_DAY_NANO) {
     const int width = static_cast<const arrow::FixedWidthType&>(*type).bit_width();
     if (width % 8 != 0) {
-      *unsupported = type->ToString();
+      *unsupported = type->ToString() + " (field '" + field.name() + "')";
       return data;
     }
     add(1, length * (width / 8));
@@ -174,7 +174,9 @@ arrow::Result<Handle> LoanedBatch::Commit() {
 arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>& schema, int64_t num_rows,
                                            const LoanOptions& loan_options) {
   if (schema == nullptr) return ToStatus({Errc::kInvalidArgument, "Loan needs a schema"});
-  if (num_rows < 0) return ToStatus({Errc::kInvalidArgument, "Loan needs num_rows >= 0"});
+  if (num_rows < 0) {
+    return ToStatus({Errc::kInvalidArgument, "a loan needs num_rows >= 0, not " + std::to_string(num_rows)});
+  }
   if (options_.write.compression != Compression::kNone) {
     return ToStatus({Errc::kInvalidArgument,
                      "a loan cannot be compressed (the body is written in place); publish with "
@@ -188,9 +190,10 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
     ARROW_ASSIGN_OR_RAISE(auto data, Plan(*field, num_rows, loan_options.validity, &loan.buffers_, &unsupported));
     if (!unsupported.empty()) {
       return ToStatus({Errc::kInvalidArgument,
-                       "a loan holds fixed-width columns (numbers, booleans, temporal, decimals, "
-                       "fixed-size binary, and fixed-size lists and structs of them); " +
-                           unsupported + " is not one: publish it with Publish"});
+                       "column '" + field->name() + "': a loan holds fixed-width columns (numbers, "
+                       "booleans, temporal, decimals, fixed-size binary, and fixed-size lists and "
+                       "structs of them); " + unsupported +
+                           " is not one: publish such tables with Publish (Python: publish())"});
     }
     loan.columns_.push_back(std::move(data));
   }

@@ -87,6 +87,11 @@ class LoanedBatch {
 
   /// Bytes reserved in the ring (the largest the stream can be).
   int64_t reserved_bytes() const { return reserved_; }
+  /// The whole reservation (framing, body, end marker), every buffer of the batch inside it;
+  /// empty once committed or aborted. For bindings that expose the memory as one object.
+  std::span<std::byte> reservation() const {
+    return slot_ ? slot_->data().first(static_cast<size_t>(reserved_)) : std::span<std::byte>();
+  }
   bool active() const { return slot_.has_value(); }
 
   /// One buffer of the body (internal bookkeeping, exposed for the planner).
