@@ -45,6 +45,7 @@ RESULTS = ROOT / "bench" / "results"
 CLI = pathlib.Path(os.environ.get("ARROWRING_BUILD_DIR", ROOT / "build")) / "bin" / "arrowring-bench-case"
 KiB, MiB = 1024, 1024 * 1024
 SIZES = [KiB, 64 * KiB, MiB, 16 * MiB, 128 * MiB]
+LOAN_COMMIT_SIZES = [64 * KiB, MiB, 16 * MiB, 128 * MiB, 256 * MiB]  # issue 14: flat over this range
 THROUGHPUT_CONTENDERS = ["memcpy", "memcpy-cold", "arrowring-cpp", "arrowring-python", "iceoryx2-python",
                          "iceoryx2-python-event", "ray-object-store", "seed-python", "pickle-mp-queue", "zeromq-ipc"]
 # The real peers: benchmark-only packages (bench/requirements.txt, installed by `make bench`).
@@ -859,6 +860,33 @@ def run(quick: bool) -> dict:
             result["fanout"].append({"subscribers": subscribers, "size_bytes": size, "gbps": round(median_of(rows, "gbps"), 4)})
             progress(f"fan-out {subscribers} x {size} B")
 
+    # Loaned vs copying producer (issue 14): both generate the same values each table, one into
+    # a loan in ring memory, the other into its own table that Publish then copies; end to end
+    # to a consumer process, interleaved per repetition. Then Commit() alone.
+    loan_rows: dict = {}
+    for rep in range(reps):
+        for size in SIZES:
+            for kind in ("loan-throughput", "copy-throughput"):
+                row = cpp_case("--kind", kind, "--size", size, "--count", count_for(size, cpp_budget, 20 * cap))
+                loan_rows.setdefault((kind, size), []).append(row)
+                progress(f"rep {rep + 1}/{reps} {kind} {size} B")
+    result["loan"] = [{"size_bytes": size,
+                       "loaned_gbps": round(median_of(loan_rows[("loan-throughput", size)], "gbps"), 4),
+                       "copying_gbps": round(median_of(loan_rows[("copy-throughput", size)], "gbps"), 4)}
+                      for size in SIZES]
+    # Commit() right after the table was filled (what a producer sees: the fill has evicted the
+    # caches) and without a fill in between (Commit's own work).
+    result["loan_commit"] = []
+    for size in LOAN_COMMIT_SIZES:
+        rows = {kind: [cpp_case("--kind", kind, "--size", size, "--count", 5 if size >= 64 * MiB else 20)
+                       for _ in range(reps)] for kind in ("loan-commit", "loan-commit-nofill")}
+        filled, alone = rows["loan-commit"], rows["loan-commit-nofill"]
+        result["loan_commit"].append({"size_bytes": size, "loan_us": round(median_of(alone, "loan_us"), 3),
+                                      "commit_us": round(median_of(filled, "commit_us"), 3),
+                                      "commit_max_us": round(max(r["commit_max_us"] for r in filled), 3),
+                                      "commit_nofill_us": round(median_of(alone, "commit_us"), 3)})
+        progress(f"loan-commit {size} B")
+
     # Consumer peak RSS against message size.
     result["rss"] = []
     for size in SIZES:
@@ -893,6 +921,12 @@ TARGETS_WHY = {
     "peer_large": "See docs/benchmarks.md: what bounds each contender.",
     "peer_small": "At 1 KiB both pay per-table Python and Arrow IPC work; iceoryx2's subscriber polls a core "
                   "instead of sleeping, arrowring's sleeps on the futex.",
+    "loan": "Both producers generate every value, so a loan saves only the copy: the speedup is at most "
+            "(generate + copy + hand-off) / (generate + hand-off), and generating into cold ring pages costs what "
+            "writing them costs either way; see docs/benchmarks.md.",
+    "loan_commit": "Commit() writes only the framing (the no-fill column: flat); right after a fill larger than "
+                   "the caches it runs cold — its code, the batch's objects and the ring's header were evicted, and "
+                   "each miss queues behind the fill's write-backs; no table bytes are moved. See docs/benchmarks.md.",
     "seed": "At 1 MiB the seed's path is two copies of a cache-resident table (serialize to measure, serialize into "
             "the slot) plus Python per-table overhead, within a few times one copy; its 10 MB slots send larger "
             "tables to the pickle fallback, where the gap opens to 40x.",
@@ -951,6 +985,25 @@ def issue13_targets(by: dict, lat: dict) -> list:
         targets.append(("within 1.2x of iceoryx2 below 64 KiB", min(py) >= 1 / 1.2,
                         "python / iceoryx2: " + ", ".join(f"{size_label(s)} {x:.2f}x" for s, x in zip(small, py)) +
                         " (cpp: " + ", ".join(f"{x:.2f}x" for x in cpp) + ")", "peer_small"))
+    return targets
+
+
+def issue14_targets(result: dict) -> list:
+    """Issue 14's targets (loans), when the run measured them (older results did not)."""
+    targets = []
+    if result.get("loan"):
+        large = [r for r in result["loan"] if r["size_bytes"] >= MiB]
+        ratios = [r["loaned_gbps"] / r["copying_gbps"] for r in large]
+        targets.append(("loaned >= 1.5x copying at >= 1 MiB (values generated)", min(ratios) >= 1.5,
+                        ", ".join(f"{size_label(r['size_bytes'])} {x:.2f}x" for r, x in zip(large, ratios)), "loan"))
+    if result.get("loan_commit"):
+        # Held to the cost a producer sees, right after its fill; Commit's own work beside it.
+        worst = max(r["commit_us"] for r in result["loan_commit"])
+        big = next((r for r in result["loan_commit"] if r["size_bytes"] == 128 * MiB), result["loan_commit"][-1])
+        own = max((r["commit_nofill_us"] for r in result["loan_commit"] if "commit_nofill_us" in r), default=None)
+        targets.append(("Commit() of a loan <= 20 us, flat from 64 KiB to 256 MiB", worst <= 20,
+                        f"after the fill: {size_label(big['size_bytes'])} {big['commit_us']:.1f} us, slowest size "
+                        f"{worst:.1f} us; no fill between: at most {fmt(own, 1)} us", "loan_commit"))
     return targets
 
 
@@ -1051,6 +1104,18 @@ def report(result: dict) -> str:
     for size in sorted({r["size_bytes"] for r in result["fanout"]}, reverse=True):
         row = {r["subscribers"]: r["gbps"] for r in result["fanout"] if r["size_bytes"] == size}
         lines.append(f"| {size // KiB} KiB | " + " | ".join(f"{row[k]:.2f}" for k in (1, 2, 4, 8)) + f" | {row[8] / row[1]:.2f}x |")
+    if result.get("loan"):
+        lines += ["", "## Loaned vs copying producer (C++, values generated per table, producer → consumer process)", "",
+                  "| table | loaned GB/s | copying GB/s | loaned / copying |", "|---|---|---|---|"]
+        for r in result["loan"]:
+            lines.append(f"| {size_label(r['size_bytes'])} | {r['loaned_gbps']:.2f} | {r['copying_gbps']:.2f} | "
+                         f"{ratio(r['loaned_gbps'], r['copying_gbps'])} |")
+    if result.get("loan_commit"):
+        lines += ["", "## Loan and Commit() alone (µs, median)", "",
+                  "| table | Loan | Commit after the fill | its max | Commit, no fill between |", "|---|---|---|---|---|"]
+        for r in result["loan_commit"]:
+            lines.append(f"| {size_label(r['size_bytes'])} | {r['loan_us']:.2f} | {r['commit_us']:.2f} | "
+                         f"{r['commit_max_us']:.2f} | {fmt(r.get('commit_nofill_us', '—'))} |")
     lines += ["", "## Consumer peak RSS", "", "| message | peak RSS |", "|---|---|"]
     for r in result["rss"]:
         lines.append(f"| {r['size_bytes'] // KiB} KiB | {r['consumer_peak_rss_bytes'] / MiB:.1f} MiB |")
@@ -1082,6 +1147,7 @@ def report(result: dict) -> str:
          f"{fan[(8, 16 * MiB)] / fan[(1, 16 * MiB)]:.2f}x (1 MiB tables: {fan[(8, MiB)] / fan[(1, MiB)]:.2f}x)", "fanout"),
     ]
     targets += issue13_targets(by, lat)
+    targets += issue14_targets(result)
     lines += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
     for name, met, measured, why in targets:
         verdict = "not measured" if met is None else "met" if met else "missed: " + TARGETS_WHY.get(why, "")

@@ -82,3 +82,18 @@ def test_the_framework_row_shows_the_flows_own_ceiling_over_the_seed():
     assert "framework-flow-floor" in text
     assert "| 1024 KiB | 2.000 | 2.000 | 1907 | 2861 | 1.0x | 1.5x |" in text
     assert "1.0x, 1.0x (the flow's own ceiling: 1.5x, 1.5x)" in text
+
+
+def test_loan_rows_and_their_targets_are_reported_when_measured():
+    result = fake_result()
+    assert "Loaned vs copying" not in run.report(result)  # results from before loans still render
+    result["loan"] = [{"size_bytes": s, "loaned_gbps": 6.0 if s >= MiB else 2.0, "copying_gbps": 3.0}
+                      for s in run.SIZES]
+    result["loan_commit"] = [{"size_bytes": s, "loan_us": 3.0, "commit_us": 4.0 if s < 256 * MiB else 25.0,
+                              "commit_max_us": 30.0, "commit_nofill_us": 1.5} for s in run.LOAN_COMMIT_SIZES]
+    text = run.report(result)
+    assert "| 1 MiB | 6.00 | 3.00 | 2.00x |" in text and "| 1 KiB | 2.00 | 3.00 | 0.67x |" in text
+    assert "| 128 MiB | 3.00 | 4.00 | 30.00 | 1.50 |" in text
+    assert "| loaned >= 1.5x copying at >= 1 MiB (values generated) | 1 MiB 2.00x, 16 MiB 2.00x, 128 MiB 2.00x | met |" in text
+    assert ("| Commit() of a loan <= 20 us, flat from 64 KiB to 256 MiB | after the fill: 128 MiB 4.0 us, slowest "
+            "size 25.0 us; no fill between: at most 1.5 us | missed: Commit() writes only the framing") in text
