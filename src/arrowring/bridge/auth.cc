@@ -43,7 +43,7 @@ arrow::Status TokenAuthFactory::StartCall(const flight::CallInfo& info,
     log_("rejected " + std::string(flight::ToString(info.method)) + " from " + context.peer() +
          ": no bearer token");
     return flight::MakeFlightError(flight::FlightStatusCode::Unauthenticated,
-                                   "arrowring: this server needs a bearer token (--token-file)");
+                                   "arrowring: this server needs a bearer token");
   }
   std::string_view value = it->second;
   constexpr std::string_view kBearer = "Bearer ";

@@ -21,33 +21,10 @@ arrow::Result<std::unique_ptr<Puller>> Puller::Make(RemoteRing remote, Ring dest
 }
 
 arrow::Status Puller::Run() {
-  int attempt = 0;
-  while (!stopping()) {
-    arrow::Status status;
-    bool progressed = false;
-    auto client = Connect();
-    if (client.ok()) {
-      status = RunOnce(**client, &progressed);
-      (void)(*client)->Close();
-    } else {
-      status = client.status();
-    }
-    if (stopping()) break;
-    if (status.ok()) {  // the server ended the stream (a schema change): go on at once
-      attempt = 0;
-      continue;
-    }
-    if (IsPermanent(status)) {
-      Log("pull " + remote_.location + "/" + remote_.ring + ": " + status.ToString());
-      return status;
-    }
-    if (progressed) attempt = 0;
-    ++stats_.reconnects;
-    Log("pull " + remote_.location + "/" + remote_.ring + ": " + status.ToString() +
-        "; retrying");
-    if (!Backoff(attempt++)) return stopping() ? arrow::Status::OK() : status;
-  }
-  return arrow::Status::OK();
+  return RunWithRetries("pull " + remote_.location + "/" + remote_.ring, &stats_.reconnects,
+                        [this](flight::FlightClient& client, bool* progressed) {
+                          return RunOnce(client, progressed);
+                        });
 }
 
 arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
@@ -56,6 +33,12 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
                 position ? std::optional<uint64_t>(position->sequence) : std::nullopt};
   auto call = CallOptions();
   ARROW_ASSIGN_OR_RAISE(auto reader, client.DoGet(call, flight::Ticket{ticket.Encode()}));
+  // DoGet returned: the server holds the durable subscriber from here on, so whatever is
+  // published into the source ring after this line is due to us (scripts wait for it).
+  Log("streaming " + remote_.location + "/" + remote_.ring + " as subscriber " +
+      pull_options_.subscriber + ", resuming " +
+      (ticket.resume_after ? "after sequence " + std::to_string(*ticket.resume_after)
+                           : std::string("from the start")));
   flight::FlightStreamReader* raw = reader.get();
   SetCancel([raw] { raw->Cancel(); });
   // Declared after `reader`, so destroyed before it: Stop() must not cancel a dead stream.

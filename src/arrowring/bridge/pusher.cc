@@ -26,33 +26,10 @@ arrow::Result<std::unique_ptr<Pusher>> Pusher::Make(Ring source, RemoteRing remo
 }
 
 arrow::Status Pusher::Run() {
-  int attempt = 0;
-  while (!stopping()) {
-    arrow::Status status;
-    bool progressed = false;
-    auto client = Connect();
-    if (client.ok()) {
-      status = RunOnce(**client, &progressed);
-      (void)(*client)->Close();
-    } else {
-      status = client.status();
-    }
-    if (stopping()) break;
-    if (status.ok()) {
-      attempt = 0;
-      continue;
-    }
-    if (IsPermanent(status)) {
-      Log("push to " + remote_.location + "/" + remote_.ring + ": " + status.ToString());
-      return status;
-    }
-    if (progressed) attempt = 0;
-    ++stats_.reconnects;
-    Log("push to " + remote_.location + "/" + remote_.ring + ": " + status.ToString() +
-        "; retrying");
-    if (!Backoff(attempt++)) return stopping() ? arrow::Status::OK() : status;
-  }
-  return arrow::Status::OK();
+  return RunWithRetries("push to " + remote_.location + "/" + remote_.ring, &stats_.reconnects,
+                        [this](flight::FlightClient& client, bool* progressed) {
+                          return RunOnce(client, progressed);
+                        });
 }
 
 arrow::Status Pusher::RunOnce(flight::FlightClient& client, bool* progressed) {
@@ -64,6 +41,8 @@ arrow::Status Pusher::RunOnce(flight::FlightClient& client, bool* progressed) {
   std::shared_ptr<arrow::Schema> schema;
   uint64_t ring_id = subscriber_.ring().ring_id();
   auto call = CallOptions();
+  Log("pushing to " + remote_.location + "/" + remote_.ring + " as subscriber " +
+      push_options_.subscriber + (held_.empty() ? "" : ", resending " + std::to_string(held_.size())));
 
   auto read_ack = [&]() -> arrow::Status {
     std::shared_ptr<arrow::Buffer> ack;
