@@ -55,7 +55,9 @@ class LoanedBatch:
     """One record batch of ``num_rows`` rows in ring memory, from :meth:`Publisher.loan`.
 
     ``column(key)`` gives a writable ``numpy.ndarray`` over a column's values in place (a
-    fixed-size list: one more dimension per list level); ``validity(key)`` the column's validity
+    fixed-size list: one more dimension per list level); ``offsets(key)`` and ``data(key)``
+    those of a variable-width column (utf8, binary, list; loaned with a capacity);
+    ``validity(key)`` the column's validity
     bitmap (uint8, bit set = valid, least significant bit first; all set at first);
     ``set_null_count(key, n)`` saves counting that bitmap at commit. ``key``: a column name or
     index, or a tuple path into nested columns (``("pos", "x")`` for field x of struct column
@@ -94,6 +96,35 @@ class LoanedBatch:
         """A writable ndarray over the values of a fixed-width column, in ring memory."""
         path, field, name = self._resolve(key)
         return self._track(self._values(path, field, name))
+
+    def offsets(self, key: Key) -> "np.ndarray":
+        """The offsets of a variable-width column (utf8, binary, list; int32, or int64 for the
+        large_ types), ``num_rows + 1`` of them, all 0 at first (every value empty). Value r is
+        ``data(key)[offsets[r]:offsets[r + 1]]``; ``offsets[0]`` stays 0, and the commit
+        publishes ``offsets[num_rows]`` of the capacity (an error beyond it). Keep them
+        non-decreasing: ``offsets[1:] = np.cumsum(lengths)``."""
+        path, field, name = self._resolve(key)
+        self._require_variable_width(field, name)
+        dtype = np.int64 if _is_large(field.type) else np.int32
+        return self._track(self._bytes(path, 1, name, "offsets").view(dtype))
+
+    def data(self, key: Key) -> "np.ndarray":
+        """The values of a variable-width column, its whole capacity: the bytes (uint8) of a
+        utf8/binary column, or the child values of a list column (as ``column`` gives them)."""
+        path, field, name = self._resolve(key)
+        self._require_variable_width(field, name)
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            return self._track(self._values(path + [0], field.type.value_field, name))
+        return self._track(self._bytes(path, 2, name, "values"))
+
+    def capacity(self, key: Key) -> int:
+        """The most ``offsets(key)[num_rows]`` may be: bytes of a utf8/binary column, values of
+        a list column."""
+        path, field, name = self._resolve(key)
+        self._require_variable_width(field, name)
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            return self._loan.length(path + [0])
+        return self._loan.buffer(path, 2)[1]
 
     def bitmap(self, key: Key) -> "np.ndarray":
         """The bit-packed values of a boolean column (uint8, least significant bit first:
@@ -137,6 +168,11 @@ class LoanedBatch:
         return f"<arrowring.LoanedBatch {self.num_rows} rows, {len(self.schema)} columns, {state}>"
 
     # --- internals ------------------------------------------------------------------------
+    @staticmethod
+    def _require_variable_width(field: pa.Field, name: str) -> None:
+        if not _is_variable_width(field.type):
+            raise InvalidArgumentError(f"column {name!r} is {field.type}, not variable-width: use column({name!r})")
+
     def _end(self) -> None:
         # Arrays outlive the loan (a with-block's variables do): make them read-only, so that
         # no write lands in a published message or in space the ring gives to the next one.
@@ -169,9 +205,10 @@ class LoanedBatch:
                 index = _field_index(field.type, part, f"field {part!r} of struct column {name!r}",
                                      field.type.num_fields)
                 field = field.type.field(index)
-            elif pa.types.is_fixed_size_list(field.type):
+            elif pa.types.is_fixed_size_list(field.type) or pa.types.is_list(field.type) or \
+                    pa.types.is_large_list(field.type):
                 if part not in (0, field.type.value_field.name):
-                    raise InvalidArgumentError(f"{name!r}: the child of a fixed-size list is 0 or "
+                    raise InvalidArgumentError(f"{name!r}: the child of a list is 0 or "
                                                f"{field.type.value_field.name!r}")
                 index, field = 0, field.type.value_field
             else:
@@ -201,6 +238,9 @@ class LoanedBatch:
         if pa.types.is_boolean(t):
             raise InvalidArgumentError(f"column {name!r} is boolean, stored bit-packed: fill bitmap({name!r}) "
                                        "(np.packbits(flags, bitorder='little'))")
+        if _is_variable_width(t):
+            raise InvalidArgumentError(f"column {name!r} is {t}, variable-width: fill offsets({name!r}) and "
+                                       f"data({name!r})")
         if pa.types.is_struct(t):
             raise InvalidArgumentError(f"column {name!r} is a struct: take its fields, e.g. "
                                        f"column(({name!r}, {t.field(0).name!r}))" if t.num_fields else
@@ -216,6 +256,14 @@ class LoanedBatch:
             raise InvalidArgumentError(f"column {name!r} ({t}): {size} bytes in the ring, {count} x {dtype} in NumPy")
         array = np.frombuffer(self._memory, dtype=dtype, count=count, offset=offset)
         return array.reshape((rows,) + shape) if shape else array
+
+
+def _is_large(t: pa.DataType) -> bool:
+    return pa.types.is_large_string(t) or pa.types.is_large_binary(t) or pa.types.is_large_list(t)
+
+
+def _is_variable_width(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_list(t) or _is_large(t))
 
 
 def _field_index(container, part: Union[str, int], what: str, count: int) -> int:

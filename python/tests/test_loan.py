@@ -182,8 +182,10 @@ def test_unsupported_types_name_the_column(ring):
     with pytest.raises(ar.InvalidArgumentError, match="'label'.*publish") as info:
         ring.publisher().loan(schema, 10)
     assert isinstance(info.value, ar.Error) and "string" in str(info.value)
-    with pytest.raises(ar.InvalidArgumentError, match="'tags'"):
+    with pytest.raises(ar.InvalidArgumentError, match="'tags'.*capacit"):  # a list needs a capacity
         ring.publisher().loan(pa.schema([pa.field("tags", pa.list_(pa.int32()))]), 10)
+    with pytest.raises(ar.InvalidArgumentError, match="'names'"):  # nested variable-width: never
+        ring.publisher().loan(pa.schema([pa.field("names", pa.list_(pa.utf8()))]), 10, capacities={"names": 64})
     with pytest.raises(ar.InvalidArgumentError, match="pyarrow.Schema"):
         ring.publisher().loan({"adc": "int16"}, 10)
     with pytest.raises(ar.InvalidArgumentError, match="compress"):
@@ -277,3 +279,54 @@ def test_without_the_loans_module_the_ring_works_and_loan_says_why(ring):
     handle = pickle.loads(result.stdout)  # a handle pickled by the ring-only build loads here
     assert isinstance(handle, ar.Handle)
     assert sub.next(timeout=10).column("x").to_pylist() == [1, 2, 3]
+
+
+EVENTS = pa.schema([
+    pa.field("event", pa.int64(), nullable=False),
+    pa.field("detector", pa.utf8(), nullable=False),
+    pa.field("hits", pa.list_(pa.field("channel", pa.int32(), nullable=False)), nullable=False),
+    pa.field("raw", pa.large_binary(), nullable=False),
+])
+
+
+def test_variable_width_columns_fill_offsets_and_data_in_the_ring_up_to_their_capacity(ring):
+    sub = ring.subscribe("check")
+    rows = 50
+    names = [f"det{i % 7}" * (i % 3) for i in range(rows)]
+    hits = [list(range(i, i + i % 4)) for i in range(rows)]
+    raw = [bytes([i]) * (i % 5) for i in range(rows)]
+    expected = pa.table({"event": np.arange(rows), "detector": names, "hits": hits, "raw": raw}, schema=EVENTS)
+    capacities = {"detector": 4096, "hits": 4 * 1000, "raw": 1000}
+    with ring.publisher().loan(EVENTS, rows, capacities=capacities) as batch:
+        assert batch.capacity("detector") == 4096 and batch.capacity("hits") == 1000
+        assert batch.offsets("detector").dtype == np.int32 and batch.offsets("raw").dtype == np.int64
+        assert not batch.offsets("hits").any(), "offsets start at zero: every value empty"
+        with pytest.raises(ar.InvalidArgumentError, match="offsets"):
+            batch.column("detector")
+        batch.column("event")[:] = np.arange(rows)
+        for key, values in (("detector", [n.encode() for n in names]), ("raw", raw)):
+            offsets, data = batch.offsets(key), batch.data(key)
+            offsets[1:] = np.cumsum([len(v) for v in values])
+            data[:offsets[-1]] = np.frombuffer(b"".join(values), dtype=np.uint8)
+        offsets, channels = batch.offsets("hits"), batch.data("hits")
+        assert channels.dtype == np.int32 and channels.shape == (1000,) and in_ring(ring, channels)
+        offsets[1:] = np.cumsum([len(h) for h in hits])
+        channels[:offsets[-1]] = np.concatenate([np.array(h, dtype=np.int32) for h in hits])
+        detector_at = batch.data("detector").ctypes.data
+    got = sub.next(timeout=10)
+    got.validate(full=True)
+    assert got.equals(expected)
+    # Zero-copy on both sides: the subscriber reads the bytes where the loan wrote them.
+    assert got.column("detector").chunk(0).buffers()[2].address == detector_at
+
+
+def test_offsets_beyond_the_capacity_publish_nothing_and_say_so(ring):
+    sub = ring.subscribe("check")
+    schema = pa.schema([pa.field("label", pa.utf8(), nullable=False)])
+    with pytest.raises(ar.InvalidArgumentError, match="'label'.*beyond the loan's capacity of 8 bytes"):
+        with ring.publisher().loan(schema, 2, capacities={"label": 8}) as batch:
+            batch.offsets("label")[1:] = [4, 9]
+    assert sub.next(timeout=0) is None
+    assert ring.stats()["committed_bytes"] == 0
+    with pytest.raises(ar.InvalidArgumentError, match="not in the schema|no \\(unique\\) field"):
+        ring.publisher().loan(schema, 2, capacities={"lable": 8})

@@ -87,7 +87,7 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
   if (IsVariableWidth(id)) {
     if (capacity < 0) {
       *unsupported = type->ToString() + " (field '" + field.name() + "') without a capacity: give one in "
-                     "LoanOptions::capacities (only top-level columns take one)";
+                     "LoanOptions::capacities (Python: capacities=); only top-level columns take one";
       return data;
     }
     // With no rows, offsets[0] = offsets[num_rows] = 0: nothing of a capacity could be used,
