@@ -330,3 +330,37 @@ def test_offsets_beyond_the_capacity_publish_nothing_and_say_so(ring):
     assert ring.stats()["committed_bytes"] == 0
     with pytest.raises(ar.InvalidArgumentError, match="not in the schema|no \\(unique\\) field"):
         ring.publisher().loan(schema, 2, capacities={"lable": 8})
+
+
+def test_the_demos_event_tables_built_by_a_python_producer_arrive_zero_copy_and_exact(ring_name):
+    """python/examples/daq_producer.py, run as its own process, loans the demo's event tables;
+    a subscriber here checks every value and that every buffer lies in the ring."""
+    examples = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
+    sys.path.insert(0, examples)
+    try:
+        import daq_producer
+    finally:
+        sys.path.remove(examples)
+    ring = ar.Ring.create(ring_name, capacity=64 * 2**20)
+    sub = ring.subscribe("verifier")
+    events, per_table = 5_000, 700  # the last table is short
+    producer = subprocess.run([sys.executable, os.path.join(examples, "daq_producer.py"), ring_name,
+                               "--events", str(events), "--batch", str(per_table)],
+                              capture_output=True, text=True, timeout=120)
+    assert producer.returncode == 0, producer.stderr
+    low, high = ring.data_address, ring.data_address + ring.data_size
+    seen = 0
+    while seen < events:
+        table = sub.next(timeout=10)
+        assert table is not None, f"only {seen} of {events} events arrived"
+        assert table.schema.equals(daq_producer.EVENTS)
+        assert table["event_id"].to_numpy().tolist() == list(range(seen, seen + table.num_rows))
+        assert (table["channel"].to_numpy() == np.arange(seen, seen + table.num_rows) % 64).all()
+        waves = table["waveform"].combine_chunks().flatten().to_numpy().reshape(table.num_rows, -1)
+        assert (waves == daq_producer.expected_waveforms(seen, table.num_rows)).all()
+        for column in table.columns:  # buffers() lists the children's too
+            for buffer in column.chunk(0).buffers():
+                assert buffer is None or low <= buffer.address < high, "a buffer outside the ring"
+        seen += table.num_rows
+    assert sub.next(timeout=0) is None
+    ring.unlink()
