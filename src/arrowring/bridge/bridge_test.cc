@@ -250,6 +250,22 @@ TEST_F(BridgeTest, ARecreatedSourceRingIsFollowedFromItsFirstTable) {
   }
 }
 
+// A table that can never fit the destination ring ends the pull with TooLarge, which says
+// what to change, instead of being retried forever.
+TEST_F(BridgeTest, ATableLargerThanTheDestinationEndsThePull) {
+  TestRing source("src"), destination("dst", 256 << 10);
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto puller = Puller::Make(Remote(*server, source.name), destination.ring, {});
+  ASSERT_TRUE(puller.ok());
+  Running running(puller->get());
+  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(Publisher(source.ring).Publish(*testing::MakeInt64Table(100'000)).ok());  // 800 kB
+  running.thread.join();  // returns on its own: the error is permanent
+  EXPECT_EQ(ErrcOf(running.status), Errc::kTooLarge) << running.status;
+  EXPECT_EQ(destination.ring.Stats().messages_written, 0u);
+}
+
 TEST_F(BridgeTest, StopEndsAnIdleBlockedRead) {
   TestRing source("src"), destination("dst");
   auto server = StartServer();
