@@ -212,6 +212,60 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
   EXPECT_EQ(destination.ring.Stats().messages_written, static_cast<uint64_t>(kTables));
 }
 
+// A source ring removed and created again under its name starts its sequences over: the
+// server must subscribe to the new ring, and a cursor of the old one must not make it skip
+// the new ring's first tables.
+TEST_F(BridgeTest, ARecreatedSourceRingIsFollowedFromItsFirstTable) {
+  TestRing source("src"), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto reader = Subscriber::Make(destination.ring, "check");
+  ASSERT_TRUE(reader.ok());
+  std::string cursor = (fs::temp_directory_path() / (UniqueName("cursor"))).string();
+  std::unique_ptr<const std::string, void (*)(const std::string*)> remove_cursor(
+      &cursor, [](const std::string* path) { fs::remove(*path); });
+  PullOptions options;
+  options.cursor_path = cursor;
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) {
+      ASSERT_TRUE(Ring::Unlink(source.name).ok());
+      auto again = Ring::Create(source.name, 64 << 20);
+      ASSERT_TRUE(again.ok());
+      source.ring = std::move(*again);
+    }
+    auto puller = Puller::Make(Remote(*server, source.name), destination.ring, options);
+    ASSERT_TRUE(puller.ok());
+    Running running(puller->get());
+    WaitForSubscriber(source.ring);
+    Publisher publisher(source.ring);
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(publisher.Publish(*testing::MakeInt64Table(100 * (round + 1) + i)).ok());
+    }
+    for (int i = 0; i < 5; ++i) {
+      auto message = reader->Next(60s);
+      ASSERT_TRUE(message.ok() && *message) << "round " << round << ": table " << i << " did not arrive";
+      EXPECT_EQ((*message)->table->num_rows(), 100 * (round + 1) + i);
+    }
+    EXPECT_TRUE(running.Finish().ok());
+  }
+}
+
+// A table that can never fit the destination ring ends the pull with TooLarge, which says
+// what to change, instead of being retried forever.
+TEST_F(BridgeTest, ATableLargerThanTheDestinationEndsThePull) {
+  TestRing source("src"), destination("dst", 256 << 10);
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto puller = Puller::Make(Remote(*server, source.name), destination.ring, {});
+  ASSERT_TRUE(puller.ok());
+  Running running(puller->get());
+  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(Publisher(source.ring).Publish(*testing::MakeInt64Table(100'000)).ok());  // 800 kB
+  running.thread.join();  // returns on its own: the error is permanent
+  EXPECT_EQ(ErrcOf(running.status), Errc::kTooLarge) << running.status;
+  EXPECT_EQ(destination.ring.Stats().messages_written, 0u);
+}
+
 TEST_F(BridgeTest, StopEndsAnIdleBlockedRead) {
   TestRing source("src"), destination("dst");
   auto server = StartServer();
