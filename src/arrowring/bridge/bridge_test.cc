@@ -41,6 +41,13 @@ struct TestRing {
   ~TestRing() { (void)Ring::Unlink(name); }
 };
 
+// A cursor file's path under the temporary directory, removed when the test ends however it
+// ends (an ASSERT returns early): nothing left in /tmp.
+struct TestCursor {
+  std::string path = (fs::temp_directory_path() / UniqueName("cursor")).string();
+  ~TestCursor() { fs::remove(path); }
+};
+
 std::vector<std::shared_ptr<arrow::Table>> GoldTables() {
   std::vector<std::string> files;
   std::error_code error;
@@ -173,10 +180,7 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
   ASSERT_TRUE(server);
   auto reader = Subscriber::Make(destination.ring, "check");
   ASSERT_TRUE(reader.ok());
-  std::string cursor = (fs::temp_directory_path() / (UniqueName("cursor"))).string();
-  // Removed however the test ends (an ASSERT returns early): nothing left in /tmp.
-  std::unique_ptr<const std::string, void (*)(const std::string*)> remove_cursor(
-      &cursor, [](const std::string* path) { fs::remove(*path); });
+  TestCursor cursor;
   constexpr int kTables = 60;
   // Register the durable subscriber, then publish everything before any pulling.
   Publisher publisher(source.ring);
@@ -184,7 +188,7 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
   int received = 0;
   for (int round = 0; round < 3; ++round) {
     PullOptions options;
-    options.cursor_path = cursor;
+    options.cursor_path = cursor.path;
     auto puller = Puller::Make(Remote(*server, source.name), destination.ring, options);
     ASSERT_TRUE(puller.ok());
     Running running(puller->get());
@@ -221,11 +225,9 @@ TEST_F(BridgeTest, ARecreatedSourceRingIsFollowedFromItsFirstTable) {
   ASSERT_TRUE(server);
   auto reader = Subscriber::Make(destination.ring, "check");
   ASSERT_TRUE(reader.ok());
-  std::string cursor = (fs::temp_directory_path() / (UniqueName("cursor"))).string();
-  std::unique_ptr<const std::string, void (*)(const std::string*)> remove_cursor(
-      &cursor, [](const std::string* path) { fs::remove(*path); });
+  TestCursor cursor;
   PullOptions options;
-  options.cursor_path = cursor;
+  options.cursor_path = cursor.path;
   for (int round = 0; round < 2; ++round) {
     if (round == 1) {
       ASSERT_TRUE(Ring::Unlink(source.name).ok());
