@@ -398,6 +398,26 @@ TEST_F(BridgeTest, ServesOnlyTheListedRings) {
   EXPECT_EQ((*info)->descriptor().path.at(0), source.name);
 }
 
+TEST_F(BridgeTest, ListsEveryRingWithoutARingList) {
+  // Without --ring the server serves every ring, so its listing must name them (a Python
+  // client's list_rings() is how a user finds them).
+  TestRing source("src");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto client = flight::FlightClient::Connect(*flight::Location::ForGrpcTcp("127.0.0.1", server->port()));
+  ASSERT_TRUE(client.ok());
+  auto listing = (*client)->ListFlights();
+  ASSERT_TRUE(listing.ok());
+  bool found = false;
+  while (true) {
+    auto info = (*listing)->Next();
+    ASSERT_TRUE(info.ok());
+    if (!*info) break;
+    found = found || (*info)->descriptor().path.at(0) == source.name;
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(BridgeTest, RefusesNonLoopbackWithoutTlsAndToken) {
   ServerOptions options;
   options.host = "0.0.0.0";

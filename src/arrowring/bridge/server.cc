@@ -17,6 +17,7 @@
 #include "arrowring/bridge/auth.h"
 #include "arrowring/bridge/wire.h"
 #include "arrowring/ipc/pubsub.h"
+#include "arrowring/ring/segment.h"
 
 namespace arrowring::bridge {
 
@@ -311,7 +312,11 @@ arrow::Status RingServer::ListFlights(const flight::ServerCallContext& context,
                                       const flight::Criteria*,
                                       std::unique_ptr<flight::FlightListing>* listings) {
   std::vector<flight::FlightInfo> infos;
-  for (const auto& name : options_.rings) {
+  // Without --ring the server serves every ring of this machine, so it lists them all (a
+  // client cannot guess names); rings this user cannot attach are skipped, as in `ls`.
+  const std::vector<std::string> names =
+      options_.rings.empty() ? MappedSegment::List() : options_.rings;
+  for (const auto& name : names) {
     auto info = Describe(name);
     if (info.ok()) infos.push_back(**info);
   }
