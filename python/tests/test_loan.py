@@ -364,3 +364,16 @@ def test_the_demos_event_tables_built_by_a_python_producer_arrive_zero_copy_and_
         seen += table.num_rows
     assert sub.next(timeout=0) is None
     ring.unlink()
+
+
+def test_capacities_are_numbers_within_the_ring(ring):
+    schema = pa.schema([pa.field("label", pa.utf8(), nullable=False)])
+    with ring.publisher().loan(schema, 2, capacities={"label": np.int64(8)}) as batch:
+        assert batch.capacity("label") == 8
+    for capacity in (ring.capacity + 1, 2**40, 2**70):
+        with pytest.raises(ar.TooLargeError, match="bigger ring"):
+            ring.publisher().loan(schema, 2, capacities={"label": capacity})
+    with pytest.raises(ar.InvalidArgumentError, match="number of bytes"):
+        ring.publisher().loan(schema, 2, capacities={"label": "8"})
+    with pytest.raises(ar.InvalidArgumentError, match="0 or more"):
+        ring.publisher().loan(schema, 2, capacities={"label": -1})

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -427,6 +428,19 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   loan.num_rows_ = num_rows;
   for (const auto& [name, capacity] : loan_options.capacities) {
     const auto field = schema->GetFieldByName(name);
+    if (field != nullptr && IsVariableWidth(field->type()->id()) && capacity > 0) {
+      // 32-bit offsets address at most 2^31 - 1 bytes (or list values); anything past the
+      // ring's size can never be reserved (kTooLarge), and is refused before it overflows.
+      const arrow::Type::type id = field->type()->id();
+      const int64_t limit = OffsetWidth(id) == 4 ? std::numeric_limits<int32_t>::max() : (int64_t{1} << 56);
+      if (capacity > limit) {
+        return ToStatus({OffsetWidth(id) == 4 && capacity <= (int64_t{1} << 56) ? Errc::kInvalidArgument
+                                                                                 : Errc::kTooLarge,
+                         "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": more than " +
+                             std::to_string(limit) + (OffsetWidth(id) == 4 ? " (32-bit offsets: use the large_ type)"
+                                                                           : ", beyond any ring")});
+      }
+    }
     if (field == nullptr || !IsVariableWidth(field->type()->id()) || capacity < 0) {
       return ToStatus({Errc::kInvalidArgument,
                        "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": " +
