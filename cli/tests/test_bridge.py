@@ -289,6 +289,7 @@ def test_push_publishes_a_local_ring_into_a_remote_one(start, rings, tmp_path):
         table = check.next(timeout=WATCHDOG)
         assert table is not None, f"watchdog: table {i} did not arrive:\n{pusher.text()}"
         assert table.equals(event_table(i))
+    pusher.wait_for(r"^arrowring bridge push: \d+ tables, .*/s, .* tables/s; gaps 0", "out")  # progress
     assert pusher.finish(signal.SIGINT) == 0, pusher.text()
     assert re.search(r"stopped: 40 tables", pusher.lines["out"][-1]), pusher.text()
     assert destination.stats()["messages_written"] == count

@@ -102,14 +102,18 @@ struct Running {
 };
 
 // The durable subscriber registers when the server opens the stream; a table published
-// before that is not due to it. (Bounded by ctest's timeout, the watchdog.)
-void WaitForSubscriber(const Ring& ring, const std::string& name = "bridge") {
-  while (true) {
+// before that is not due to it. The deadline is a watchdog: a bridge that never subscribes
+// fails the test with a message instead of spinning until ctest's timeout.
+::testing::AssertionResult WaitForSubscriber(const Ring& ring, const std::string& name = "bridge") {
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
     for (const auto& sub : ring.Stats().subscribers) {
-      if (sub.name == name) return;
+      if (sub.name == name) return ::testing::AssertionSuccess();
     }
     std::this_thread::yield();
   }
+  return ::testing::AssertionFailure() << "watchdog: no subscriber '" << name << "' on "
+                                       << ring.name() << " within 60 s";
 }
 
 // Pulls `tables` from `source` into `destination` through `server` and checks each arrives
@@ -123,7 +127,7 @@ void CrossAndCompare(RingServer& server, TestRing& source, TestRing& destination
                              destination.ring, {});
   ASSERT_TRUE(puller.ok()) << puller.status();
   Running running(puller->get());
-  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(WaitForSubscriber(source.ring));
   Publisher publisher(source.ring);
   for (const auto& table : tables) {
     ASSERT_TRUE(publisher.Publish(*table).ok());
@@ -189,7 +193,7 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
     ASSERT_TRUE(puller.ok());
     Running running(puller->get());
     if (round == 0) {
-      WaitForSubscriber(source.ring);
+      ASSERT_TRUE(WaitForSubscriber(source.ring));
       for (int i = 0; i < kTables; ++i) {
         auto handle = publisher.Publish(*testing::MakeInt64Table(1000 + i));
         ASSERT_TRUE(handle.ok());
@@ -236,7 +240,7 @@ TEST_F(BridgeTest, ARecreatedSourceRingIsFollowedFromItsFirstTable) {
     auto puller = Puller::Make(Remote(*server, source.name), destination.ring, options);
     ASSERT_TRUE(puller.ok());
     Running running(puller->get());
-    WaitForSubscriber(source.ring);
+    ASSERT_TRUE(WaitForSubscriber(source.ring));
     Publisher publisher(source.ring);
     for (int i = 0; i < 5; ++i) {
       ASSERT_TRUE(publisher.Publish(*testing::MakeInt64Table(100 * (round + 1) + i)).ok());
@@ -259,7 +263,7 @@ TEST_F(BridgeTest, ATableLargerThanTheDestinationEndsThePull) {
   auto puller = Puller::Make(Remote(*server, source.name), destination.ring, {});
   ASSERT_TRUE(puller.ok());
   Running running(puller->get());
-  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(WaitForSubscriber(source.ring));
   ASSERT_TRUE(Publisher(source.ring).Publish(*testing::MakeInt64Table(100'000)).ok());  // 800 kB
   running.thread.join();  // returns on its own: the error is permanent
   EXPECT_EQ(ErrcOf(running.status), Errc::kTooLarge) << running.status;
@@ -273,7 +277,7 @@ TEST_F(BridgeTest, StopEndsAnIdleBlockedRead) {
   auto puller = Puller::Make(Remote(*server, source.name), destination.ring, {});
   ASSERT_TRUE(puller.ok());
   Running running(puller->get());
-  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(WaitForSubscriber(source.ring));
   // The puller is now inside a stream read with nothing to read; Stop must end it.
   EXPECT_TRUE(running.Finish().ok());
 }
