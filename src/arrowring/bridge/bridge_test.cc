@@ -326,6 +326,53 @@ TEST_F(BridgeTest, StopWhilePushingPublishesWhatWasSentOnce) {
   EXPECT_EQ(destination.ring.Stats().messages_written, sent);
 }
 
+// Sends `batches` with their tags as one DoPut into `ring`; returns the put's final status.
+arrow::Status RawPut(RingServer& server, const std::string& ring,
+                     const std::vector<std::pair<std::shared_ptr<arrow::RecordBatch>, BatchTag>>& batches) {
+  ARROW_ASSIGN_OR_RAISE(auto client, flight::FlightClient::Connect(
+                                         *flight::Location::ForGrpcTcp("127.0.0.1", server.port())));
+  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(flight::FlightDescriptor::Path({ring}),
+                                                batches.front().first->schema()));
+  arrow::Status status;
+  for (const auto& [batch, tag] : batches) {
+    status = put.writer->WriteWithMetadata(*batch, tag.Encode());
+    if (!status.ok()) break;  // the server refused: Close() below says why
+  }
+  if (status.ok()) status = put.writer->DoneWriting();
+  auto closed = put.writer->Close();
+  return closed.ok() ? status : closed;
+}
+
+// A peer's batch whose buffers do not hold what its length says never reaches the ring.
+TEST_F(BridgeTest, PutOfAStructurallyInvalidBatchIsRefused) {
+  TestRing destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  // 1000 int64 values announced, 8 bytes of data: reading it would run past the buffer.
+  auto values = std::make_shared<arrow::Int64Array>(1000, arrow::Buffer::FromString(std::string(8, '\0')));
+  auto batch = arrow::RecordBatch::Make(arrow::schema({arrow::field("x", arrow::int64())}), 1000, {values});
+  auto status = RawPut(*server, destination.name, {{batch, BatchTag{1, 0, 0, 1, 0, 0}}});
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("not valid Arrow data"), std::string::npos) << status;
+  EXPECT_EQ(destination.ring.Stats().messages_written, 0u);
+}
+
+// A peer announcing endless batches of one table is stopped once the table outgrows the
+// destination ring, with an error that says so, not buffered without bound.
+TEST_F(BridgeTest, PutOfATableLargerThanTheRingIsRefusedWhileArriving) {
+  TestRing destination("dst", 256 << 10);
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto batch = testing::MakeInt64Table(8192)->CombineChunksToBatch().ValueOrDie();  // 64 KiB
+  std::vector<std::pair<std::shared_ptr<arrow::RecordBatch>, BatchTag>> batches;
+  for (uint64_t i = 0; i < 64; ++i) batches.push_back({batch, BatchTag{1, 0, i, 1'000'000, 0, 0}});
+  auto status = RawPut(*server, destination.name, batches);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("larger than the destination ring"), std::string::npos) << status;
+  EXPECT_EQ(destination.ring.Stats().messages_written, 0u);
+  EXPECT_TRUE(Logged("larger than the destination ring"));
+}
+
 // A refused pull: a clear, permanent error, a server log line, nothing published.
 void ExpectRefused(RingServer& server, TestRing& destination, const std::string& ring,
                    ClientOptions client, const std::string& subscriber = "bridge") {

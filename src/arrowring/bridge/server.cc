@@ -187,6 +187,13 @@ class TaggedStream : public flight::FlightDataStream {
   std::function<void()> on_close_;
 };
 
+// A table that can never fit the ring, said as a bad request: the sender must not retry it
+// (TooLarge is a CapacityError, as a full ring is, which a sender rightly retries).
+arrow::Status NeverFits(const arrow::Status& status) {
+  if (ErrcOf(status) != Errc::kTooLarge) return status;
+  return arrow::Status::Invalid(status.message());
+}
+
 std::string StatsJson(const RingStats& s) {
   std::ostringstream out;
   out << "{\"ring_id\":" << s.ring_id << ",\"capacity_bytes\":" << s.capacity_bytes
@@ -478,11 +485,11 @@ arrow::Status RingServer::DoPut(const flight::ServerCallContext& context,
       std::optional<uint64_t> last;
       std::lock_guard lock(mutex_);
       if (auto it = put_last_.find({name, source_ring}); it != put_last_.end()) last = it->second;
-      assembler.emplace(last);
+      assembler.emplace(last, publisher.ring().max_message_size());
     }
     uint64_t duplicates = assembler->counters().duplicates;
     auto complete = assembler->Add(chunk.data, *tag);
-    if (!complete.ok()) return Reject(context, complete.status());
+    if (!complete.ok()) return Reject(context, NeverFits(complete.status()));
     if (assembler->counters().duplicates != duplicates) ++duplicates_received_;
     if (!*complete) {
       if (tag->last()) {  // a duplicate: acknowledge it again so the sender can let go
@@ -492,7 +499,7 @@ arrow::Status RingServer::DoPut(const flight::ServerCallContext& context,
       continue;
     }
     auto handle = publisher.Publish(*(*complete)->table);
-    if (!handle.ok()) return Reject(context, handle.status());
+    if (!handle.ok()) return Reject(context, NeverFits(handle.status()));
     assembler->Delivered(tag->sequence);
     {
       std::lock_guard lock(mutex_);
