@@ -354,6 +354,13 @@ def test_a_bad_ticket_is_a_clear_error_and_the_server_carries_on(start, rings, t
         with pytest.raises(pa.ArrowException) as raised:
             client.do_get(flight.Ticket(ticket), options=options).read_all()
         assert re.search(r"bad ticket|subscriber name", str(raised.value)), raised.value
+    for action, message in ((flight.Action("ack", b"garbage"), "bad ack"),
+                            (flight.Action("ack", b"arrowring1\n" + source.name.encode() + b"\nnobody\n7"),
+                             "no subscriber \"nobody\""),
+                            (flight.Action("delete-everything", b""), "knows only \"ack\"")):
+        with pytest.raises(pa.ArrowException) as raised:
+            list(client.do_action(action, options=options))
+        assert message in str(raised.value), raised.value
     # The server still serves: its description of the ring is there.
     info = client.get_flight_info(flight.FlightDescriptor.for_path(source.name), options=options)
     assert info.descriptor.path == [source.name.encode()]

@@ -436,11 +436,19 @@ arrow::Status RingServer::DoAction(const flight::ServerCallContext& context,
                                    const flight::Action& action,
                                    std::unique_ptr<flight::ResultStream>* result) {
   if (action.type != "ack") {
-    return Reject(context, arrow::Status::NotImplemented("unknown action \"", action.type, "\""));
+    return Reject(context, arrow::Status::NotImplemented("unknown action \"", action.type,
+                                                         "\": this server knows only \"ack\""));
   }
   auto ack = Ack::Parse(action.body ? action.body->ToString() : "");
-  if (!ack.ok() || !ack->resume_after) {
-    return Reject(context, arrow::Status::Invalid("bad ack"));
+  if (!ack.ok()) {
+    std::string why = ack.status().message();
+    if (why.rfind("bad ticket: ", 0) == 0) why.erase(0, 12);  // Ack::Parse is Ticket::Parse
+    return Reject(context, arrow::Status::Invalid(
+                               "bad ack: ", why,
+                               " (an ack has the ticket's form, with the last sequence committed)"));
+  }
+  if (!ack->resume_after) {
+    return Reject(context, arrow::Status::Invalid("bad ack: it names no sequence (\"-\")"));
   }
   std::shared_ptr<Durable> durable;
   {
@@ -448,7 +456,11 @@ arrow::Status RingServer::DoAction(const flight::ServerCallContext& context,
     auto it = durables_.find({ack->ring, ack->subscriber});
     if (it != durables_.end()) durable = it->second;
   }
-  if (!durable) return Reject(context, arrow::Status::KeyError("no such subscriber"));
+  if (!durable) {
+    return Reject(context, arrow::Status::KeyError(
+                               "no subscriber \"", ack->subscriber, "\" of ring \"", ack->ring,
+                               "\" on this server: acknowledge on the stream DoGet opened"));
+  }
   {
     std::lock_guard lock(durable->mutex);
     durable->AckLocked(*ack->resume_after);
