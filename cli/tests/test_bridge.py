@@ -209,6 +209,20 @@ def test_serve_says_what_is_wrong_with_its_options(run, args, message):
     assert message in result.stderr
 
 
+def test_serve_that_cannot_start_says_why_without_crashing(start, run, private_dir):
+    garbage = os.path.join(private_dir, "garbage.pem")
+    with open(garbage, "w") as f:
+        f.write("not a certificate\n")
+    result = run("serve", "--listen", "127.0.0.1:0", "--tls-cert", garbage, "--tls-key", garbage)
+    assert result.returncode == 1, result.stderr  # not a signal
+    assert "cannot serve on grpc+tls://127.0.0.1:0" in result.stderr and "PEM" in result.stderr
+    first, port = serve(start)
+    result = run("serve", "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 1, result.stderr
+    assert "port is free" in result.stderr
+    assert first.finish(signal.SIGINT) == 0
+
+
 def test_pull_over_tls_with_a_token_survives_sigkill_exactly(start, rings, tls, tmp_path):
     """ring -> serve -> TLS + token -> bridge pull -> ring; the bridge is killed with SIGKILL
     twice mid-stream and restarted: under block every table arrives once, in order, equal."""

@@ -447,6 +447,24 @@ TEST_F(BridgeTest, ServesOnlyTheListedRings) {
   EXPECT_EQ((*info)->descriptor().path.at(0), source.name);
 }
 
+// A server that cannot start (a port in use, a certificate that is not one) is an error that
+// says what to check, not a crash when the half-made server is destroyed.
+TEST_F(BridgeTest, AServerThatCannotStartSaysWhy) {
+  auto first = StartServer();
+  ASSERT_TRUE(first);
+  ServerOptions taken;
+  taken.port = first->port();
+  auto second = RingServer::Start(taken);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("port is free"), std::string::npos) << second.status();
+  ServerOptions garbage;
+  garbage.tls_cert = "not a certificate";
+  garbage.tls_key = "not a key";
+  auto third = RingServer::Start(garbage);
+  ASSERT_FALSE(third.ok());
+  EXPECT_NE(third.status().message().find("--tls-cert"), std::string::npos) << third.status();
+}
+
 TEST_F(BridgeTest, RefusesNonLoopbackWithoutTlsAndToken) {
   ServerOptions options;
   options.host = "0.0.0.0";

@@ -243,7 +243,14 @@ arrow::Result<std::unique_ptr<RingServer>> RingServer::Start(ServerOptions optio
                                  raw->Log(line);
                                }));
   }
-  ARROW_RETURN_NOT_OK(server->Init(flight_options));
+  if (auto status = server->Init(flight_options); !status.ok()) {
+    return status.WithMessage(
+        "cannot serve on ", location.ToString(), ": ", status.message(),
+        tls ? ". Check that the port is free and that --tls-cert and --tls-key are a PEM "
+              "certificate and its private key."
+            : ". Check that the port is free and the address is one of this host's.");
+  }
+  server->serving_ = true;
   return server;
 }
 
@@ -253,6 +260,8 @@ arrow::Status RingServer::Stop() {
     if (stopped_) return arrow::Status::OK();
     stopped_ = true;
   }
+  // Start() failed in Init: there is no gRPC server, and Flight's Shutdown() on it crashes.
+  if (!serving_) return arrow::Status::OK();
   stopping_ = true;
   {
     std::lock_guard lock(mutex_);
