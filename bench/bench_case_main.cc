@@ -89,6 +89,16 @@ int Run(const CaseArgs& a) {
                 t->tables_per_s());
     return 0;
   }
+  if (a.kind == "flight-bridge" || a.kind == "flight-plain") {
+    const bool bridged = a.kind == "flight-bridge";
+    auto t = bridged ? bench::MeasureFlightBridge(a.size, a.count) : bench::MeasureFlightPlain(a.size, a.count);
+    if (!t.ok()) {
+      return Fail(t.status().IsNotImplemented() ? kExitUsage : kExitFailure, t.status().message());
+    }
+    std::printf("{\"contender\": \"%s\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f}\n",
+                a.kind.c_str(), static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s());
+    return 0;
+  }
   if (a.kind == "loan-commit" || a.kind == "loan-commit-nofill") {
     auto c = bench::MeasureLoanCommit(a.size, static_cast<int>(a.count), a.kind == "loan-commit");
     if (!c.ok()) return Fail(kExitFailure, c.status().ToString());
@@ -120,7 +130,8 @@ int Run(const CaseArgs& a) {
     return 0;
   }
   return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, "
-                              "ipc-size, rss, loan-throughput, copy-throughput, loan-commit or loan-commit-nofill");
+                              "ipc-size, rss, loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge or "
+                              "flight-plain");
 }
 
 }  // namespace
@@ -130,7 +141,8 @@ int main(int argc, char** argv) {
   CaseArgs args;
   app.add_option("--kind", args.kind,
                  "memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size, rss, "
-                 "loan-throughput, copy-throughput, loan-commit or loan-commit-nofill")
+                 "loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge (ring -> "
+                 "Flight over 127.0.0.1 -> ring) or flight-plain (plain Flight DoGet from memory)")
       ->required();
   app.add_option("--size", args.size, "Table size in bytes");
   app.add_option("--count", args.count, "Tables (or samples) to measure");

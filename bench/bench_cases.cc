@@ -21,6 +21,18 @@
 #include <arrow/ipc/writer.h>
 
 #include "arrowring/ipc/pubsub.h"
+#ifdef ARROWRING_BENCH_BRIDGE
+#include <charconv>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <arrow/flight/client.h>
+#include <arrow/flight/server.h>
+
+#include "arrowring/bridge/puller.h"
+#include "arrowring/bridge/server.h"
+#endif
 
 namespace arrowring::bench {
 namespace {
@@ -635,5 +647,201 @@ arrow::Result<Latency> MeasureHandoffFloor(bool spin, int64_t count) {
   latency.msgs_per_s = burst_ns > 0 ? static_cast<double>(count) / (static_cast<double>(burst_ns) / 1e9) : 0;
   return latency;
 }
+
+#ifdef ARROWRING_BENCH_BRIDGE
+// --- Flight: ring -> RingServer -> DoGet over 127.0.0.1 -> Puller -> ring, against plain Flight ---
+
+namespace {
+
+namespace flight = arrow::flight;
+
+// The bound: a minimal Flight server that streams `count` copies of one in-memory table
+// (ticket: the count in decimal) through Flight's own RecordBatchStream — no ring, no tags,
+// no acknowledgements.
+class PlainFlightServer : public flight::FlightServerBase {
+ public:
+  explicit PlainFlightServer(std::shared_ptr<arrow::Table> table) : table_(std::move(table)) {}
+  arrow::Status DoGet(const flight::ServerCallContext&, const flight::Ticket& request,
+                      std::unique_ptr<flight::FlightDataStream>* stream) override {
+    int64_t count = 0;
+    const auto& text = request.ticket;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
+    if (error != std::errc() || end != text.data() + text.size() || count < 0) {
+      return arrow::Status::Invalid("ticket: a table count");
+    }
+    ARROW_ASSIGN_OR_RAISE(auto batch, table_->CombineChunksToBatch());
+    std::vector<std::shared_ptr<arrow::RecordBatch>> batches(static_cast<size_t>(count), batch);
+    ARROW_ASSIGN_OR_RAISE(auto reader, arrow::RecordBatchReader::Make(std::move(batches), table_->schema()));
+    *stream = std::make_unique<flight::RecordBatchStream>(std::move(reader));
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::shared_ptr<arrow::Table> table_;
+};
+
+arrow::Status StopServer(bridge::RingServer& server) { return server.Stop(); }
+arrow::Status StopServer(flight::FlightServerBase& server) { return server.Shutdown(); }
+
+// Forks a process that runs a Flight server on 127.0.0.1 and an ephemeral port, made by
+// `start` after the fork (gRPC must not cross a fork); it puts the port on `port` (-1 on
+// failure) and serves until a byte arrives on `stop`. The parent starts no gRPC before it.
+template <typename Start>
+pid_t ForkFlightServer(Start start, Pipe& port, Pipe& stop) {
+  return Fork([&] {
+    auto server = start();
+    if (!server.ok()) {
+      port.Put(-1);
+      return 5;
+    }
+    port.Put(static_cast<int>((*server)->port()));
+    char byte;
+    stop.Get(&byte);
+    return StopServer(**server).ok() ? 0 : 6;
+  });
+}
+
+}  // namespace
+
+constexpr uint64_t kFlightSourceRing = 64ull << 20;
+
+arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count) {
+  const std::string source_name = UniqueName("flight-src"), destination_name = UniqueName("flight-dst");
+  const uint64_t capacity = RingCapacityFor(table_bytes, 4);
+  // The server holds each table in the source ring until the puller acknowledges it, a
+  // network round trip after it left: the source ring must cover that bandwidth-delay
+  // product, or it, not the network, bounds the stream (docs/benchmarks.md). 64 MiB holds
+  // the server's window (16 tables) up to 4 MiB tables and 4 tables above.
+  const uint64_t source_capacity = std::max<uint64_t>(capacity, kFlightSourceRing);
+  const int64_t warmup = static_cast<int64_t>(source_capacity / static_cast<uint64_t>(table_bytes)) + 1;
+  ARROW_ASSIGN_OR_RAISE(Ring source, CreateRing(source_name, source_capacity));
+  RingGuard source_guard{source_name};
+  ARROW_ASSIGN_OR_RAISE(Ring destination, CreateRing(destination_name, capacity));
+  RingGuard destination_guard{destination_name};
+  Pipe ready, done, port_pipe, stop;
+  std::vector<pid_t> children;
+  children.push_back(ForkConsumer(destination_name, "consumer", warmup, count, /*checksum=*/false,
+                                  SpinPolicy::Default(), ready, done));
+  children.push_back(ForkFlightServer(
+      [&]() -> arrow::Result<std::unique_ptr<bridge::RingServer>> {
+        bridge::ServerOptions options;
+        options.rings = {source_name};
+        return bridge::RingServer::Start(options);
+      },
+      port_pipe, stop));
+  // Whatever happens below, the server child is told to stop and every child is reaped.
+  std::unique_ptr<Pipe, void (*)(Pipe*)> stop_server(&stop, [](Pipe* p) { p->Put(char{1}); });
+  int port = -1;
+  char byte;
+  if (!port_pipe.Get(&port) || port < 0) return arrow::Status::IOError("the ring server failed to start");
+  if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed to start");
+
+  // The puller runs here (a thread); it says when its stream is open, i.e. when the server
+  // holds the durable subscriber: tables published after that are all due to it.
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool streaming = false;
+  bridge::PullOptions options;
+  options.subscriber = "bench";
+  options.publish.timeout = 60s;
+  options.client.retries = 0;
+  options.client.log = [&](const std::string& line) {
+    if (line.rfind("streaming ", 0) != 0) return;
+    std::lock_guard lock(mutex);
+    streaming = true;
+    changed.notify_all();
+  };
+  ARROW_ASSIGN_OR_RAISE(auto remote, bridge::RemoteRing::Parse("grpc://127.0.0.1:" + std::to_string(port) + "/" + source_name));
+  ARROW_ASSIGN_OR_RAISE(auto puller, bridge::Puller::Make(remote, destination, options));
+  arrow::Status pulled;
+  bool pull_ended = false;
+  // Stops and joins the puller on every way out of this function.
+  struct PullThread {
+    bridge::Puller* puller;
+    std::thread thread;
+    ~PullThread() {
+      puller->Stop();
+      if (thread.joinable()) thread.join();
+    }
+  } pulling{puller.get(), std::thread([&] {
+              auto status = puller->Run();
+              std::lock_guard lock(mutex);
+              pulled = status;
+              pull_ended = streaming = true;  // also on failure: the wait below ends
+              changed.notify_all();
+            })};
+  {
+    std::unique_lock lock(mutex);
+    if (!changed.wait_for(lock, 60s, [&] { return streaming; })) return arrow::Status::IOError("the puller did not connect");
+    if (pull_ended) return pulled.ok() ? arrow::Status::IOError("the puller ended early") : pulled;
+  }
+  auto table = BenchTable(table_bytes);
+  Publisher publisher(source, {.timeout = 60s});
+  for (int64_t i = 0; i < warmup; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
+  if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed during warm-up");
+  const int64_t start = MonotonicNs();
+  for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
+  uint64_t sum;
+  if (!done.Get(&sum)) return arrow::Status::IOError("the consumer failed");
+  const int64_t end = MonotonicNs();
+  pulling.puller->Stop();
+  pulling.thread.join();
+  if (!pulled.ok()) return pulled;
+  stop_server.reset();
+  if (!ReapAll(children)) return arrow::Status::IOError("a child process failed");
+  return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9};
+}
+
+arrow::Result<Throughput> MeasureFlightPlain(int64_t table_bytes, int64_t count) {
+  const int64_t warmup = WarmupCount(table_bytes, 4);
+  Pipe port_pipe, stop;
+  std::vector<pid_t> children;
+  children.push_back(ForkFlightServer(
+      [&]() -> arrow::Result<std::unique_ptr<PlainFlightServer>> {
+        auto server = std::make_unique<PlainFlightServer>(BenchTable(table_bytes));
+        ARROW_ASSIGN_OR_RAISE(auto location, flight::Location::ForGrpcTcp("127.0.0.1", 0));
+        ARROW_RETURN_NOT_OK(server->Init(flight::FlightServerOptions(location)));
+        return server;
+      },
+      port_pipe, stop));
+  std::unique_ptr<Pipe, void (*)(Pipe*)> stop_server(&stop, [](Pipe* p) { p->Put(char{1}); });
+  int port = -1;
+  if (!port_pipe.Get(&port) || port < 0) return arrow::Status::IOError("the Flight server failed to start");
+  ARROW_ASSIGN_OR_RAISE(auto location, flight::Location::ForGrpcTcp("127.0.0.1", port));
+  ARROW_ASSIGN_OR_RAISE(auto client, flight::FlightClient::Connect(location));
+  // One stream of `n` tables, each read as a consumer reads one (a value per column).
+  auto read = [&](int64_t n) -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(flight::Ticket{std::to_string(n)}));
+    uint64_t sum = 0;
+    int64_t got = 0;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
+      if (!chunk.data) break;
+      ARROW_ASSIGN_OR_RAISE(auto batch_table, arrow::Table::FromRecordBatches({chunk.data}));
+      sum += Consume(*batch_table, /*checksum=*/false);
+      ++got;
+    }
+    if (got != n) return arrow::Status::IOError("plain Flight stream ended after ", got, " of ", n, " tables");
+    return arrow::Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(read(warmup));
+  const int64_t start = MonotonicNs();
+  ARROW_RETURN_NOT_OK(read(count));
+  const int64_t end = MonotonicNs();
+  ARROW_RETURN_NOT_OK(client->Close());
+  stop_server.reset();
+  if (!ReapAll(children)) return arrow::Status::IOError("the Flight server process failed");
+  return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9};
+}
+#endif  // ARROWRING_BENCH_BRIDGE
+
+#ifndef ARROWRING_BENCH_BRIDGE
+arrow::Result<Throughput> MeasureFlightBridge(int64_t, int64_t) {
+  return arrow::Status::NotImplemented("built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)");
+}
+arrow::Result<Throughput> MeasureFlightPlain(int64_t, int64_t) {
+  return arrow::Status::NotImplemented("built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)");
+}
+#endif
 
 }  // namespace arrowring::bench

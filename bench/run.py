@@ -58,6 +58,11 @@ SEED_SLOT = 10 * 1000 * 1000  # The seed's fixed 10 MB slots.
 # reported: 16 KB, 1 MiB and 8 MiB tables.
 FRAMEWORK_SIZES = [16 * KiB, MiB, 8 * MiB]
 FRAMEWORK_CONTENDERS = ["compat-python", "seed-python", "framework-flow-floor"]
+# Issue 15: rings joined through Arrow Flight over 127.0.0.1 (C++: ring -> RingServer -> DoGet ->
+# Puller -> ring), against plain Flight DoGet of the same tables from memory (the bound) and
+# ZeroMQ (Python at both ends, as in the throughput table), at the issue's sizes.
+FLIGHT_SIZES = [64 * KiB, MiB, 16 * MiB, 64 * MiB]
+FLIGHT_CONTENDERS = ["flight-bridge", "flight-plain", "zeromq-ipc"]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -887,6 +892,35 @@ def run(quick: bool) -> dict:
                                       "commit_nofill_us": round(median_of(alone, "commit_us"), 3)})
         progress(f"loan-commit {size} B")
 
+    # Rings across machines (issue 15), over loopback; interleaved per repetition. A build
+    # without the bridge (ARROWRING_BUILD_BRIDGE=OFF) reports the Flight rows as not built.
+    flight_rows: dict = {}
+    flight_unavailable = None
+    flight_budget = 256 * MiB if quick else 1024 * MiB
+    for rep in range(reps):
+        for size in FLIGHT_SIZES:
+            count = count_for(size, flight_budget, 4 * cap)
+            for contender in FLIGHT_CONTENDERS:
+                if contender == "zeromq-ipc":
+                    row = case_zeromq_ipc(size, count)
+                elif flight_unavailable:
+                    continue
+                else:
+                    try:
+                        row = cpp_case("--kind", contender, "--size", size, "--count", count)
+                    except RuntimeError as error:
+                        if "built without the Flight bridge" not in str(error):
+                            raise
+                        flight_unavailable = "not built (ARROWRING_BUILD_BRIDGE=OFF)"
+                        continue
+                flight_rows.setdefault((contender, size), []).append(row)
+                progress(f"rep {rep + 1}/{reps} {contender} {size} B")
+    result["flight"] = [] if flight_unavailable else [
+        {"size_bytes": size, **{f"{c}_{k}": round(median_of(flight_rows[(c, size)], k), 4 if k == "gbps" else 1)
+                                for c in FLIGHT_CONTENDERS for k in ("gbps", "tables_per_s")}}
+        for size in FLIGHT_SIZES]
+    result["flight_unavailable"] = flight_unavailable
+
     # Consumer peak RSS against message size.
     result["rss"] = []
     for size in SIZES:
@@ -927,6 +961,12 @@ TARGETS_WHY = {
     "loan_commit": "Commit() writes only the framing (the no-fill column: flat); right after a fill larger than "
                    "the caches it runs cold — its code, the batch's objects and the ring's header were evicted, and "
                    "each miss queues behind the fill's write-backs; no table bytes are moved. See docs/benchmarks.md.",
+    "flight_plain": "The bridge adds two copies of every table (into the source ring, into the destination ring), "
+                    "the hand-offs of four processes on two shared cores and an acknowledgement per table; on this "
+                    "loaded 2-vCPU VM the ratio moves between runs (16 MiB: 0.70x-0.89x); at 64 KiB the per-table "
+                    "work dominates. See docs/benchmarks.md.",
+    "flight_zeromq": "ZeroMQ here is ipc:// (a Unix socket, one machine only), faster than plain Flight over TCP "
+                     "loopback — the bridge's own bound — so no Flight path can be 5x it; see docs/benchmarks.md.",
     "seed": "At 1 MiB the seed's path is two copies of a cache-resident table (serialize to measure, serialize into "
             "the slot) plus Python per-table overhead, within a few times one copy; its 10 MB slots send larger "
             "tables to the pickle fallback, where the gap opens to 40x.",
@@ -1005,6 +1045,29 @@ def issue14_targets(result: dict) -> list:
                         f"after the fill: {size_label(big['size_bytes'])} {big['commit_us']:.1f} us, slowest size "
                         f"{worst:.1f} us; no fill between: at most {fmt(own, 1)} us", "loan_commit"))
     return targets
+
+
+def flight_added_us(row: dict) -> float:
+    """What the bridge adds per table over plain Flight, in µs: the difference of their
+    per-table times in the same run (1 / tables per second)."""
+    return 1e6 / row["flight-bridge_tables_per_s"] - 1e6 / row["flight-plain_tables_per_s"]
+
+
+def issue15_targets(result: dict) -> list:
+    """Issue 15's targets (the Flight bridge), when the run measured them."""
+    rows = result.get("flight") or []
+    if not rows:
+        status = result.get("flight_unavailable")
+        return [("bridge >= 0.8x plain Flight at >= 1 MiB", None, status or "not measured", None)] if status else []
+    large = [r for r in rows if r["size_bytes"] >= MiB]
+    plain = [r["flight-bridge_gbps"] / r["flight-plain_gbps"] for r in large]
+    zmq_ratio = [r["flight-bridge_gbps"] / r["zeromq-ipc_gbps"] for r in rows]
+    return [
+        ("bridge >= 0.8x plain Flight at >= 1 MiB", min(plain) >= 0.8,
+         ", ".join(f"{size_label(r['size_bytes'])} {x:.2f}x" for r, x in zip(large, plain)), "flight_plain"),
+        ("bridge >= 5x ZeroMQ", min(zmq_ratio) >= 5,
+         ", ".join(f"{size_label(r['size_bytes'])} {x:.2f}x" for r, x in zip(rows, zmq_ratio)), "flight_zeromq"),
+    ]
 
 
 def fmt(value, digits=2):
@@ -1116,6 +1179,22 @@ def report(result: dict) -> str:
         for r in result["loan_commit"]:
             lines.append(f"| {size_label(r['size_bytes'])} | {r['loan_us']:.2f} | {r['commit_us']:.2f} | "
                          f"{r['commit_max_us']:.2f} | {fmt(r.get('commit_nofill_us', '—'))} |")
+    if result.get("flight"):
+        lines += ["", "## Rings across machines: ring → Flight over 127.0.0.1 → ring (GB/s of table data)", "",
+                  "`flight-bridge`: a producer publishes into a ring, `RingServer` streams it (DoGet, 56-byte tag per "
+                  "batch), a `Puller` republishes each table into a second ring and acknowledges it, a consumer "
+                  "process reads that ring. `flight-plain`: one DoGet of the same tables from memory, no ring, no "
+                  "acknowledgement — the bound. `zeromq-ipc`: as in the throughput table (Python, ipc://). Added "
+                  "per table: the bridge's time per table minus plain Flight's.", "",
+                  "| table | flight-bridge | flight-plain | zeromq-ipc | bridge / plain | bridge / ZeroMQ | bridge tables/s "
+                  "| added µs per table |", "|---|---|---|---|---|---|---|---|"]
+        for r in result["flight"]:
+            lines.append(f"| {size_label(r['size_bytes'])} | {r['flight-bridge_gbps']:.3f} | {r['flight-plain_gbps']:.3f} | "
+                         f"{r['zeromq-ipc_gbps']:.3f} | {ratio(r['flight-bridge_gbps'], r['flight-plain_gbps'])} | "
+                         f"{ratio(r['flight-bridge_gbps'], r['zeromq-ipc_gbps'])} | {r['flight-bridge_tables_per_s']:.0f} | "
+                         f"{flight_added_us(r):.0f} |")
+    elif result.get("flight_unavailable"):
+        lines += ["", f"Rings across machines (Flight bridge): {result['flight_unavailable']}."]
     lines += ["", "## Consumer peak RSS", "", "| message | peak RSS |", "|---|---|"]
     for r in result["rss"]:
         lines.append(f"| {r['size_bytes'] // KiB} KiB | {r['consumer_peak_rss_bytes'] / MiB:.1f} MiB |")
@@ -1148,6 +1227,7 @@ def report(result: dict) -> str:
     ]
     targets += issue13_targets(by, lat)
     targets += issue14_targets(result)
+    targets += issue15_targets(result)
     lines += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
     for name, met, measured, why in targets:
         verdict = "not measured" if met is None else "met" if met else "missed: " + TARGETS_WHY.get(why, "")

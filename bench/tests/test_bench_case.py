@@ -16,6 +16,8 @@ import pytest
     (["--kind", "latency", "--payload", "1-row-table", "--wait", "adaptive", "--count", "50"], {"p50_us", "samples_us"}),
     (["--kind", "ipc-size", "--size", "4096", "--count", "2"], {"exact_us", "serialize_us"}),
     (["--kind", "rss", "--size", "65536", "--count", "2"], {"consumer_peak_rss_bytes"}),
+    (["--kind", "flight-bridge", "--size", "65536", "--count", "20"], {"contender", "gbps", "tables_per_s"}),
+    (["--kind", "flight-plain", "--size", "65536", "--count", "20"], {"contender", "gbps", "tables_per_s"}),
 ])
 def test_bench_cases_run_and_report_json(bench_case, args, keys):
     result = bench_case(*args)

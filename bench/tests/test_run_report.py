@@ -97,3 +97,22 @@ def test_loan_rows_and_their_targets_are_reported_when_measured():
     assert "| loaned >= 1.5x copying at >= 1 MiB (values generated) | 1 MiB 2.00x, 16 MiB 2.00x, 128 MiB 2.00x | met |" in text
     assert ("| Commit() of a loan <= 20 us, flat from 64 KiB to 256 MiB | after the fill: 128 MiB 4.0 us, slowest "
             "size 25.0 us; no fill between: at most 1.5 us | missed: Commit() writes only the framing") in text
+
+
+def test_the_flight_rows_show_the_ratios_and_the_added_time_per_table():
+    result = fake_result()
+    result["flight"] = [{"size_bytes": s, "flight-bridge_gbps": 0.9, "flight-bridge_tables_per_s": 0.9e9 / s,
+                         "flight-plain_gbps": 1.0, "flight-plain_tables_per_s": 1e9 / s,
+                         "zeromq-ipc_gbps": 0.1, "zeromq-ipc_tables_per_s": 1e8 / s} for s in run.FLIGHT_SIZES]
+    text = run.report(result)
+    assert "| 1 MiB | 0.900 | 1.000 | 0.100 | 0.90x | 9.00x |" in text
+    assert "| bridge >= 0.8x plain Flight at >= 1 MiB | 1 MiB 0.90x, 16 MiB 0.90x, 64 MiB 0.90x | met |" in text
+    assert "| bridge >= 5x ZeroMQ | 64 KiB 9.00x" in text
+
+
+def test_a_build_without_the_bridge_reports_the_flight_rows_as_not_built():
+    result = fake_result()
+    result["flight"], result["flight_unavailable"] = [], "not built (ARROWRING_BUILD_BRIDGE=OFF)"
+    text = run.report(result)
+    assert "Rings across machines (Flight bridge): not built" in text
+    assert "| bridge >= 0.8x plain Flight at >= 1 MiB | not built (ARROWRING_BUILD_BRIDGE=OFF) | not measured |" in text

@@ -3,7 +3,9 @@
 //
 // Resume protocol. After committing a table into the destination ring the puller stores
 // the table's source sequence in its cursor file (cursor_file.h), then acknowledges it to
-// the server (DoAction "ack"). The server keeps every message it sent until acknowledged.
+// the server (DoAction "ack", sent by a thread of its own so the stream does not wait a
+// round trip per table; acks coalesce while one is in flight). The server keeps every
+// message it sent until acknowledged.
 // On a reconnect — or a restart after SIGKILL — the ticket carries the cursor, so the
 // server drops what was committed and replays the rest; anything at or below the cursor
 // that still arrives is counted as a duplicate and skipped. Under `block` nothing is lost
