@@ -99,6 +99,15 @@ int Run(const CaseArgs& a) {
                 a.kind.c_str(), static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s());
     return 0;
   }
+  if (a.kind == "flight-latency") {
+    auto l = bench::MeasureFlightLatency(a.size, a.count);
+    if (!l.ok()) return Fail(l.status().IsNotImplemented() ? kExitUsage : kExitFailure, l.status().message());
+    std::printf("{\"size_bytes\": %lld, \"bridge_p50_us\": %.1f, \"bridge_p99_us\": %.1f, \"local_p50_us\": %.1f, "
+                "\"local_p99_us\": %.1f}\n",
+                static_cast<long long>(l->table_bytes), l->bridge_p50_us, l->bridge_p99_us, l->local_p50_us,
+                l->local_p99_us);
+    return 0;
+  }
   if (a.kind == "loan-commit" || a.kind == "loan-commit-nofill") {
     auto c = bench::MeasureLoanCommit(a.size, static_cast<int>(a.count), a.kind == "loan-commit");
     if (!c.ok()) return Fail(kExitFailure, c.status().ToString());
@@ -130,8 +139,8 @@ int Run(const CaseArgs& a) {
     return 0;
   }
   return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, "
-                              "ipc-size, rss, loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge or "
-                              "flight-plain");
+                              "ipc-size, rss, loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge, "
+                              "flight-plain or flight-latency");
 }
 
 }  // namespace
@@ -142,7 +151,8 @@ int main(int argc, char** argv) {
   app.add_option("--kind", args.kind,
                  "memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size, rss, "
                  "loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge (ring -> "
-                 "Flight over 127.0.0.1 -> ring) or flight-plain (plain Flight DoGet from memory)")
+                 "Flight over 127.0.0.1 -> ring), flight-plain (plain Flight DoGet from memory) or flight-latency "
+                 "(one table at a time, bridged and not)")
       ->required();
   app.add_option("--size", args.size, "Table size in bytes");
   app.add_option("--count", args.count, "Tables (or samples) to measure");

@@ -24,6 +24,7 @@
 #ifdef ARROWRING_BENCH_BRIDGE
 #include <charconv>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -701,27 +702,14 @@ pid_t ForkFlightServer(Start start, Pipe& port, Pipe& stop) {
   });
 }
 
-}  // namespace
-
-constexpr uint64_t kFlightSourceRing = 64ull << 20;
-
-arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count) {
-  const std::string source_name = UniqueName("flight-src"), destination_name = UniqueName("flight-dst");
-  const uint64_t capacity = RingCapacityFor(table_bytes, 4);
-  // The server holds each table in the source ring until the puller acknowledges it, a
-  // network round trip after it left: the source ring must cover that bandwidth-delay
-  // product, or it, not the network, bounds the stream (docs/benchmarks.md). 64 MiB holds
-  // the server's window (16 tables) up to 4 MiB tables and 4 tables above.
-  const uint64_t source_capacity = std::max<uint64_t>(capacity, kFlightSourceRing);
-  const int64_t warmup = static_cast<int64_t>(source_capacity / static_cast<uint64_t>(table_bytes)) + 1;
-  ARROW_ASSIGN_OR_RAISE(Ring source, CreateRing(source_name, source_capacity));
-  RingGuard source_guard{source_name};
-  ARROW_ASSIGN_OR_RAISE(Ring destination, CreateRing(destination_name, capacity));
-  RingGuard destination_guard{destination_name};
-  Pipe ready, done, port_pipe, stop;
-  std::vector<pid_t> children;
-  children.push_back(ForkConsumer(destination_name, "consumer", warmup, count, /*checksum=*/false,
-                                  SpinPolicy::Default(), ready, done));
+// Streams ring `source` into `destination` through a RingServer (a child process, added to
+// `children`, told to stop on the way out) and a Puller (a thread here, stopped and joined on
+// the way out) while `body` runs. `body` starts once the puller's stream is open — the server
+// holds its durable subscriber then, so every table published from there on is due to it.
+// Fork every other child before: gRPC starts here, and must not cross a fork.
+arrow::Status WithBridge(const std::string& source_name, Ring destination, std::vector<pid_t>& children,
+                         const std::function<arrow::Status()>& body) {
+  Pipe port_pipe, stop;
   children.push_back(ForkFlightServer(
       [&]() -> arrow::Result<std::unique_ptr<bridge::RingServer>> {
         bridge::ServerOptions options;
@@ -729,15 +717,9 @@ arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count
         return bridge::RingServer::Start(options);
       },
       port_pipe, stop));
-  // Whatever happens below, the server child is told to stop and every child is reaped.
   std::unique_ptr<Pipe, void (*)(Pipe*)> stop_server(&stop, [](Pipe* p) { p->Put(char{1}); });
   int port = -1;
-  char byte;
   if (!port_pipe.Get(&port) || port < 0) return arrow::Status::IOError("the ring server failed to start");
-  if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed to start");
-
-  // The puller runs here (a thread); it says when its stream is open, i.e. when the server
-  // holds the durable subscriber: tables published after that are all due to it.
   std::mutex mutex;
   std::condition_variable changed;
   bool streaming = false;
@@ -752,11 +734,10 @@ arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count
     changed.notify_all();
   };
   ARROW_ASSIGN_OR_RAISE(auto remote, bridge::RemoteRing::Parse("grpc://127.0.0.1:" + std::to_string(port) + "/" + source_name));
-  ARROW_ASSIGN_OR_RAISE(auto puller, bridge::Puller::Make(remote, destination, options));
+  ARROW_ASSIGN_OR_RAISE(auto puller, bridge::Puller::Make(remote, std::move(destination), options));
   arrow::Status pulled;
   bool pull_ended = false;
-  // Stops and joins the puller on every way out of this function.
-  struct PullThread {
+  struct PullThread {  // stops and joins the puller on every way out
     bridge::Puller* puller;
     std::thread thread;
     ~PullThread() {
@@ -775,21 +756,125 @@ arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count
     if (!changed.wait_for(lock, 60s, [&] { return streaming; })) return arrow::Status::IOError("the puller did not connect");
     if (pull_ended) return pulled.ok() ? arrow::Status::IOError("the puller ended early") : pulled;
   }
-  auto table = BenchTable(table_bytes);
-  Publisher publisher(source, {.timeout = 60s});
-  for (int64_t i = 0; i < warmup; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
-  if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed during warm-up");
-  const int64_t start = MonotonicNs();
-  for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
-  uint64_t sum;
-  if (!done.Get(&sum)) return arrow::Status::IOError("the consumer failed");
-  const int64_t end = MonotonicNs();
+  ARROW_RETURN_NOT_OK(body());
   pulling.puller->Stop();
   pulling.thread.join();
-  if (!pulled.ok()) return pulled;
-  stop_server.reset();
+  return pulled;
+}
+
+// The server holds each table in the source ring until the puller acknowledges it, a network
+// round trip after it left: the source ring must cover that bandwidth-delay product, or it,
+// not the network, bounds the stream (docs/benchmarks.md). 64 MiB holds the server's window
+// (16 tables) up to 4 MiB tables, and 4 tables above.
+uint64_t FlightSourceCapacity(int64_t table_bytes) {
+  return std::max<uint64_t>(RingCapacityFor(table_bytes, 4), 64ull << 20);
+}
+
+// Forks a process that subscribes to ring `name`, says so on `ready`, then answers every
+// table it reads with a byte on `reply`, `count` times.
+pid_t ForkEchoConsumer(const std::string& name, int64_t count, Pipe& ready, Pipe& reply) {
+  return Fork([&] {
+    auto attached = Ring::Attach(name);
+    if (!attached.ok()) return 2;
+    auto subscriber = Subscriber::Make(*attached, "echo");
+    if (!subscriber.ok()) return 3;
+    ready.Put(char{1});
+    for (int64_t i = 0; i < count; ++i) {
+      auto message = subscriber->Next(60s);
+      if (!message.ok() || !message->has_value()) return 4;
+      reply.Put(char{1});
+    }
+    return 0;
+  });
+}
+
+// Publishes `count` tables one at a time, each after the echo of the previous: the time from
+// Publish to the echo, per table (µs), after `warmup` untimed ones.
+arrow::Result<std::vector<double>> PacedRounds(Ring& ring, const arrow::Table& table, int64_t warmup, int64_t count,
+                                              Pipe& reply) {
+  Publisher publisher(ring, {.timeout = 60s});
+  std::vector<double> samples;
+  for (int64_t i = 0; i < warmup + count; ++i) {
+    const int64_t start = MonotonicNs();
+    ARROW_RETURN_NOT_OK(publisher.Publish(table).status());
+    char byte;
+    if (!reply.Get(&byte)) return arrow::Status::IOError("the consumer failed");
+    if (i >= warmup) samples.push_back(static_cast<double>(MonotonicNs() - start) / 1e3);
+  }
+  return samples;
+}
+
+double Percentile(std::vector<double> samples, double q) {
+  std::sort(samples.begin(), samples.end());
+  return samples[std::min(samples.size() - 1, static_cast<size_t>(q * static_cast<double>(samples.size())))];
+}
+
+}  // namespace
+
+arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count) {
+  const std::string source_name = UniqueName("flight-src"), destination_name = UniqueName("flight-dst");
+  const uint64_t source_capacity = FlightSourceCapacity(table_bytes);
+  const int64_t warmup = static_cast<int64_t>(source_capacity / static_cast<uint64_t>(table_bytes)) + 1;
+  ARROW_ASSIGN_OR_RAISE(Ring source, CreateRing(source_name, source_capacity));
+  RingGuard source_guard{source_name};
+  ARROW_ASSIGN_OR_RAISE(Ring destination, CreateRing(destination_name, RingCapacityFor(table_bytes, 4)));
+  RingGuard destination_guard{destination_name};
+  Pipe ready, done;
+  std::vector<pid_t> children;
+  children.push_back(ForkConsumer(destination_name, "consumer", warmup, count, /*checksum=*/false,
+                                  SpinPolicy::Default(), ready, done));
+  char byte;
+  if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed to start");
+  int64_t start = 0, end = 0;
+  ARROW_RETURN_NOT_OK(WithBridge(source_name, destination, children, [&]() -> arrow::Status {
+    auto table = BenchTable(table_bytes);
+    Publisher publisher(source, {.timeout = 60s});
+    for (int64_t i = 0; i < warmup; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
+    if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed during warm-up");
+    start = MonotonicNs();
+    for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
+    uint64_t sum;
+    if (!done.Get(&sum)) return arrow::Status::IOError("the consumer failed");
+    end = MonotonicNs();
+    return arrow::Status::OK();
+  }));
   if (!ReapAll(children)) return arrow::Status::IOError("a child process failed");
   return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9};
+}
+
+arrow::Result<FlightLatency> MeasureFlightLatency(int64_t table_bytes, int64_t count) {
+  constexpr int64_t kWarmup = 20;
+  FlightLatency out;
+  out.table_bytes = table_bytes;
+  const std::string local_name = UniqueName("latency-local"), source_name = UniqueName("latency-src"),
+                    destination_name = UniqueName("latency-dst");
+  ARROW_ASSIGN_OR_RAISE(Ring local, CreateRing(local_name, RingCapacityFor(table_bytes, 4)));
+  RingGuard local_guard{local_name};
+  ARROW_ASSIGN_OR_RAISE(Ring source, CreateRing(source_name, FlightSourceCapacity(table_bytes)));
+  RingGuard source_guard{source_name};
+  ARROW_ASSIGN_OR_RAISE(Ring destination, CreateRing(destination_name, RingCapacityFor(table_bytes, 4)));
+  RingGuard destination_guard{destination_name};
+  // Both echo consumers are forked before anything starts gRPC here.
+  Pipe local_ready, local_reply, ready, reply;
+  std::vector<pid_t> children;
+  children.push_back(ForkEchoConsumer(local_name, kWarmup + count, local_ready, local_reply));
+  children.push_back(ForkEchoConsumer(destination_name, kWarmup + count, ready, reply));
+  char byte;
+  if (!local_ready.Get(&byte) || !ready.Get(&byte)) return arrow::Status::IOError("a consumer failed to start");
+  auto table = BenchTable(table_bytes);
+  // The same round trip without the bridge: what the bridge adds is the difference.
+  ARROW_ASSIGN_OR_RAISE(auto local_samples, PacedRounds(local, *table, kWarmup, count, local_reply));
+  std::vector<double> samples;
+  ARROW_RETURN_NOT_OK(WithBridge(source_name, destination, children, [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(samples, PacedRounds(source, *table, kWarmup, count, reply));
+    return arrow::Status::OK();
+  }));
+  if (!ReapAll(children)) return arrow::Status::IOError("a child process failed");
+  out.local_p50_us = Percentile(local_samples, 0.5);
+  out.local_p99_us = Percentile(local_samples, 0.99);
+  out.bridge_p50_us = Percentile(samples, 0.5);
+  out.bridge_p99_us = Percentile(samples, 0.99);
+  return out;
 }
 
 arrow::Result<Throughput> MeasureFlightPlain(int64_t table_bytes, int64_t count) {
@@ -840,6 +925,9 @@ arrow::Result<Throughput> MeasureFlightBridge(int64_t, int64_t) {
   return arrow::Status::NotImplemented("built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)");
 }
 arrow::Result<Throughput> MeasureFlightPlain(int64_t, int64_t) {
+  return arrow::Status::NotImplemented("built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)");
+}
+arrow::Result<FlightLatency> MeasureFlightLatency(int64_t, int64_t) {
   return arrow::Status::NotImplemented("built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)");
 }
 #endif

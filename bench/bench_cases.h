@@ -96,6 +96,17 @@ arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count
 /// acknowledgements) read by a client here that reads one value per column of each table.
 arrow::Result<Throughput> MeasureFlightPlain(int64_t table_bytes, int64_t count);
 
+struct FlightLatency {
+  int64_t table_bytes = 0;
+  double bridge_p50_us = 0, bridge_p99_us = 0;  // publish -> read through the bridge
+  double local_p50_us = 0, local_p99_us = 0;    // the same without it: one ring
+};
+/// What the bridge adds to one table's trip: tables of `table_bytes` published one at a time,
+/// each once the consumer process answered the previous one (a byte on a pipe), `count` times
+/// through ring -> RingServer -> Flight over 127.0.0.1 -> Puller -> ring, and the same through
+/// one ring; the time from Publish to the answer, per table.
+arrow::Result<FlightLatency> MeasureFlightLatency(int64_t table_bytes, int64_t count);
+
 /// Peak RSS of a consumer process that receives `count` tables of `table_bytes` zero-copy and
 /// reads one value per column.
 arrow::Result<int64_t> MeasureConsumerPeakRss(int64_t table_bytes, int64_t count);

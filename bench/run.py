@@ -63,6 +63,7 @@ FRAMEWORK_CONTENDERS = ["compat-python", "seed-python", "framework-flow-floor"]
 # ZeroMQ (Python at both ends, as in the throughput table), at the sizes.
 FLIGHT_SIZES = [64 * KiB, MiB, 16 * MiB, 64 * MiB]
 FLIGHT_CONTENDERS = ["flight-bridge", "flight-plain", "zeromq-ipc"]
+FLIGHT_LATENCY_SIZES = [64 * KiB, MiB]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -920,6 +921,15 @@ def run(quick: bool) -> dict:
                                 for c in FLIGHT_CONTENDERS for k in ("gbps", "tables_per_s")}}
         for size in FLIGHT_SIZES]
     result["flight_unavailable"] = flight_unavailable
+    # What the bridge adds to one table's trip: one table at a time, bridged and through one ring.
+    result["flight_latency"] = []
+    if not flight_unavailable:
+        for size in FLIGHT_LATENCY_SIZES:
+            rows = [cpp_case("--kind", "flight-latency", "--size", size, "--count", 100 if quick else 500)
+                    for _ in range(reps)]
+            result["flight_latency"].append({"size_bytes": size, **{k: round(median_of(rows, k), 1) for k in (
+                "bridge_p50_us", "bridge_p99_us", "local_p50_us", "local_p99_us")}})
+            progress(f"flight-latency {size} B")
 
     # Consumer peak RSS against message size.
     result["rss"] = []
@@ -1195,6 +1205,14 @@ def report(result: dict) -> str:
                          f"{flight_added_us(r):.0f} |")
     elif result.get("flight_unavailable"):
         lines += ["", f"Rings across machines (Flight bridge): {result['flight_unavailable']}."]
+    if result.get("flight_latency"):
+        lines += ["", "One table at a time (published once the consumer answered the previous one), publish → "
+                  "consumer, µs; `local`: the same through one ring:", "",
+                  "| table | bridge p50 | bridge p99 | local p50 | local p99 | added p50 |", "|---|---|---|---|---|---|"]
+        for r in result["flight_latency"]:
+            lines.append(f"| {size_label(r['size_bytes'])} | {r['bridge_p50_us']:.0f} | {r['bridge_p99_us']:.0f} | "
+                         f"{r['local_p50_us']:.0f} | {r['local_p99_us']:.0f} | "
+                         f"{r['bridge_p50_us'] - r['local_p50_us']:.0f} |")
     lines += ["", "## Consumer peak RSS", "", "| message | peak RSS |", "|---|---|"]
     for r in result["rss"]:
         lines.append(f"| {r['size_bytes'] // KiB} KiB | {r['consumer_peak_rss_bytes'] / MiB:.1f} MiB |")

@@ -18,6 +18,7 @@ import pytest
     (["--kind", "rss", "--size", "65536", "--count", "2"], {"consumer_peak_rss_bytes"}),
     (["--kind", "flight-bridge", "--size", "65536", "--count", "20"], {"contender", "gbps", "tables_per_s"}),
     (["--kind", "flight-plain", "--size", "65536", "--count", "20"], {"contender", "gbps", "tables_per_s"}),
+    (["--kind", "flight-latency", "--size", "65536", "--count", "20"], {"bridge_p50_us", "bridge_p99_us", "local_p50_us"}),
 ])
 def test_bench_cases_run_and_report_json(bench_case, args, keys):
     result = bench_case(*args)

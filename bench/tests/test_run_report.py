@@ -108,6 +108,9 @@ def test_the_flight_rows_show_the_ratios_and_the_added_time_per_table():
     assert "| 1 MiB | 0.900 | 1.000 | 0.100 | 0.90x | 9.00x |" in text
     assert "| bridge >= 0.8x plain Flight at >= 1 MiB | 1 MiB 0.90x, 16 MiB 0.90x, 64 MiB 0.90x | met |" in text
     assert "| bridge >= 5x ZeroMQ | 64 KiB 9.00x" in text
+    result["flight_latency"] = [{"size_bytes": 64 * KiB, "bridge_p50_us": 300.0, "bridge_p99_us": 900.0,
+                                 "local_p50_us": 50.0, "local_p99_us": 80.0}]
+    assert "| 64 KiB | 300 | 900 | 50 | 80 | 250 |" in run.report(result)
 
 
 def test_a_build_without_the_bridge_reports_the_flight_rows_as_not_built():
