@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -195,6 +196,10 @@ def test_a_loan_larger_than_the_ring_errors_clearly(ring):
     with pytest.raises(ar.TooLargeError, match="holds at most") as info:
         ring.publisher().loan(DAQ, ring.capacity // 44 + 1)
     assert "bigger ring" in str(info.value)
+    for rows in (2**40, 2**31):  # beyond what an Arrow batch holds: still ours, still TooLarge
+        with pytest.raises(ar.TooLargeError, match="2\\^31 - 1"):
+            ring.publisher().loan(DAQ, rows)
+    assert ring.stats()["committed_bytes"] == 0
 
 
 def test_a_full_ring_says_so_without_waiting(ring_name):
@@ -277,3 +282,42 @@ def test_without_the_loans_module_the_ring_works_and_loan_says_why(ring):
     handle = pickle.loads(result.stdout)  # a handle pickled by the ring-only build loads here
     assert isinstance(handle, ar.Handle)
     assert sub.next(timeout=10).column("x").to_pylist() == [1, 2, 3]
+
+
+def test_threads_sharing_a_publisher_loan_at_once(ring):
+    sub = ring.subscribe("threads")
+    pub = ring.publisher(timeout=30)
+    errors = []
+
+    def produce(seed):
+        try:
+            for i in range(25):
+                with pub.loan(DAQ, 32) as batch:
+                    fill_daq(batch, seed * 100 + i)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    received = [sub.next(timeout=30) for _ in range(100)]
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sorted(t.column("event")[0].as_py() for t in received) == sorted(
+        s * 100 + i for s in range(4) for i in range(25))
+
+
+def test_a_loan_dropped_without_commit_is_aborted_when_collected(ring_name):
+    ring = ar.Ring.create(ring_name, capacity=1 * 2**20, policy="fail")
+    pub = ring.publisher()
+    batch = pub.loan(DAQ, 20_000)
+    adc = batch.column("adc")
+    del batch
+    gc.collect()
+    with pytest.raises(ar.RingFullError):  # the array still holds the loan
+        pub.loan(DAQ, 20_000)
+    del adc
+    gc.collect()
+    pub.loan(DAQ, 20_000).abort()  # its space came back
+    assert ring.stats()["committed_bytes"] == 0

@@ -1,6 +1,7 @@
 #include "arrowring/ipc/loan.h"
 
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include <arrow/array/util.h>
@@ -16,6 +17,9 @@ namespace arrowring {
 namespace {
 
 constexpr int64_t kEndOfStream = 8;  // continuation marker + zero length
+// The most values one Arrow array may hold in IPC (Arrow's writer refuses more). Checked
+// before any size arithmetic, which it also keeps from overflowing.
+constexpr int64_t kMaxArrayLength = std::numeric_limits<int32_t>::max();
 
 int64_t Pad8(int64_t n) { return arrow::bit_util::RoundUpToMultipleOf8(n); }
 
@@ -46,7 +50,14 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
     add(1, arrow::bit_util::BytesForBits(length));
   } else if (id == arrow::Type::FIXED_SIZE_LIST) {
     const auto& list = static_cast<const arrow::FixedSizeListType&>(*type);
-    ARROW_ASSIGN_OR_RAISE(auto child, Plan(*list.value_field(), length * list.list_size(), validity, specs, unsupported));
+    const int64_t values = length * list.list_size();  // both <= 2^31 - 1: no overflow
+    if (values > kMaxArrayLength) {
+      return ToStatus({Errc::kTooLarge, "field '" + field.name() + "' (" + type->ToString() + "): " +
+                                            std::to_string(length) + " lists make " + std::to_string(values) +
+                                            " values, more than the 2^31 - 1 an Arrow array holds; loan fewer "
+                                            "rows per batch"});
+    }
+    ARROW_ASSIGN_OR_RAISE(auto child, Plan(*list.value_field(), values, validity, specs, unsupported));
     data->child_data.push_back(std::move(child));
   } else if (id == arrow::Type::STRUCT) {
     for (const auto& child_field : type->fields()) {
@@ -177,6 +188,11 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   if (num_rows < 0) {
     return ToStatus({Errc::kInvalidArgument, "a loan needs num_rows >= 0, not " + std::to_string(num_rows)});
   }
+  if (num_rows > kMaxArrayLength) {
+    return ToStatus({Errc::kTooLarge, "a loan of " + std::to_string(num_rows) +
+                                          " rows: an Arrow record batch holds at most 2^31 - 1; loan fewer rows "
+                                          "per batch"});
+  }
   if (options_.write.compression != Compression::kNone) {
     return ToStatus({Errc::kInvalidArgument,
                      "a loan cannot be compressed (the body is written in place); publish with "
@@ -201,6 +217,14 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   for (auto& spec : loan.buffers_) {
     spec.offset = offset;
     offset += Pad8(spec.size);
+    // Said here, before Arrow frames a batch no ring could hold (each buffer is < 2^62 bytes,
+    // so the sum cannot overflow before it passes any capacity).
+    if (static_cast<uint64_t>(offset) > ring_.capacity()) {
+      return ToStatus({Errc::kTooLarge, "a loan of " + std::to_string(num_rows) + " rows needs more than " +
+                                            std::to_string(offset) + " bytes; ring '" + ring_.name() +
+                                            "' holds at most " + std::to_string(ring_.capacity()) +
+                                            ": use a bigger ring or fewer rows per loan"});
+    }
   }
   loan.body_length_ = offset;
 

@@ -264,6 +264,16 @@ TEST(Loan, ClearErrorsForALoanLargerThanTheRingAndForUnsupportedTypes) {
   EXPECT_EQ(ErrcOf(too_large.status()), Errc::kTooLarge);
   EXPECT_TRUE(too_large.status().IsCapacityError());
   EXPECT_THAT(too_large.status().message(), HasSubstr("holds at most"));
+  // Sizes Arrow's writer would refuse, or whose arithmetic would overflow: ours, not Arrow's.
+  for (auto [schema, rows] : {std::pair{arrow::schema({arrow::field("x", arrow::int64())}), int64_t{1} << 30},
+                              std::pair{arrow::schema({arrow::field("x", arrow::int64())}), int64_t{1} << 62},
+                              std::pair{arrow::schema({arrow::field("adc", arrow::fixed_size_list(arrow::int8(), 1 << 20))}),
+                                        int64_t{1} << 12}}) {
+    SCOPED_TRACE(rows);
+    auto loan = publisher.Loan(schema, rows);
+    EXPECT_EQ(ErrcOf(loan.status()), Errc::kTooLarge) << loan.status().ToString();
+    EXPECT_THAT(loan.status().message(), ::testing::AnyOf(HasSubstr("holds at most"), HasSubstr("2^31 - 1")));
+  }
   for (const auto& type : {arrow::utf8(), arrow::binary(), arrow::list(arrow::int32()),
                            arrow::dictionary(arrow::int8(), arrow::utf8()), arrow::null(),
                            arrow::struct_({arrow::field("s", arrow::large_utf8())})}) {
