@@ -11,7 +11,8 @@ TSAN_DIR    ?= build-tsan
 BUILD_TYPE  ?= RelWithDebInfo
 VENV_PYTHON := $(CURDIR)/.venv/bin/python
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VENV_PYTHON) \
-               -DARROWRING_BUILD_TESTS=ON -DARROWRING_BUILD_BENCHMARKS=ON
+               -DARROWRING_BUILD_TESTS=ON -DARROWRING_BUILD_BENCHMARKS=ON \
+               -DARROWRING_BUILD_BRIDGE=ON
 # Sanitizer builds: only the suites that need them. ASan+UBSan: every parser of untrusted bytes
 # (IPC streams, segment files), and loans (pointer arithmetic in ring memory, gold files).
 # TSan: threads racing on one ring.

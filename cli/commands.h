@@ -62,5 +62,33 @@ struct DemoWorkerArgs {
 };
 int RunDemoWorker(const DemoWorkerArgs& args);
 
+// The Flight bridge (built with ARROWRING_BUILD_BRIDGE; docs/bridge.md).
+struct ServeArgs {
+  std::string listen = "127.0.0.1:8815";
+  std::vector<std::string> rings;  // empty: every ring of this host
+  std::string tls_cert, tls_key, token_file;
+  bool insecure = false;
+  bool json = false;
+  double interval = 2.0;  // seconds between progress lines
+  size_t window = 16;     // tables a stream holds sent but unacknowledged
+};
+int RunServe(const ServeArgs& args);
+
+struct BridgeClientArgs {
+  std::string token_file, tls_roots, subscriber;
+  bool json = false;
+  double interval = 2.0;
+};
+struct BridgePullArgs {
+  std::string from, into, cursor;
+  BridgeClientArgs client;
+};
+int RunBridgePull(const BridgePullArgs& args);
+struct BridgePushArgs {
+  std::string from, to;
+  BridgeClientArgs client;
+};
+int RunBridgePush(const BridgePushArgs& args);
+
 
 }  // namespace arrowring::cli

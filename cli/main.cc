@@ -101,6 +101,44 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--events-per-table", worker.events_per_table);
   worker_cmd->add_option("--output", worker.output);
 
+#ifdef ARROWRING_WITH_BRIDGE
+  ServeArgs serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Serve this host's rings over Arrow Flight (docs/bridge.md)");
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: a free one)")
+      ->capture_default_str();
+  serve_cmd->add_option("--ring", serve.rings, "A ring clients may use (repeat; default: every ring)");
+  serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate (chain) file: serve TLS");
+  serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key file of --tls-cert");
+  serve_cmd->add_option("--token-file", serve.token_file, "File holding the bearer token every call must carry");
+  serve_cmd->add_flag("--insecure", serve.insecure, "Allow a non-loopback address without TLS and a token");
+  serve_cmd->add_option("--window", serve.window, "Tables a stream may have sent but unacknowledged")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  serve_cmd->add_option("--interval", serve.interval, "Seconds between progress lines")->capture_default_str();
+  serve_cmd->add_flag("--json", serve.json, "JSON lines on stdout (see docs/bridge.md)");
+
+  auto* bridge_cmd = app.add_subcommand("bridge", "Connect a local ring to a remote one over Arrow Flight");
+  bridge_cmd->require_subcommand(1);
+  auto add_client_options = [](CLI::App* cmd, BridgeClientArgs& client) {
+    cmd->add_option("--token-file", client.token_file, "File holding the server's bearer token");
+    cmd->add_option("--tls-roots", client.tls_roots, "PEM file of the roots to verify a grpc+tls:// server with");
+    cmd->add_option("--subscriber", client.subscriber, "Subscriber name (pull: on the server; push: local)");
+    cmd->add_option("--interval", client.interval, "Seconds between progress lines")->capture_default_str();
+    cmd->add_flag("--json", client.json, "JSON lines on stdout (see docs/bridge.md)");
+  };
+  BridgePullArgs pull;
+  auto* pull_cmd = bridge_cmd->add_subcommand("pull", "Republish a remote ring into a local one");
+  pull_cmd->add_option("from", pull.from, "grpc://HOST:PORT/RING or grpc+tls://HOST:PORT/RING")->required();
+  pull_cmd->add_option("--into", pull.into, "Local ring to publish into")->required();
+  pull_cmd->add_option("--cursor", pull.cursor,
+                       "File recording the last table committed (default under ~/.local/state/arrowring)");
+  add_client_options(pull_cmd, pull.client);
+  BridgePushArgs push;
+  auto* push_cmd = bridge_cmd->add_subcommand("push", "Publish a local ring's tables into a remote ring");
+  push_cmd->add_option("from", push.from, "Local ring to read")->required();
+  push_cmd->add_option("--to", push.to, "grpc://HOST:PORT/RING or grpc+tls://HOST:PORT/RING")->required();
+  add_client_options(push_cmd, push.client);
+#endif
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -119,5 +157,10 @@ int main(int argc, char** argv) {
   if (*cat_cmd) return RunCat(cat);
   if (*demo_cmd) return RunDemo(demo, SelfPath(argv[0]));
   if (*worker_cmd) return RunDemoWorker(worker);
+#ifdef ARROWRING_WITH_BRIDGE
+  if (*serve_cmd) return RunServe(serve);
+  if (*pull_cmd) return RunBridgePull(pull);
+  if (*push_cmd) return RunBridgePush(push);
+#endif
   return kExitUsage;
 }

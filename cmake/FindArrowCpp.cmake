@@ -2,6 +2,7 @@
 #
 #   ArrowCpp::arrow     libarrow           (core, IPC, CSV, JSON)
 #   ArrowCpp::parquet   libparquet         (when present)
+#   ArrowCpp::flight    libarrow_flight    (when present; the bridge needs it)
 #
 # Order of preference:
 #   1. find_package(Arrow CONFIG): a system, conda or source install with ArrowConfig.cmake.
@@ -30,6 +31,10 @@ if(Arrow_FOUND)
   find_package(Parquet CONFIG QUIET)
   if(TARGET Parquet::parquet_shared AND NOT TARGET ArrowCpp::parquet)
     add_library(ArrowCpp::parquet ALIAS Parquet::parquet_shared)
+  endif()
+  find_package(ArrowFlight CONFIG QUIET)
+  if(TARGET ArrowFlight::arrow_flight_shared AND NOT TARGET ArrowCpp::flight)
+    add_library(ArrowCpp::flight ALIAS ArrowFlight::arrow_flight_shared)
   endif()
   get_target_property(_arrowcpp_location Arrow::arrow_shared LOCATION)
   get_filename_component(ArrowCpp_LIBRARY_DIR "${_arrowcpp_location}" DIRECTORY)
@@ -61,6 +66,8 @@ else()
       PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
     find_file(ArrowCpp_PARQUET_LIBRARY "libparquet.so.${_arrowcpp_so_version}"
       PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
+    find_file(ArrowCpp_FLIGHT_LIBRARY "libarrow_flight.so.${_arrowcpp_so_version}"
+      PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
     if(ArrowCpp_LIBRARY AND NOT TARGET ArrowCpp::arrow)
       add_library(ArrowCpp::arrow SHARED IMPORTED GLOBAL)
       set_target_properties(ArrowCpp::arrow PROPERTIES
@@ -72,6 +79,13 @@ else()
       add_library(ArrowCpp::parquet SHARED IMPORTED GLOBAL)
       set_target_properties(ArrowCpp::parquet PROPERTIES
         IMPORTED_LOCATION "${ArrowCpp_PARQUET_LIBRARY}"
+        INTERFACE_LINK_LIBRARIES ArrowCpp::arrow)
+    endif()
+    # Flight links the same libarrow.so.<so_version> by its soname: one libarrow per process.
+    if(ArrowCpp_FLIGHT_LIBRARY AND NOT TARGET ArrowCpp::flight)
+      add_library(ArrowCpp::flight SHARED IMPORTED GLOBAL)
+      set_target_properties(ArrowCpp::flight PROPERTIES
+        IMPORTED_LOCATION "${ArrowCpp_FLIGHT_LIBRARY}"
         INTERFACE_LINK_LIBRARIES ArrowCpp::arrow)
     endif()
   else()

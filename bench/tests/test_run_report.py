@@ -73,6 +73,17 @@ def test_the_peer_targets_hold_arrowring_against_the_best_variant_of_a_peer():
     assert "python / iceoryx2: 64 KiB 0.50x" in text and "python / iceoryx2: 1 KiB 0.50x" in text
 
 
+def test_the_framework_row_shows_the_flows_own_ceiling_over_the_seed():
+    result = fake_result()
+    for row in result["framework_path"]:
+        if row["contender"] == "framework-flow-floor":
+            row["tables_per_s"] *= 1.5  # the flow alone runs 1.5x as many tables as the seed moves
+    text = run.report(result)
+    assert "framework-flow-floor" in text
+    assert "| 1024 KiB | 2.000 | 2.000 | 1907 | 2861 | 1.0x | 1.5x |" in text
+    assert "1.0x, 1.0x (the flow's own ceiling: 1.5x, 1.5x)" in text
+
+
 def test_loan_rows_and_their_targets_are_reported_when_measured():
     result = fake_result()
     assert "Loaned vs copying" not in run.report(result)  # results from before loans still render

@@ -51,6 +51,25 @@ def _numpy_type(t: pa.DataType) -> Optional[Tuple[np.dtype, Tuple[int, ...]]]:
     return None
 
 
+def _fixed_width(t: pa.DataType) -> bool:
+    if pa.types.is_fixed_size_list(t):
+        return _fixed_width(t.value_type)
+    if pa.types.is_struct(t):
+        return all(_fixed_width(t.field(i).type) for i in range(t.num_fields))
+    return pa.types.is_boolean(t) or _numpy_type(t) is not None
+
+
+def check_loanable(schema: pa.Schema) -> None:
+    """Python loans hold fixed-width columns, each of which has an ndarray view. (C++ loans
+    also take utf8, binary and list columns up to a capacity; Python has no view for those yet.)"""
+    for field in schema:
+        if not _fixed_width(field.type):
+            raise InvalidArgumentError(
+                f"column {field.name!r} is {field.type}: a Python loan holds fixed-width columns (numbers, booleans, "
+                "temporal, decimals, fixed-size binary, and fixed-size lists and structs of them); publish such "
+                "tables with publish()")
+
+
 class LoanedBatch:
     """One record batch of ``num_rows`` rows in ring memory, from :meth:`Publisher.loan`.
 

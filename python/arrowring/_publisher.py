@@ -70,6 +70,7 @@ class Publisher:
                                        f"not {type(schema).__name__}")
         if not isinstance(schema, pa.Schema):
             schema = pa.schema(schema)
+        _loan.check_loanable(schema)
         # Made again after a fork (this process's attachment) or when the options were changed;
         # otherwise kept, with the framing of its last loan.
         key = (os.getpid(), self.timeout, self.deliveries, self.delivery_ttl)

@@ -2,8 +2,8 @@
 // Reads every record batch of IN with Arrow, builds each one again in a loan of ring memory
 // (Publisher::Loan, values copied in place), commits it, and writes the published message —
 // one complete Arrow IPC stream — to OUT_PREFIX.<i>. Prints the number of streams written.
-// Exit 3 when the schema is not loanable (not fixed-width), so pyarrow
-// (test_loan_interop.py) reads the bytes a loan publishes.
+// Variable-width columns are loaned with the capacity they use. Exit 3 when the schema is not
+// loanable. pyarrow (test_loan_interop.py) reads the bytes a loan publishes.
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -14,6 +14,7 @@
 #include <arrow/io/file.h>
 #include <arrow/ipc/reader.h>
 
+#include "arrowring/ipc/loan_testing.h"
 #include "arrowring/ipc/pubsub.h"
 
 namespace {
@@ -21,24 +22,6 @@ namespace {
 int Fail(const std::string& what) {
   std::cerr << "loan_rewrite: " << what << "\n";
   return 1;
-}
-
-bool CopyInto(const arrow::ArrayData& source, arrow::ArrayData* target) {
-  if (source.offset != 0) return false;
-  for (size_t i = 0; i < target->buffers.size(); ++i) {
-    auto& to = target->buffers[i];
-    if (to == nullptr) continue;
-    const auto& from = i < source.buffers.size() ? source.buffers[i] : nullptr;
-    if (i == 0 && (from == nullptr || source.null_count == 0)) continue;  // stays all valid
-    if (from == nullptr || from->size() < to->size()) return false;
-    std::memcpy(to->mutable_data(), from->data(), static_cast<size_t>(to->size()));
-  }
-  target->null_count.store(target->buffers[0] ? source.null_count.load() : 0);
-  if (source.child_data.size() != target->child_data.size()) return false;
-  for (size_t c = 0; c < source.child_data.size(); ++c) {
-    if (!CopyInto(*source.child_data[c], target->child_data[c].get())) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -66,7 +49,7 @@ int main(int argc, char** argv) {
     std::shared_ptr<arrow::RecordBatch> batch;
     if (auto status = (*reader)->ReadNext(&batch); !status.ok()) return Fail(status.ToString());
     if (batch == nullptr) break;
-    auto loan = publisher.Loan(batch->schema(), batch->num_rows());
+    auto loan = publisher.Loan(batch->schema(), batch->num_rows(), testing::CapacitiesFor(*batch));
     if (!loan.ok()) {
       if (ErrcOf(loan.status()) == Errc::kInvalidArgument) {
         std::cerr << "loan_rewrite: not loanable: " << loan.status().ToString() << "\n";
@@ -75,7 +58,9 @@ int main(int argc, char** argv) {
       return Fail(loan.status().ToString());
     }
     for (int c = 0; c < batch->num_columns(); ++c) {
-      if (!CopyInto(*batch->column_data(c), loan->column_data(c).get())) return Fail("a sliced or odd gold column");
+      if (!testing::CopyIntoLoan(*batch->column_data(c), loan->column_data(c).get())) {
+        return Fail("a sliced or odd gold column");
+      }
     }
     auto handle = loan->Commit();
     if (!handle.ok()) return Fail(handle.status().ToString());

@@ -1,7 +1,10 @@
 #include "arrowring/ipc/loan.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include <arrow/array/util.h>
@@ -27,28 +30,103 @@ int64_t Pad8(int64_t n) { return arrow::bit_util::RoundUpToMultipleOf8(n); }
 // only reads sizes while building metadata).
 alignas(64) uint8_t placeholder[64];
 
+using Role = LoanedBatch::BufferSpec::Role;
+
+bool IsBinaryLike(arrow::Type::type id) {
+  return id == arrow::Type::STRING || id == arrow::Type::BINARY || id == arrow::Type::LARGE_STRING ||
+         id == arrow::Type::LARGE_BINARY;
+}
+bool IsList(arrow::Type::type id) { return id == arrow::Type::LIST || id == arrow::Type::LARGE_LIST; }
+bool IsVariableWidth(arrow::Type::type id) { return IsBinaryLike(id) || IsList(id); }
+int OffsetWidth(arrow::Type::type id) {
+  return id == arrow::Type::LARGE_STRING || id == arrow::Type::LARGE_BINARY || id == arrow::Type::LARGE_LIST ? 8 : 4;
+}
+
+// Bytes of `length` values of a fixed-width type (bit-packed for booleans).
+int64_t ValueBytes(const arrow::DataType& type, int64_t length) {
+  return arrow::bit_util::BytesForBits(length * static_cast<const arrow::FixedWidthType&>(type).bit_width());
+}
+
+// Whether a loan can hold `type` as fixed-width values: numbers, booleans, temporal,
+// decimals, fixed-size binary, and fixed-size lists and structs of them.
+bool IsLoanableFixedWidth(const arrow::DataType& type) {
+  const arrow::Type::type id = type.id();
+  if (id == arrow::Type::FIXED_SIZE_LIST) {
+    return IsLoanableFixedWidth(*static_cast<const arrow::FixedSizeListType&>(type).value_type());
+  }
+  if (id == arrow::Type::STRUCT) {
+    for (const auto& child : type.fields()) {
+      if (!IsLoanableFixedWidth(*child->type())) return false;
+    }
+    return true;
+  }
+  if (id == arrow::Type::BOOL) return true;
+  if (arrow::is_primitive(id) || arrow::is_temporal(id) || arrow::is_decimal(id) ||
+      id == arrow::Type::FIXED_SIZE_BINARY || id == arrow::Type::INTERVAL_MONTH_DAY_NANO) {
+    return static_cast<const arrow::FixedWidthType&>(type).bit_width() % 8 == 0;
+  }
+  return false;
+}
+
 // Builds the array data of `field` with `length` rows, placeholder buffers, and appends its
 // buffers to `specs` in the order Arrow's writer puts them in the body (pre-order: a node's
-// validity, its values, then its children). Sets `unsupported` for a type a loan cannot hold.
-arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field, int64_t length,
-                                                      bool validity,
-                                                      std::vector<LoanedBatch::BufferSpec>* specs,
+// validity, its values or offsets and data, then its children). `capacity` is the
+// variable-width capacity of a top-level column (bytes; -1: none given); nested fields never
+// have one. Sets `unsupported` for a type a loan cannot hold.
+arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field, int64_t length, int64_t capacity,
+                                                      bool validity, std::vector<LoanedBatch::BufferSpec>* specs,
                                                       std::string* unsupported) {
   const auto& type = field.type();
   auto data = arrow::ArrayData::Make(type, length, {nullptr}, 0);
-  auto add = [&](int index, int64_t size) {
+  auto add = [&](int index, int64_t size, Role role) {
     data->buffers.resize(std::max<size_t>(data->buffers.size(), static_cast<size_t>(index) + 1));
     data->buffers[index] = std::make_shared<arrow::MutableBuffer>(placeholder, size);
-    specs->push_back({data.get(), index, size, 0});
+    specs->push_back({data.get(), index, size, 0, role});
   };
   if (validity && field.nullable()) {
-    add(0, arrow::bit_util::BytesForBits(length));
+    add(0, arrow::bit_util::BytesForBits(length), Role::kValidity);
     data->null_count = 1;  // every bitmap present while sizing (see Commit)
   }
   const arrow::Type::type id = type->id();
-  if (id == arrow::Type::BOOL) {
-    add(1, arrow::bit_util::BytesForBits(length));
-  } else if (id == arrow::Type::FIXED_SIZE_LIST) {
+  if (IsVariableWidth(id)) {
+    if (capacity < 0) {
+      *unsupported = type->ToString() + " (field '" + field.name() + "') without a capacity: give one in "
+                     "LoanOptions::capacities (only top-level columns take one)";
+      return data;
+    }
+    // With no rows, offsets[0] = offsets[num_rows] = 0: nothing of a capacity could be used,
+    // and Arrow's writer gives such a column no values at all.
+    if (length == 0) capacity = 0;
+    add(1, (length + 1) * OffsetWidth(id), Role::kOffsets);
+    if (IsBinaryLike(id)) {
+      add(2, capacity, Role::kData);
+      return data;
+    }
+    const auto& value_field = static_cast<const arrow::BaseListType&>(*type).value_field();
+    const auto& value_type = *value_field->type();
+    if (!IsLoanableFixedWidth(value_type) || value_type.id() == arrow::Type::FIXED_SIZE_LIST ||
+        value_type.id() == arrow::Type::STRUCT) {
+      *unsupported = type->ToString() + " (field '" + field.name() + "'): a loaned list holds fixed-width "
+                     "values (numbers, booleans, temporal, decimals, fixed-size binary)";
+      return data;
+    }
+    // The capacity in values: as many whole values as the bytes hold.
+    const int64_t values = capacity * 8 / static_cast<const arrow::FixedWidthType&>(value_type).bit_width();
+    if (values > kMaxArrayLength) {
+      return ToStatus({Errc::kTooLarge, "field '" + field.name() + "' (" + type->ToString() + "): a capacity of " +
+                                            std::to_string(capacity) + " bytes holds " + std::to_string(values) +
+                                            " values, more than the 2^31 - 1 an Arrow array holds; give a smaller "
+                                            "capacity"});
+    }
+    ARROW_ASSIGN_OR_RAISE(auto child, Plan(*value_field, values, -1, validity, specs, unsupported));
+    data->child_data.push_back(std::move(child));
+    return data;
+  }
+  if (!IsLoanableFixedWidth(*type)) {
+    *unsupported = type->ToString() + " (field '" + field.name() + "')";
+    return data;
+  }
+  if (id == arrow::Type::FIXED_SIZE_LIST) {
     const auto& list = static_cast<const arrow::FixedSizeListType&>(*type);
     const int64_t values = length * list.list_size();  // both <= 2^31 - 1: no overflow
     if (values > kMaxArrayLength) {
@@ -57,25 +135,56 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
                                             " values, more than the 2^31 - 1 an Arrow array holds; loan fewer "
                                             "rows per batch"});
     }
-    ARROW_ASSIGN_OR_RAISE(auto child, Plan(*list.value_field(), values, validity, specs, unsupported));
+    ARROW_ASSIGN_OR_RAISE(auto child, Plan(*list.value_field(), values, -1, validity, specs, unsupported));
     data->child_data.push_back(std::move(child));
   } else if (id == arrow::Type::STRUCT) {
     for (const auto& child_field : type->fields()) {
-      ARROW_ASSIGN_OR_RAISE(auto child, Plan(*child_field, length, validity, specs, unsupported));
+      ARROW_ASSIGN_OR_RAISE(auto child, Plan(*child_field, length, -1, validity, specs, unsupported));
       data->child_data.push_back(std::move(child));
     }
-  } else if (arrow::is_primitive(id) || arrow::is_temporal(id) || arrow::is_decimal(id) ||
-             id == arrow::Type::FIXED_SIZE_BINARY || id == arrow::Type::INTERVAL_MONTH_DAY_NANO) {
-    const int width = static_cast<const arrow::FixedWidthType&>(*type).bit_width();
-    if (width % 8 != 0) {
-      *unsupported = type->ToString() + " (field '" + field.name() + "')";
-      return data;
-    }
-    add(1, length * (width / 8));
   } else {
-    *unsupported = type->ToString() + " (field '" + field.name() + "')";
+    add(1, ValueBytes(*type, length), Role::kValues);
   }
   return data;
+}
+
+// Sets the length of `node` and of the nodes below it that follow it (fixed-size lists'
+// values, structs' fields): a list's values at Commit, once its offsets say how many.
+void SetLength(arrow::ArrayData* node, int64_t length) {
+  node->length = length;
+  if (node->type->id() == arrow::Type::FIXED_SIZE_LIST) {
+    SetLength(node->child_data[0].get(),
+              length * static_cast<const arrow::FixedSizeListType&>(*node->type).list_size());
+  } else if (node->type->id() == arrow::Type::STRUCT) {
+    for (auto& child : node->child_data) SetLength(child.get(), length);
+  }
+}
+
+// The last offset of a variable-width node whose offsets start at 0; an error naming the
+// column otherwise, or when it exceeds `capacity`.
+arrow::Result<int64_t> UsedCapacity(const arrow::ArrayData& node, const uint8_t* offsets, int64_t capacity,
+                                    const std::string& column) {
+  int64_t first, last;
+  if (OffsetWidth(node.type->id()) == 8) {
+    std::memcpy(&first, offsets, 8);
+    std::memcpy(&last, offsets + 8 * node.length, 8);
+  } else {
+    int32_t first32, last32;
+    std::memcpy(&first32, offsets, 4);
+    std::memcpy(&last32, offsets + 4 * node.length, 4);
+    first = first32;
+    last = last32;
+  }
+  if (first != 0) {
+    return arrow::Status::Invalid("column '", column, "': offsets[0] is ", first, "; a loan's offsets start at 0");
+  }
+  if (last < 0 || last > capacity) {
+    return arrow::Status::Invalid("column '", column, "': offsets[", node.length, "] is ", last,
+                                  ", beyond the loan's capacity of ", capacity,
+                                  IsList(node.type->id()) ? " values" : " bytes",
+                                  ": loan with a larger capacity (LoanOptions::capacities)");
+  }
+  return last;
 }
 
 }  // namespace
@@ -84,10 +193,31 @@ arrow::Result<std::shared_ptr<arrow::MutableBuffer>> LoanedBatch::values(int i) 
   if (!slot_) return ToStatus({Errc::kBadState, "the loan is committed or aborted"});
   if (i < 0 || i >= num_columns()) return arrow::Status::IndexError("no column ", i);
   const auto& data = columns_[i];
+  if (IsVariableWidth(data->type->id())) {
+    return arrow::Status::TypeError("column ", i, " (", data->type->ToString(),
+                                    ") is variable-width: fill offsets(i) and data(i)");
+  }
   if (data->buffers.size() < 2 || data->buffers[1] == nullptr) {
     return arrow::Status::TypeError("column ", i, " (", data->type->ToString(), ") has no values buffer");
   }
   return std::static_pointer_cast<arrow::MutableBuffer>(data->buffers[1]);
+}
+
+arrow::Result<std::shared_ptr<arrow::MutableBuffer>> LoanedBatch::offsets(int i) const {
+  if (!slot_) return ToStatus({Errc::kBadState, "the loan is committed or aborted"});
+  if (i < 0 || i >= num_columns()) return arrow::Status::IndexError("no column ", i);
+  const auto& data = columns_[i];
+  if (!IsVariableWidth(data->type->id())) {
+    return arrow::Status::TypeError("column ", i, " (", data->type->ToString(), ") has no offsets: fill values(i)");
+  }
+  return std::static_pointer_cast<arrow::MutableBuffer>(data->buffers[1]);
+}
+
+arrow::Result<std::shared_ptr<arrow::MutableBuffer>> LoanedBatch::data(int i) const {
+  ARROW_RETURN_NOT_OK(offsets(i).status());
+  const auto& data = columns_[i];
+  const auto& holder = IsList(data->type->id()) ? data->child_data[0] : data;
+  return std::static_pointer_cast<arrow::MutableBuffer>(holder->buffers[IsList(data->type->id()) ? 1 : 2]);
 }
 
 arrow::Result<std::shared_ptr<arrow::MutableBuffer>> LoanedBatch::validity(int i) const {
@@ -120,24 +250,42 @@ arrow::Result<Handle> LoanedBatch::Commit() {
   auto* base = reinterpret_cast<uint8_t*>(slot.data().data());
   uint8_t* body = base + body_start_;
 
-  // Null counts decide which bitmaps Arrow's writer keeps (only those with nulls).
+  // Each buffer's published size, in body order (parents before children): null counts decide
+  // which bitmaps Arrow's writer keeps (only those with nulls); offsets decide how much of a
+  // variable-width column's capacity is used, and so a list's values' length.
+  std::vector<int64_t> used(columns_.size(), 0);
   int64_t offset = 0;
   for (auto& spec : buffers_) {
     arrow::ArrayData& owner = *spec.owner;
     int64_t size = spec.size;
-    if (spec.index == 0) {
-      if (owner.null_count < 0) owner.null_count = owner.GetNullCount();  // counts the bitmap
-      if (owner.null_count > owner.length) {
-        return arrow::Status::Invalid("null count ", owner.null_count, " exceeds the length ", owner.length,
-                                      " of a ", owner.type->ToString(), " array");
+    switch (spec.role) {
+      case Role::kValidity:
+        if (owner.null_count < 0) owner.null_count = owner.GetNullCount();  // counts the bitmap
+        if (owner.null_count > owner.length) {
+          return arrow::Status::Invalid("null count ", owner.null_count, " exceeds the length ", owner.length,
+                                        " of a ", owner.type->ToString(), " array");
+        }
+        size = owner.null_count == 0 ? 0 : arrow::bit_util::BytesForBits(owner.length);
+        break;
+      case Role::kValues:
+        size = ValueBytes(*owner.type, owner.length);
+        break;
+      case Role::kOffsets: {  // top-level only (Plan)
+        ARROW_ASSIGN_OR_RAISE(used[spec.column], UsedCapacity(owner, body + spec.offset, capacities_[spec.column],
+                                                              schema_->field(spec.column)->name()));
+        if (IsList(owner.type->id())) SetLength(owner.child_data[0].get(), used[spec.column]);
+        break;
       }
-      if (owner.null_count == 0) size = 0;
+      case Role::kData:
+        size = used[spec.column];
+        break;
     }
-    if (size == 0 && spec.index == 0) {
+    if (size == 0 && spec.role == Role::kValidity) {
       owner.buffers[0] = nullptr;
     } else {
       if (offset != spec.offset) std::memmove(body + offset, body + spec.offset, static_cast<size_t>(size));
-      if (offset != spec.offset || owner.buffers[spec.index]->data() != body + offset) {
+      if (offset != spec.offset || size != owner.buffers[spec.index]->size() ||
+          owner.buffers[spec.index]->data() != body + offset) {
         owner.buffers[spec.index] = std::make_shared<arrow::MutableBuffer>(body + offset, size);
       }
       std::memset(body + offset + size, 0, static_cast<size_t>(Pad8(size) - size));  // Arrow's zero padding
@@ -201,24 +349,57 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   LoanedBatch loan;
   loan.schema_ = schema;
   loan.num_rows_ = num_rows;
+  for (const auto& [name, capacity] : loan_options.capacities) {
+    const auto field = schema->GetFieldByName(name);
+    if (field == nullptr || !IsVariableWidth(field->type()->id()) || capacity < 0) {
+      return ToStatus({Errc::kInvalidArgument,
+                       "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": " +
+                           (field == nullptr ? "the schema has no (unique) field of that name"
+                            : capacity < 0   ? "a capacity is a number of bytes, 0 or more"
+                                             : "the column is fixed-width (" + field->type()->ToString() +
+                                                   "); only utf8, binary and list columns take a capacity")});
+    }
+    // Before any size arithmetic: a capacity no ring could hold, or beyond 32-bit offsets.
+    if (static_cast<uint64_t>(capacity) > ring_.capacity()) {
+      return ToStatus({Errc::kTooLarge, "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) +
+                                            " bytes; ring '" + ring_.name() + "' holds at most " +
+                                            std::to_string(ring_.capacity()) +
+                                            ": use a bigger ring or a smaller capacity"});
+    }
+    if (OffsetWidth(field->type()->id()) == 4 && capacity > kMaxArrayLength) {
+      return ToStatus({Errc::kTooLarge, "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) +
+                                            ": more than 32-bit offsets reach; use the large_ type (" +
+                                            field->type()->ToString() + " has 32-bit offsets)"});
+    }
+  }
   std::string unsupported;
   for (const auto& field : schema->fields()) {
-    ARROW_ASSIGN_OR_RAISE(auto data, Plan(*field, num_rows, loan_options.validity, &loan.buffers_, &unsupported));
+    const auto capacity = loan_options.capacities.find(field->name());
+    const size_t first_spec = loan.buffers_.size();
+    ARROW_ASSIGN_OR_RAISE(auto data, Plan(*field, num_rows,
+                                          capacity == loan_options.capacities.end() ? -1 : capacity->second,
+                                          loan_options.validity, &loan.buffers_, &unsupported));
     if (!unsupported.empty()) {
       return ToStatus({Errc::kInvalidArgument,
                        "column '" + field->name() + "': a loan holds fixed-width columns (numbers, "
                        "booleans, temporal, decimals, fixed-size binary, and fixed-size lists and "
-                       "structs of them); " + unsupported +
-                           " is not one: publish such tables with Publish (Python: publish())"});
+                       "structs of them) and, with a capacity, utf8, binary and lists of fixed-width "
+                       "values; " + unsupported + " is not one: publish such tables with Publish "
+                       "(Python: publish())"});
     }
+    for (size_t k = first_spec; k < loan.buffers_.size(); ++k) loan.buffers_[k].column = static_cast<int>(loan.columns_.size());
+    // What offsets[num_rows] may reach: bytes for utf8/binary, values for a list.
+    const arrow::Type::type id = field->type()->id();
+    loan.capacities_.push_back(IsBinaryLike(id) ? capacity->second : IsList(id) ? data->child_data[0]->length : 0);
     loan.columns_.push_back(std::move(data));
   }
   int64_t offset = 0;
   for (auto& spec : loan.buffers_) {
     spec.offset = offset;
     offset += Pad8(spec.size);
-    // Said here, before Arrow frames a batch no ring could hold (each buffer is < 2^62 bytes,
-    // so the sum cannot overflow before it passes any capacity).
+    // Said here, before Arrow frames a batch no ring could hold (each buffer is below 2^62
+    // bytes — at most 2^31 - 1 values of at most 2^31 bytes, or a capacity no larger than the
+    // ring — so the sum cannot overflow before it passes any ring's capacity).
     if (static_cast<uint64_t>(offset) > ring_.capacity()) {
       return ToStatus({Errc::kTooLarge, "a loan of " + std::to_string(num_rows) + " rows needs more than " +
                                             std::to_string(offset) + " bytes; ring '" + ring_.name() +
@@ -234,6 +415,24 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
                     loan_framing_->validity == loan_options.validity &&
                     (loan_framing_->schema == schema || loan_framing_->schema->Equals(*schema, /*check_metadata=*/true));
   if (!same) {
+    // Arrow's writer reads the first and last offset of a variable-width column to size its
+    // values: give it zeros ending at the capacity (calloc: untouched pages stay unmapped).
+    std::vector<std::unique_ptr<void, decltype(&std::free)>> sizing_offsets;
+    for (auto& spec : loan.buffers_) {
+      if (spec.role != Role::kOffsets) continue;
+      void* zeros = std::calloc(static_cast<size_t>(spec.size), 1);
+      if (zeros == nullptr) return arrow::Status::OutOfMemory("sizing a loan's offsets");
+      sizing_offsets.emplace_back(zeros, &std::free);
+      auto* bytes = static_cast<uint8_t*>(zeros);
+      const int64_t last = loan.capacities_[spec.column];
+      if (OffsetWidth(spec.owner->type->id()) == 8) {
+        std::memcpy(bytes + spec.size - 8, &last, 8);
+      } else {
+        const auto last32 = static_cast<int32_t>(last);
+        std::memcpy(bytes + spec.size - 4, &last32, 4);
+      }
+      spec.owner->buffers[spec.index] = std::make_shared<arrow::MutableBuffer>(bytes, spec.size);
+    }
     LoanFraming framing;
     framing.schema = schema;
     framing.num_rows = num_rows;
@@ -271,9 +470,11 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   for (auto& spec : loan.buffers_) {
     uint8_t* at = body + spec.offset;
     spec.owner->buffers[spec.index] = std::make_shared<arrow::MutableBuffer>(at, spec.size);
-    if (spec.index == 0) {
+    if (spec.role == Role::kValidity) {
       std::memset(at, 0xff, static_cast<size_t>(spec.size));  // all valid until told otherwise
       spec.owner->null_count = arrow::kUnknownNullCount;
+    } else if (spec.role == Role::kOffsets) {
+      std::memset(at, 0, static_cast<size_t>(spec.size));  // every value empty until told otherwise
     }
   }
   loan.slot_.emplace(std::move(slot));

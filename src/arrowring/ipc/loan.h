@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -34,10 +36,18 @@ struct LoanOptions {
   bool validity = true;
   /// Wait for room as Publish does (up to PublishOptions::timeout); false: never wait.
   bool wait = true;
+  /// The capacity of every variable-width top-level column, by field name: bytes of values
+  /// for utf8/binary (and their large_ forms), bytes of the child's values for a list (or
+  /// large_list) of a fixed-width type. The column's offsets say at Commit how much is used;
+  /// what is left stays in the ring as padding after the stream until the message is freed.
+  /// Put such columns last when their use varies: buffers after one move down at Commit by
+  /// the capacity left unused.
+  std::map<std::string, int64_t> capacities;
 };
 
-/// A loan of ring space holding one record batch of a fixed-width schema at its final IPC
-/// positions. Move-only. Commit() publishes it; destroying it uncommitted (or Abort()) frees
+/// A loan of ring space holding one record batch at its final IPC positions: fixed-width
+/// columns (and fixed-size lists and structs of them) of `num_rows` values, variable-width
+/// columns (utf8, binary, lists of fixed-width values) up to a capacity. Move-only. Commit() publishes it; destroying it uncommitted (or Abort()) frees
 /// the space and publishes nothing. One thread at a time.
 class LoanedBatch {
  public:
@@ -56,7 +66,8 @@ class LoanedBatch {
   /// types. Fill the buffers in place; set null_count (or leave it unknown: Commit counts).
   /// Do not replace buffers.
   const std::shared_ptr<arrow::ArrayData>& column_data(int i) const { return columns_[i]; }
-  /// The values buffer of a top-level column (the bit-packed values of a boolean column).
+  /// The values buffer of a top-level fixed-width column (the bit-packed values of a boolean
+  /// column). Variable-width columns have offsets() and data() instead.
   arrow::Result<std::shared_ptr<arrow::MutableBuffer>> values(int i) const;
   /// The validity bitmap of a top-level column (bit set: valid), or an error if it has none.
   arrow::Result<std::shared_ptr<arrow::MutableBuffer>> validity(int i) const;
@@ -71,6 +82,29 @@ class LoanedBatch {
     }
     return std::span<T>(reinterpret_cast<T*>(buffer->mutable_data()), static_cast<size_t>(num_rows_));
   }
+  /// The offsets of a variable-width top-level column, num_rows + 1 of them, all 0 at first
+  /// (every value empty): value r spans [offsets[r], offsets[r + 1]) of data(i) (or of the
+  /// list's child). T is int32_t, or int64_t for the large_ types. At Commit offsets[0] must
+  /// be 0 and offsets[num_rows] at most capacity(i); Commit does not read the ones between
+  /// (O(columns)), so keep them non-decreasing or readers that validate will refuse the batch.
+  template <typename T>
+  arrow::Result<std::span<T>> Offsets(int i) const {
+    ARROW_ASSIGN_OR_RAISE(auto buffer, offsets(i));
+    if (buffer->size() != (num_rows_ + 1) * static_cast<int64_t>(sizeof(T))) {
+      return arrow::Status::TypeError("column ", i, " (", columns_[i]->type->ToString(), ") does not have ",
+                                      sizeof(T), "-byte offsets");
+    }
+    return std::span<T>(reinterpret_cast<T*>(buffer->mutable_data()), static_cast<size_t>(num_rows_ + 1));
+  }
+  /// The offsets buffer of a variable-width top-level column (see Offsets).
+  arrow::Result<std::shared_ptr<arrow::MutableBuffer>> offsets(int i) const;
+  /// The values of a utf8/binary top-level column, capacity(i) bytes; for a list column the
+  /// child's values buffer (column_data(i)->child_data[0]), capacity(i) values.
+  arrow::Result<std::shared_ptr<arrow::MutableBuffer>> data(int i) const;
+  /// The most offsets[num_rows] of a variable-width column may be: bytes for utf8/binary,
+  /// values for a list. 0 for a fixed-width column.
+  int64_t capacity(int i) const { return capacities_[i]; }
+
   /// Sets the null count of a top-level column (saves Commit counting the bitmap).
   void SetNullCount(int i, int64_t null_count) { columns_[i]->null_count = null_count; }
 
@@ -79,8 +113,11 @@ class LoanedBatch {
 
   /// Writes the framing (schema message, batch metadata, end-of-stream) and commits:
   /// O(columns) when no bitmap has to be counted or dropped. A column with a validity bitmap
-  /// and no nulls is published without it, as Arrow's writer does; the body after it moves
-  /// down (the one case that moves bytes). The loan is finished afterwards, even on error.
+  /// and no nulls is published without it, as Arrow's writer does, and a variable-width
+  /// column takes only the capacity its offsets use; the body after either moves down (the
+  /// cases that move bytes). Offsets that do not start at 0 or end beyond the capacity are an
+  /// Invalid error naming the column. The loan is finished afterwards, even on error: on
+  /// error nothing is published and the space returns to the ring.
   arrow::Result<Handle> Commit();
   /// Frees the space without publishing (what destruction does).
   void Abort();
@@ -96,10 +133,16 @@ class LoanedBatch {
 
   /// One buffer of the body (internal bookkeeping, exposed for the planner).
   struct BufferSpec {
+    // What the buffer holds decides its size at Commit: a bitmap of owner->length bits (or
+    // none without nulls), owner->length fixed-width values, num_rows + 1 offsets, or the
+    // bytes the offsets use.
+    enum class Role { kValidity, kValues, kOffsets, kData };
     arrow::ArrayData* owner;
     int index;        // in owner->buffers
-    int64_t size;     // bytes
+    int64_t size;     // bytes, as reserved
     int64_t offset;   // in the body, as reserved
+    Role role;
+    int column = -1;  // the top-level column it belongs to
   };
 
  private:
@@ -109,6 +152,7 @@ class LoanedBatch {
   std::shared_ptr<arrow::Schema> schema_;
   int64_t num_rows_ = 0;
   std::vector<std::shared_ptr<arrow::ArrayData>> columns_;
+  std::vector<int64_t> capacities_;  // per column: offsets' limit, 0 if fixed-width
   std::vector<BufferSpec> buffers_;  // in IPC body order
   arrow::ipc::IpcWriteOptions ipc_options_;
   arrow::ipc::IpcPayload schema_payload_;

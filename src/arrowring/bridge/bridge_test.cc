@@ -1,0 +1,354 @@
+// The bridge end to end over loopback (127.0.0.1, ephemeral ports): ring → Flight → ring
+// for the edge-case matrix and the arrow-testing gold files, resume without loss or
+// duplicates, push, and every refusal (token, ring, ticket, address).
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include <arrow/api.h>
+#include <arrow/flight/client.h>
+#include <arrow/io/file.h>
+#include <arrow/ipc/reader.h>
+#include <gtest/gtest.h>
+
+#include "arrowring/bridge/puller.h"
+#include "arrowring/bridge/pusher.h"
+#include "arrowring/bridge/server.h"
+#include "arrowring/ipc/test_tables.h"
+
+namespace arrowring::bridge {
+namespace {
+
+namespace fs = std::filesystem;
+namespace flight = arrow::flight;
+using namespace std::chrono_literals;
+
+std::string UniqueName(const std::string& what) {
+  static std::atomic<int> counter{0};
+  return "arrowring-bridge-test-" + std::to_string(::getpid()) + "-" + what + "-" +
+         std::to_string(counter++);
+}
+
+// A ring that is unlinked when the test ends.
+struct TestRing {
+  std::string name;
+  Ring ring;
+  explicit TestRing(const std::string& what, uint64_t capacity = 64 << 20,
+                    RingOptions options = {})
+      : name(UniqueName(what)), ring(*Ring::Create(name, capacity, options)) {}
+  ~TestRing() { (void)Ring::Unlink(name); }
+};
+
+std::vector<std::shared_ptr<arrow::Table>> GoldTables() {
+  std::vector<std::string> files;
+  std::error_code error;
+  for (const auto& entry :
+       fs::recursive_directory_iterator(fs::path(ARROWRING_TESTING_DATA) / "integration", error)) {
+    if (entry.path().extension() == ".stream") files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<std::shared_ptr<arrow::Table>> tables;
+  for (const auto& path : files) {
+    auto file = arrow::io::ReadableFile::Open(path);
+    if (!file.ok()) continue;
+    auto reader = arrow::ipc::RecordBatchStreamReader::Open(*file);
+    if (!reader.ok()) continue;
+    auto table = (*reader)->ToTable();
+    if (table.ok()) tables.push_back(*table);
+  }
+  return tables;
+}
+
+class BridgeTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<RingServer> StartServer(ServerOptions options = {}) {
+    options.log = [this](const std::string& line) {
+      std::lock_guard lock(log_mutex_);
+      log_.push_back(line);
+    };
+    auto server = RingServer::Start(std::move(options));
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? std::move(*server) : nullptr;
+  }
+  static RemoteRing Remote(const RingServer& server, const std::string& ring) {
+    return RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()), ring};
+  }
+  bool Logged(const std::string& needle) {
+    std::lock_guard lock(log_mutex_);
+    for (const auto& line : log_) {
+      if (line.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+  std::mutex log_mutex_;
+  std::vector<std::string> log_;
+};
+
+// Runs a client on its own thread; stops and joins it however the test ends.
+template <typename Client>
+struct Running {
+  Client* client;
+  arrow::Status status;
+  std::thread thread;
+  explicit Running(Client* c) : client(c), thread([this] { status = client->Run(); }) {}
+  arrow::Status Finish() {
+    client->Stop();
+    if (thread.joinable()) thread.join();
+    return status;
+  }
+  ~Running() { (void)Finish(); }
+};
+
+// The durable subscriber registers when the server opens the stream; a table published
+// before that is not due to it. (Bounded by ctest's timeout, the watchdog.)
+void WaitForSubscriber(const Ring& ring, const std::string& name = "bridge") {
+  while (true) {
+    for (const auto& sub : ring.Stats().subscribers) {
+      if (sub.name == name) return;
+    }
+    std::this_thread::yield();
+  }
+}
+
+// Pulls `tables` from `source` into `destination` through `server` and checks each arrives
+// equal, in order, exactly once.
+void CrossAndCompare(RingServer& server, TestRing& source, TestRing& destination,
+                     const std::vector<std::shared_ptr<arrow::Table>>& tables) {
+  auto reader = Subscriber::Make(destination.ring, "check");
+  ASSERT_TRUE(reader.ok());
+  auto puller = Puller::Make(RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()),
+                                        source.name},
+                             destination.ring, {});
+  ASSERT_TRUE(puller.ok()) << puller.status();
+  Running running(puller->get());
+  WaitForSubscriber(source.ring);
+  Publisher publisher(source.ring);
+  for (const auto& table : tables) {
+    ASSERT_TRUE(publisher.Publish(*table).ok());
+  }
+  for (size_t i = 0; i < tables.size(); ++i) {
+    auto message = reader->Next(60s);
+    ASSERT_TRUE(message.ok() && *message) << "table " << i << " did not arrive";
+    EXPECT_TRUE(testing::TablesEqual(*(*message)->table, *tables[i])) << "table " << i;
+    EXPECT_TRUE((*message)->table->schema()->Equals(*tables[i]->schema(), true)) << "table " << i;
+  }
+  auto run_status = running.Finish();
+  EXPECT_TRUE(run_status.ok()) << run_status;
+  EXPECT_EQ((*puller)->stats().tables, tables.size());
+  EXPECT_EQ((*puller)->stats().duplicates, 0u);
+  EXPECT_EQ((*puller)->stats().gap, 0u);
+}
+
+TEST_F(BridgeTest, EdgeCaseTablesCrossEqual) {
+  TestRing source("src"), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  std::vector<std::shared_ptr<arrow::Table>> tables;
+  for (const auto& named : testing::EdgeCaseTables()) tables.push_back(named.table);
+  tables.push_back(testing::MakeVariedTable(1000, 3, 4));  // several batches per table
+  CrossAndCompare(*server, source, destination, tables);
+  auto stats = server->stats();
+  ASSERT_EQ(stats.streams.size(), 1u);
+  EXPECT_EQ(stats.streams[0].ring, source.name);
+  // The remote reader is a subscriber of the source ring, visible to `arrowring stat`.
+  bool listed = false;
+  for (const auto& sub : source.ring.Stats().subscribers) listed |= sub.name == "bridge";
+  EXPECT_TRUE(listed);
+}
+
+TEST_F(BridgeTest, GoldFilesCrossEqual) {
+  auto tables = GoldTables();
+  ASSERT_GE(tables.size(), 27u) << "looked under " << ARROWRING_TESTING_DATA;
+  TestRing source("src"), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  CrossAndCompare(*server, source, destination, tables);
+}
+
+TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
+  TestRing source("src", 64 << 20), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto reader = Subscriber::Make(destination.ring, "check");
+  ASSERT_TRUE(reader.ok());
+  std::string cursor = (fs::temp_directory_path() / (UniqueName("cursor"))).string();
+  // Removed however the test ends (an ASSERT returns early): nothing left in /tmp.
+  std::unique_ptr<const std::string, void (*)(const std::string*)> remove_cursor(
+      &cursor, [](const std::string* path) { fs::remove(*path); });
+  constexpr int kTables = 60;
+  // Register the durable subscriber, then publish everything before any pulling.
+  Publisher publisher(source.ring);
+  std::optional<uint64_t> first_sequence;
+  int received = 0;
+  for (int round = 0; round < 3; ++round) {
+    PullOptions options;
+    options.cursor_path = cursor;
+    auto puller = Puller::Make(Remote(*server, source.name), destination.ring, options);
+    ASSERT_TRUE(puller.ok());
+    Running running(puller->get());
+    if (round == 0) {
+      WaitForSubscriber(source.ring);
+      for (int i = 0; i < kTables; ++i) {
+        auto handle = publisher.Publish(*testing::MakeInt64Table(1000 + i));
+        ASSERT_TRUE(handle.ok());
+        if (!first_sequence) first_sequence = handle->sequence;
+      }
+    }
+    // Stop each of the first two pullers in the middle of the stream.
+    int until = round == 2 ? kTables : received + kTables / 3;
+    while (received < until) {
+      auto message = reader->Next(60s);
+      ASSERT_TRUE(message.ok() && *message);
+      EXPECT_EQ((*message)->table->num_rows(), 1000 + received) << "lost or repeated a table";
+      ++received;
+    }
+    EXPECT_TRUE(running.Finish().ok());
+  }
+  auto extra = reader->Next(200ms);
+  ASSERT_TRUE(extra.ok());
+  EXPECT_FALSE(*extra) << "a table arrived twice";
+  EXPECT_EQ(destination.ring.Stats().messages_written, static_cast<uint64_t>(kTables));
+}
+
+TEST_F(BridgeTest, StopEndsAnIdleBlockedRead) {
+  TestRing source("src"), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto puller = Puller::Make(Remote(*server, source.name), destination.ring, {});
+  ASSERT_TRUE(puller.ok());
+  Running running(puller->get());
+  WaitForSubscriber(source.ring);
+  // The puller is now inside a stream read with nothing to read; Stop must end it.
+  EXPECT_TRUE(running.Finish().ok());
+}
+
+TEST_F(BridgeTest, PushPublishesIntoTheRemoteRing) {
+  TestRing source("src"), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto reader = Subscriber::Make(destination.ring, "check");
+  ASSERT_TRUE(reader.ok());
+  auto pusher = Pusher::Make(source.ring, Remote(*server, destination.name), {});
+  ASSERT_TRUE(pusher.ok());
+  Running running(pusher->get());
+  std::vector<std::shared_ptr<arrow::Table>> tables;
+  for (const auto& named : testing::EdgeCaseTables()) tables.push_back(named.table);
+  Publisher publisher(source.ring);
+  for (const auto& table : tables) ASSERT_TRUE(publisher.Publish(*table).ok());
+  for (size_t i = 0; i < tables.size(); ++i) {
+    auto message = reader->Next(60s);
+    ASSERT_TRUE(message.ok() && *message) << "table " << i;
+    EXPECT_TRUE(testing::TablesEqual(*(*message)->table, *tables[i])) << "table " << i;
+  }
+  EXPECT_TRUE(running.Finish().ok());
+  EXPECT_EQ(server->stats().tables_received, tables.size());
+}
+
+// Stop() while the pusher is writing: it must not touch the put from the stopping thread
+// (gRPC aborts on two concurrent operations on one call), and a clean stop leaves every
+// table it sent acknowledged and published exactly once.
+TEST_F(BridgeTest, StopWhilePushingPublishesWhatWasSentOnce) {
+  TestRing source("src"), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto pusher = Pusher::Make(source.ring, Remote(*server, destination.name), {});
+  ASSERT_TRUE(pusher.ok());
+  Publisher publisher(source.ring);
+  constexpr int kTables = 200;
+  for (int i = 0; i < kTables; ++i) {
+    ASSERT_TRUE(publisher.Publish(*testing::MakeInt64Table(100 + i)).ok());
+  }
+  Running running(pusher->get());
+  while ((*pusher)->stats().tables < 20) std::this_thread::yield();
+  EXPECT_TRUE(running.Finish().ok());
+  uint64_t sent = (*pusher)->stats().tables;
+  EXPECT_EQ((*pusher)->stats().resent, 0u);
+  EXPECT_EQ(destination.ring.Stats().messages_written, sent);
+}
+
+// A refused pull: a clear, permanent error, a server log line, nothing published.
+void ExpectRefused(RingServer& server, TestRing& destination, const std::string& ring,
+                   ClientOptions client, const std::string& subscriber = "bridge") {
+  PullOptions options;
+  options.client = std::move(client);
+  options.client.retries = 0;
+  options.subscriber = subscriber;
+  auto puller = Puller::Make(RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()), ring},
+                             destination.ring, options);
+  ASSERT_TRUE(puller.ok());
+  auto status = (*puller)->Run();
+  EXPECT_FALSE(status.ok());
+  EXPECT_TRUE(IsPermanent(status)) << status;
+  EXPECT_EQ(destination.ring.Stats().messages_written, 0u);
+}
+
+TEST_F(BridgeTest, RefusesWrongOrMissingToken) {
+  TestRing source("src"), destination("dst");
+  ServerOptions options;
+  options.token = "correct horse";
+  auto server = StartServer(options);
+  ASSERT_TRUE(server);
+  Publisher publisher(source.ring);
+  ClientOptions wrong;
+  wrong.token = "wrong horse";
+  ExpectRefused(*server, destination, source.name, wrong);
+  EXPECT_TRUE(Logged("wrong bearer token"));
+  ExpectRefused(*server, destination, source.name, {});
+  EXPECT_TRUE(Logged("no bearer token"));
+  EXPECT_TRUE(source.ring.Stats().subscribers.empty());
+  // The right token works.
+  ClientOptions right;
+  right.token = "correct horse";
+  right.retries = 0;
+  auto client = flight::FlightClient::Connect(*flight::Location::ForGrpcTcp("127.0.0.1", server->port()));
+  ASSERT_TRUE(client.ok());
+  flight::FlightCallOptions call;
+  call.headers.emplace_back("authorization", "Bearer correct horse");
+  auto info = (*client)->GetFlightInfo(call, flight::FlightDescriptor::Path({source.name}));
+  EXPECT_TRUE(info.ok()) << info.status();
+}
+
+TEST_F(BridgeTest, RefusesUnknownRingAndBadTicket) {
+  TestRing source("src"), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ExpectRefused(*server, destination, UniqueName("absent"), {});
+  EXPECT_TRUE(Logged("unknown ring"));
+  ExpectRefused(*server, destination, source.name, {}, "bad name with spaces");
+  auto client = flight::FlightClient::Connect(*flight::Location::ForGrpcTcp("127.0.0.1", server->port()));
+  ASSERT_TRUE(client.ok());
+  auto stream = (*client)->DoGet(flight::Ticket{"not a ticket"});
+  arrow::Status status = stream.status();
+  if (status.ok()) status = (*stream)->Next().status();
+  EXPECT_FALSE(status.ok());
+  EXPECT_TRUE(Logged("bad ticket"));
+}
+
+TEST_F(BridgeTest, ServesOnlyTheListedRings) {
+  TestRing source("src"), other("other"), destination("dst");
+  ServerOptions options;
+  options.rings = {source.name};
+  auto server = StartServer(options);
+  ASSERT_TRUE(server);
+  ExpectRefused(*server, destination, other.name, {});
+  auto client = flight::FlightClient::Connect(*flight::Location::ForGrpcTcp("127.0.0.1", server->port()));
+  ASSERT_TRUE(client.ok());
+  auto listing = (*client)->ListFlights();
+  ASSERT_TRUE(listing.ok());
+  auto info = (*listing)->Next();
+  ASSERT_TRUE(info.ok() && *info);
+  EXPECT_EQ((*info)->descriptor().path.at(0), source.name);
+}
+
+TEST_F(BridgeTest, RefusesNonLoopbackWithoutTlsAndToken) {
+  ServerOptions options;
+  options.host = "0.0.0.0";
+  auto server = RingServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("--insecure"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace arrowring::bridge
