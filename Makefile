@@ -22,7 +22,7 @@ TSAN_TARGETS := arrowring_ring_stress_test
 # libFuzzer (clang): every parser of bytes from outside. `make test` runs a short bounded pass.
 FUZZ_DIR     ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := arrowring_fuzz_handle arrowring_fuzz_ring_open arrowring_fuzz_read_table
+FUZZ_TARGETS := arrowring_fuzz_handle arrowring_fuzz_ring_open arrowring_fuzz_read_table arrowring_fuzz_bridge_wire
 
 .PHONY: all bootstrap build test test-cpp test-asan test-tsan test-python test-pip-install test-fuzz fuzz fuzz-build \
         demo bench clean

@@ -258,6 +258,21 @@ arrow::Status RunClient(const std::string& command, Client& client, double inter
   return status;
 }
 
+// "bridge-<LOCAL>": one durable subscriber per destination, so that two hosts pulling the
+// same ring into rings of different names do not take each other's stream over. Ring names
+// may hold characters a subscriber name may not ('=' and '+' in the seed framework's names):
+// those become '_', and the name is cut to the 80 characters a subscriber name may have.
+std::string DefaultSubscriber(const std::string& local) {
+  std::string name = "bridge-" + local;
+  for (char& c : name) {
+    bool portable = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!portable) c = '_';
+  }
+  if (name.size() > 80) name.resize(80);
+  return name;
+}
+
 std::string DefaultCursorPath(const std::string& remote_ring, const std::string& local) {
   const char* state = std::getenv("XDG_STATE_HOME");
   const char* home = std::getenv("HOME");
@@ -435,7 +450,7 @@ int RunBridgePull(const BridgePullArgs& args) {
   }
   bridge::PullOptions pull;
   pull.client = std::move(*options);
-  pull.subscriber = args.client.subscriber.empty() ? "bridge-" + args.into : args.client.subscriber;
+  pull.subscriber = args.client.subscriber.empty() ? DefaultSubscriber(args.into) : args.client.subscriber;
   pull.cursor_path = args.cursor.empty() ? DefaultCursorPath(remote->ring, args.into) : args.cursor;
   if (!pull.cursor_path.empty()) {
     if (auto st = MakeFolders(pull.cursor_path); !st.ok()) return FailRemote(command, st);

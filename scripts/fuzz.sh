@@ -8,13 +8,18 @@ cd "$(dirname "$0")/.."
 build=$1 seconds=$2 cli=$3
 data=${ARROWRING_TESTING_DATA:-../shared/arrow-testing}
 corpus=$build/corpus artifacts=$build/artifacts
-mkdir -p "$corpus"/{handle,ring_open,read_table} "$artifacts"
+mkdir -p "$corpus"/{handle,ring_open,read_table,bridge_wire} "$artifacts"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # Seeds. Handles: one of each form. Segments: a real ring's file, made with the CLI and removed.
 printf 'arrowring:1:00000000deadbeef:5:4096:100' > "$corpus/handle/seed-text"
 printf 'ARH1\001\000\000\000\357\276\255\336\000\000\000\000\005\000\000\000\000\000\000\000\000\020\000\000\000\000\000\000d\000\000\000\000\000\000\000' \
   > "$corpus/handle/seed-binary"
+# Bridge wire forms: a ticket (an ack has the same form) and a batch tag.
+printf 'arrowring1\nevents\nstorage-1\n41' > "$corpus/bridge_wire/seed-ticket"
+printf 'arrowring1\nevents\nstorage-1\n-' > "$corpus/bridge_wire/seed-ticket-fresh"
+printf 'ARB1\001\000\000\000\357\276\255\336\000\000\000\000\005\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\001\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000' \
+  > "$corpus/bridge_wire/seed-tag"
 seed_ring="fuzz-seed-$$"
 "$cli" create "$seed_ring" --capacity 4KiB --max-messages 8 > /dev/null
 cp "/dev/shm/arrowring.$seed_ring" "$corpus/ring_open/seed-empty-ring"
@@ -41,4 +46,5 @@ run() {
 run arrowring_fuzz_handle handle -max_len=128
 run arrowring_fuzz_ring_open ring_open -max_len=65536
 run arrowring_fuzz_read_table read_table -max_len=262144 -seed_inputs="$seeds"
+run arrowring_fuzz_bridge_wire bridge_wire -max_len=1024
 exit $status

@@ -254,6 +254,26 @@ def test_pull_over_tls_with_a_token_survives_sigkill_exactly(start, rings, tls, 
     assert "stopped:" in server.lines["out"][-1]
 
 
+def test_pull_into_a_ring_named_like_the_seed_framework_names_its_rings(start, rings, tmp_path):
+    # The default server-side subscriber is bridge-<LOCAL>; '=' and '+' may not be in it.
+    source = rings()
+    name = f"test-cli-{os.getpid()}-bridge-{next(_names)}_Zm9v+YmFy=="
+    destination = ar.Ring.create(name, capacity=2**20)
+    try:
+        check = destination.subscribe("check")
+        server, port = serve(start, "--ring", source.name)
+        bridge = start("bridge", "pull", f"grpc://127.0.0.1:{port}/{source.name}", "--into", name,
+                       "--cursor", tmp_path / "cursor")
+        subscriber = bridge.wait_for(r"streaming .* as subscriber (\S+),").group(1)
+        assert subscriber == f"bridge-{name}".replace("+", "_").replace("=", "_")
+        source.publisher().publish(event_table(0))
+        assert check.next(timeout=WATCHDOG).equals(event_table(0))
+        assert bridge.finish(signal.SIGTERM) == 0
+        assert server.finish(signal.SIGTERM) == 0
+    finally:
+        destination.unlink()
+
+
 def test_push_publishes_a_local_ring_into_a_remote_one(start, rings, tmp_path):
     count = 40
     source, destination = rings(), rings()

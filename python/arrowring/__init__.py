@@ -20,14 +20,24 @@ from ._loan import LoanedBatch
 from ._publisher import Publisher
 from ._ring import Ring, load
 from ._subscriber import Message, Subscriber
-from .errors import (BadStateError, CorruptError, Error, IncompatibleRingError, InvalidArgumentError,
-                     LoanUnavailableError, NoSpaceError, NoSuchRingError, RingExistsError, RingFullError,
-                     RingPermissionError, StaleHandleError, TooLargeError, TooManyError, WrongRingError)
+from .errors import (AuthenticationError, BadStateError, ConnectionFailedError, CorruptError, Error,
+                     IncompatibleRingError, InvalidArgumentError, LoanUnavailableError, NoSpaceError,
+                     NoSuchRingError, NotServedError, RingExistsError, RingFullError, RingPermissionError,
+                     StaleHandleError, TooLargeError, TooManyError, WrongRingError)
 
 __all__ = [
     "Ring", "Publisher", "LoanedBatch", "Subscriber", "Message", "Handle", "load", "ipc_stream_size", "Error",
     "InvalidArgumentError", "NoSuchRingError", "RingExistsError", "RingPermissionError",
     "IncompatibleRingError", "NoSpaceError", "TooLargeError", "StaleHandleError", "WrongRingError",
-    "TooManyError", "BadStateError", "RingFullError", "CorruptError", "LoanUnavailableError", "errors",
+    "TooManyError", "BadStateError", "RingFullError", "CorruptError", "LoanUnavailableError",
+    "AuthenticationError", "NotServedError", "ConnectionFailedError", "errors",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # `arrowring.flight` loads pyarrow.flight (and its gRPC): only for those who use it.
+    if name == "flight":
+        import importlib
+        return importlib.import_module(".flight", __name__)
+    raise AttributeError(f"module 'arrowring' has no attribute {name!r}")

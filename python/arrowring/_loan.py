@@ -59,22 +59,46 @@ def _fixed_width(t: pa.DataType) -> bool:
     return pa.types.is_boolean(t) or _numpy_type(t) is not None
 
 
-def check_loanable(schema: pa.Schema) -> None:
-    """Python loans hold fixed-width columns, each of which has an ndarray view. (C++ loans
-    also take utf8, binary and list columns up to a capacity; Python has no view for those yet.)"""
+def check_loanable(schema: pa.Schema, capacities: dict) -> None:
+    """Says in Python's terms what a loan cannot hold, before the C++ layer (whose messages
+    speak of LoanOptions): every column needs an ndarray view — fixed-width ones, and top-level
+    utf8/binary columns and lists of fixed-width values given a capacity."""
+    for name, capacity in capacities.items():
+        indices = schema.get_all_field_indices(name) if isinstance(name, str) else []
+        if len(indices) != 1:
+            raise InvalidArgumentError(f"capacities[{name!r}]: the schema has no (unique) field of that name")
+        t = schema.field(indices[0]).type
+        if not _is_variable_width(t):
+            raise InvalidArgumentError(f"capacities[{name!r}]: column {name!r} is {t}, which takes no capacity "
+                                       "(only utf8, binary and list columns do)")
+        if not isinstance(capacity, (int, np.integer)) or isinstance(capacity, bool) or capacity < 0:
+            raise InvalidArgumentError(f"capacities[{name!r}] = {capacity!r}: a capacity is a number of bytes, 0 "
+                                       "or more")
     for field in schema:
-        if not _fixed_width(field.type):
+        t = field.type
+        binary_like = _is_variable_width(t) and not (pa.types.is_list(t) or pa.types.is_large_list(t))
+        # A list of plain fixed-width values (no nesting: the C++ layer holds no more).
+        loanable_list = (pa.types.is_list(t) or pa.types.is_large_list(t)) and (
+            pa.types.is_boolean(t.value_type) or _numpy_type(t.value_type) is not None)
+        if binary_like or loanable_list:
+            if field.name not in capacities:
+                raise InvalidArgumentError(
+                    f"column {field.name!r} is {t}: give it a capacity, loan(..., capacities={{{field.name!r}: "
+                    f"<bytes of its values>}}), or publish such tables with publish()")
+        elif not _fixed_width(t):
             raise InvalidArgumentError(
-                f"column {field.name!r} is {field.type}: a Python loan holds fixed-width columns (numbers, booleans, "
-                "temporal, decimals, fixed-size binary, and fixed-size lists and structs of them); publish such "
-                "tables with publish()")
+                f"column {field.name!r} is {t}: a loan holds fixed-width columns (numbers, booleans, temporal, "
+                "decimals, fixed-size binary, fixed-size lists and structs of them) and, with a capacity, utf8, "
+                "binary and lists of fixed-width values; publish such tables with publish()")
 
 
 class LoanedBatch:
     """One record batch of ``num_rows`` rows in ring memory, from :meth:`Publisher.loan`.
 
     ``column(key)`` gives a writable ``numpy.ndarray`` over a column's values in place (a
-    fixed-size list: one more dimension per list level); ``validity(key)`` the column's validity
+    fixed-size list: one more dimension per list level); ``offsets(key)`` and ``data(key)``
+    those of a variable-width column (utf8, binary, list; loaned with a capacity);
+    ``validity(key)`` the column's validity
     bitmap (uint8, bit set = valid, least significant bit first; all set at first);
     ``set_null_count(key, n)`` saves counting that bitmap at commit. ``key``: a column name or
     index, or a tuple path into nested columns (``("pos", "x")`` for field x of struct column
@@ -113,6 +137,35 @@ class LoanedBatch:
         """A writable ndarray over the values of a fixed-width column, in ring memory."""
         path, field, name = self._resolve(key)
         return self._track(self._values(path, field, name))
+
+    def offsets(self, key: Key) -> "np.ndarray":
+        """The offsets of a variable-width column (utf8, binary, list; int32, or int64 for the
+        large_ types), ``num_rows + 1`` of them, all 0 at first (every value empty). Value r is
+        ``data(key)[offsets[r]:offsets[r + 1]]``; ``offsets[0]`` stays 0, and the commit
+        publishes ``offsets[num_rows]`` of the capacity (an error beyond it). Keep them
+        non-decreasing: ``offsets[1:] = np.cumsum(lengths)``."""
+        path, field, name = self._resolve(key)
+        self._require_variable_width(field, name)
+        dtype = np.int64 if _is_large(field.type) else np.int32
+        return self._track(self._bytes(path, 1, name, "offsets").view(dtype))
+
+    def data(self, key: Key) -> "np.ndarray":
+        """The values of a variable-width column, its whole capacity: the bytes (uint8) of a
+        utf8/binary column, or the child values of a list column (as ``column`` gives them)."""
+        path, field, name = self._resolve(key)
+        self._require_variable_width(field, name)
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            return self._track(self._values(path + [0], field.type.value_field, name))
+        return self._track(self._bytes(path, 2, name, "values"))
+
+    def capacity(self, key: Key) -> int:
+        """The most ``offsets(key)[num_rows]`` may be: bytes of a utf8/binary column, values of
+        a list column."""
+        path, field, name = self._resolve(key)
+        self._require_variable_width(field, name)
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            return self._loan.length(path + [0])
+        return self._loan.buffer(path, 2)[1]
 
     def bitmap(self, key: Key) -> "np.ndarray":
         """The bit-packed values of a boolean column (uint8, least significant bit first:
@@ -156,6 +209,11 @@ class LoanedBatch:
         return f"<arrowring.LoanedBatch {self.num_rows} rows, {len(self.schema)} columns, {state}>"
 
     # --- internals ------------------------------------------------------------------------
+    @staticmethod
+    def _require_variable_width(field: pa.Field, name: str) -> None:
+        if not _is_variable_width(field.type):
+            raise InvalidArgumentError(f"column {name!r} is {field.type}, not variable-width: use column({name!r})")
+
     def _end(self) -> None:
         # Arrays outlive the loan (a with-block's variables do): make them read-only, so that
         # no write lands in a published message or in space the ring gives to the next one.
@@ -188,9 +246,10 @@ class LoanedBatch:
                 index = _field_index(field.type, part, f"field {part!r} of struct column {name!r}",
                                      field.type.num_fields)
                 field = field.type.field(index)
-            elif pa.types.is_fixed_size_list(field.type):
+            elif pa.types.is_fixed_size_list(field.type) or pa.types.is_list(field.type) or \
+                    pa.types.is_large_list(field.type):
                 if part not in (0, field.type.value_field.name):
-                    raise InvalidArgumentError(f"{name!r}: the child of a fixed-size list is 0 or "
+                    raise InvalidArgumentError(f"{name!r}: the child of a list is 0 or "
                                                f"{field.type.value_field.name!r}")
                 index, field = 0, field.type.value_field
             else:
@@ -220,6 +279,9 @@ class LoanedBatch:
         if pa.types.is_boolean(t):
             raise InvalidArgumentError(f"column {name!r} is boolean, stored bit-packed: fill bitmap({name!r}) "
                                        "(np.packbits(flags, bitorder='little'))")
+        if _is_variable_width(t):
+            raise InvalidArgumentError(f"column {name!r} is {t}, variable-width: fill offsets({name!r}) and "
+                                       f"data({name!r})")
         if pa.types.is_struct(t):
             raise InvalidArgumentError(f"column {name!r} is a struct: take its fields, e.g. "
                                        f"column(({name!r}, {t.field(0).name!r}))" if t.num_fields else
@@ -235,6 +297,14 @@ class LoanedBatch:
             raise InvalidArgumentError(f"column {name!r} ({t}): {size} bytes in the ring, {count} x {dtype} in NumPy")
         array = np.frombuffer(self._memory, dtype=dtype, count=count, offset=offset)
         return array.reshape((rows,) + shape) if shape else array
+
+
+def _is_large(t: pa.DataType) -> bool:
+    return pa.types.is_large_string(t) or pa.types.is_large_binary(t) or pa.types.is_large_list(t)
+
+
+def _is_variable_width(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_list(t) or _is_large(t))
 
 
 def _field_index(container, part: Union[str, int], what: str, count: int) -> int:

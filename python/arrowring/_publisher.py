@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -45,14 +45,19 @@ class Publisher:
         """As publish, but never waits."""
         return self._publish(as_table(data), 0, wait=False)
 
-    def loan(self, schema: pa.Schema, num_rows: int, *, validity: bool = True, wait: bool = True) -> LoanedBatch:
+    def loan(self, schema: pa.Schema, num_rows: int, *, validity: bool = True, wait: bool = True,
+             capacities: Optional[Mapping[str, int]] = None) -> LoanedBatch:
         """Lends ring space holding a record batch of ``schema`` with ``num_rows`` rows, every
         buffer where the published Arrow IPC stream will have it: fill the NumPy views of
         :class:`LoanedBatch` in place; leaving the ``with`` block (or ``commit()``) publishes it
         without copying, an exception (or ``abort()``) publishes nothing and frees the space.
 
-        Fixed-width columns only (numbers, booleans, temporal, decimals, fixed-size binary, and
-        fixed-size lists and structs of them): InvalidArgumentError names the column otherwise.
+        Fixed-width columns (numbers, booleans, temporal, decimals, fixed-size binary, and
+        fixed-size lists and structs of them) and, with a capacity, top-level utf8/binary
+        columns and lists of fixed-width values: ``capacities={"label": 65536}`` gives column
+        ``label`` 64 KiB of values (for a list: bytes of its values). Fill ``offsets(key)`` and
+        ``data(key)``; the commit publishes what ``offsets[num_rows]`` uses. InvalidArgumentError
+        names the column of any other type.
         ``validity``: bitmaps for nullable fields (all valid at first); False: none, no nulls.
         Declare fields non-nullable (or validity=False) for a commit that moves nothing: a
         bitmap left without nulls is dropped at commit, moving the buffers after it.
@@ -70,7 +75,13 @@ class Publisher:
                                        f"not {type(schema).__name__}")
         if not isinstance(schema, pa.Schema):
             schema = pa.schema(schema)
-        _loan.check_loanable(schema)
+        capacities = dict(capacities or {})
+        _loan.check_loanable(schema, capacities)
+        for name, capacity in capacities.items():  # also keeps them within C++'s int64
+            if capacity > self.ring.capacity:
+                raise TooLargeError(f"capacities[{name!r}] = {capacity} bytes; ring {self.ring.name!r} holds at most "
+                                    f"{self.ring.capacity}: use a bigger ring or a smaller capacity")
+        capacities = {name: int(capacity) for name, capacity in capacities.items()}  # NumPy integers too
         # Made again after a fork (this process's attachment) or when the options were changed;
         # otherwise kept, with the framing of its last loan.
         key = (os.getpid(), self.timeout, self.deliveries, self.delivery_ttl)
@@ -79,7 +90,7 @@ class Publisher:
                 self._loaner = _core.LoanPublisher(self.ring._core, self.timeout, self.deliveries, self.delivery_ttl)
                 self._loaner_key = key
             loaner = self._loaner
-        core_loan = loaner.loan(schema.__arrow_c_schema__(), num_rows, validity, wait)
+        core_loan = loaner.loan(schema.__arrow_c_schema__(), num_rows, validity, wait, capacities)
         return LoanedBatch(core_loan, schema, num_rows)
 
     def _publish(self, data: TableLike, timeout: Optional[float], wait: bool) -> Handle:

@@ -68,6 +68,20 @@ class LoanUnavailableError(Error, RuntimeError):
     often the installed pyarrow is not the one arrowring was built with)."""
 
 
+class AuthenticationError(Error, PermissionError):
+    """A remote server (``arrowring serve``) refused the bearer token: none was given, or a
+    wrong one. The message holds the server's words."""
+
+
+class NotServedError(Error, PermissionError):
+    """A remote server runs but does not serve that ring (its ``--ring`` list)."""
+
+
+class ConnectionFailedError(Error, ConnectionError):
+    """A remote server could not be reached (wrong address, server not running, plain client
+    against a TLS server or the reverse, certificate not trusted) or the stream broke."""
+
+
 class SystemError_(Error, OSError):
     """An unexpected operating-system error."""
 

@@ -8,6 +8,7 @@
 // (`__arrow_c_schema__`, a PyCapsule holding an ArrowSchema), never as a pyarrow C++ object.
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -115,7 +116,8 @@ inline void BindLoans(nb::module_& m) {
         options.delivery_ttl = std::chrono::seconds(delivery_ttl);
         new (self) PyLoanPublisher(ring, options);
       }, "ring"_a, "timeout"_a, "deliveries"_a, "delivery_ttl"_a)
-      .def("loan", [](PyLoanPublisher& p, nb::handle schema_capsule, int64_t num_rows, bool validity, bool wait) {
+      .def("loan", [](PyLoanPublisher& p, nb::handle schema_capsule, int64_t num_rows, bool validity, bool wait,
+                      std::map<std::string, int64_t> capacities) {
         if (!PyCapsule_IsValid(schema_capsule.ptr(), "arrow_schema")) {
           throw RingError({Errc::kInvalidArgument, "the schema must be an 'arrow_schema' PyCapsule (__arrow_c_schema__)"});
         }
@@ -128,7 +130,8 @@ inline void BindLoans(nb::module_& m) {
         {
           nb::gil_scoped_release unlocked;  // Loan may wait for room; other threads run meanwhile.
           std::lock_guard<std::mutex> lock(p.mutex);
-          loan = p.publisher.Loan(*schema, num_rows, {.validity = validity, .wait = wait});
+          loan = p.publisher.Loan(*schema, num_rows,
+                                  {.validity = validity, .wait = wait, .capacities = std::move(capacities)});
         }
         if (!loan.ok()) throw StatusError(loan.status(), "loan");
         PyLoan result;
@@ -136,7 +139,8 @@ inline void BindLoans(nb::module_& m) {
         result.memory = loan->reservation();
         result.loan.emplace(std::move(*loan));
         return result;
-      }, "schema"_a, "num_rows"_a, "validity"_a = true, "wait"_a = true);
+      }, "schema"_a, "num_rows"_a, "validity"_a = true, "wait"_a = true,
+         "capacities"_a = std::map<std::string, int64_t>{});
 
   nb::class_<PyLoan>(m, "Loan", nb::type_slots(loan_slots),
                      "A loaned record batch in ring memory; a writable buffer while open.")

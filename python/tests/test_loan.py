@@ -183,8 +183,10 @@ def test_unsupported_types_name_the_column(ring):
     with pytest.raises(ar.InvalidArgumentError, match="'label'.*publish") as info:
         ring.publisher().loan(schema, 10)
     assert isinstance(info.value, ar.Error) and "string" in str(info.value)
-    with pytest.raises(ar.InvalidArgumentError, match="'tags'"):
+    with pytest.raises(ar.InvalidArgumentError, match="'tags'.*capacit"):  # a list needs a capacity
         ring.publisher().loan(pa.schema([pa.field("tags", pa.list_(pa.int32()))]), 10)
+    with pytest.raises(ar.InvalidArgumentError, match="'names'"):  # nested variable-width: never
+        ring.publisher().loan(pa.schema([pa.field("names", pa.list_(pa.utf8()))]), 10, capacities={"names": 64})
     with pytest.raises(ar.InvalidArgumentError, match="pyarrow.Schema"):
         ring.publisher().loan({"adc": "int16"}, 10)
     with pytest.raises(ar.InvalidArgumentError, match="compress"):
@@ -320,4 +322,101 @@ def test_a_loan_dropped_without_commit_is_aborted_when_collected(ring_name):
     del adc
     gc.collect()
     pub.loan(DAQ, 20_000).abort()  # its space came back
+    assert ring.stats()["committed_bytes"] == 0
+EVENTS = pa.schema([
+    pa.field("event", pa.int64(), nullable=False),
+    pa.field("detector", pa.utf8(), nullable=False),
+    pa.field("hits", pa.list_(pa.field("channel", pa.int32(), nullable=False)), nullable=False),
+    pa.field("raw", pa.large_binary(), nullable=False),
+])
+
+
+def test_variable_width_columns_fill_offsets_and_data_in_the_ring_up_to_their_capacity(ring):
+    sub = ring.subscribe("check")
+    rows = 50
+    names = [f"det{i % 7}" * (i % 3) for i in range(rows)]
+    hits = [list(range(i, i + i % 4)) for i in range(rows)]
+    raw = [bytes([i]) * (i % 5) for i in range(rows)]
+    expected = pa.table({"event": np.arange(rows), "detector": names, "hits": hits, "raw": raw}, schema=EVENTS)
+    capacities = {"detector": 4096, "hits": 4 * 1000, "raw": 1000}
+    with ring.publisher().loan(EVENTS, rows, capacities=capacities) as batch:
+        assert batch.capacity("detector") == 4096 and batch.capacity("hits") == 1000
+        assert batch.offsets("detector").dtype == np.int32 and batch.offsets("raw").dtype == np.int64
+        assert not batch.offsets("hits").any(), "offsets start at zero: every value empty"
+        with pytest.raises(ar.InvalidArgumentError, match="offsets"):
+            batch.column("detector")
+        batch.column("event")[:] = np.arange(rows)
+        for key, values in (("detector", [n.encode() for n in names]), ("raw", raw)):
+            offsets, data = batch.offsets(key), batch.data(key)
+            offsets[1:] = np.cumsum([len(v) for v in values])
+            data[:offsets[-1]] = np.frombuffer(b"".join(values), dtype=np.uint8)
+        offsets, channels = batch.offsets("hits"), batch.data("hits")
+        assert channels.dtype == np.int32 and channels.shape == (1000,) and in_ring(ring, channels)
+        offsets[1:] = np.cumsum([len(h) for h in hits])
+        channels[:offsets[-1]] = np.concatenate([np.array(h, dtype=np.int32) for h in hits])
+        detector_at = batch.data("detector").ctypes.data
+    got = sub.next(timeout=10)
+    got.validate(full=True)
+    assert got.equals(expected)
+    # Zero-copy on both sides: the subscriber reads the bytes where the loan wrote them.
+    assert got.column("detector").chunk(0).buffers()[2].address == detector_at
+
+
+def test_offsets_beyond_the_capacity_publish_nothing_and_say_so(ring):
+    sub = ring.subscribe("check")
+    schema = pa.schema([pa.field("label", pa.utf8(), nullable=False)])
+    with pytest.raises(ar.InvalidArgumentError, match="'label'.*beyond the loan's capacity of 8 bytes"):
+        with ring.publisher().loan(schema, 2, capacities={"label": 8}) as batch:
+            batch.offsets("label")[1:] = [4, 9]
+    assert sub.next(timeout=0) is None
+    assert ring.stats()["committed_bytes"] == 0
+    with pytest.raises(ar.InvalidArgumentError, match="not in the schema|no \\(unique\\) field"):
+        ring.publisher().loan(schema, 2, capacities={"lable": 8})
+
+
+def test_the_demos_event_tables_built_by_a_python_producer_arrive_zero_copy_and_exact(ring_name):
+    """python/examples/daq_producer.py, run as its own process, loans the demo's event tables;
+    a subscriber here checks every value and that every buffer lies in the ring."""
+    examples = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
+    sys.path.insert(0, examples)
+    try:
+        import daq_producer
+    finally:
+        sys.path.remove(examples)
+    ring = ar.Ring.create(ring_name, capacity=64 * 2**20)
+    sub = ring.subscribe("verifier")
+    events, per_table = 5_000, 700  # the last table is short
+    producer = subprocess.run([sys.executable, os.path.join(examples, "daq_producer.py"), ring_name,
+                               "--events", str(events), "--batch", str(per_table)],
+                              capture_output=True, text=True, timeout=120)
+    assert producer.returncode == 0, producer.stderr
+    low, high = ring.data_address, ring.data_address + ring.data_size
+    seen = 0
+    while seen < events:
+        table = sub.next(timeout=10)
+        assert table is not None, f"only {seen} of {events} events arrived"
+        assert table.schema.equals(daq_producer.EVENTS)
+        assert table["event_id"].to_numpy().tolist() == list(range(seen, seen + table.num_rows))
+        assert (table["channel"].to_numpy() == np.arange(seen, seen + table.num_rows) % 64).all()
+        waves = table["waveform"].combine_chunks().flatten().to_numpy().reshape(table.num_rows, -1)
+        assert (waves == daq_producer.expected_waveforms(seen, table.num_rows)).all()
+        for column in table.columns:  # buffers() lists the children's too
+            for buffer in column.chunk(0).buffers():
+                assert buffer is None or low <= buffer.address < high, "a buffer outside the ring"
+        seen += table.num_rows
+    assert sub.next(timeout=0) is None
+    ring.unlink()
+
+
+def test_capacities_are_checked_in_python_terms(ring):
+    schema = pa.schema([pa.field("adc", pa.int16()), pa.field("label", pa.utf8())])
+    pub = ring.publisher()
+    with pytest.raises(ar.InvalidArgumentError, match="'adc' is int16, which takes no capacity"):
+        pub.loan(schema, 10, capacities={"label": 64, "adc": 64})
+    with pytest.raises(ar.InvalidArgumentError, match="0 or more"):
+        pub.loan(schema, 10, capacities={"label": -1})
+    for capacity in (2**62, 2**80):  # beyond the ring, and beyond C++'s int64: ours, not a TypeError
+        with pytest.raises(ar.TooLargeError, match="holds at most"):
+            pub.loan(schema, 10, capacities={"label": capacity})
+    pub.loan(schema, 10, capacities={"label": np.int64(64)}).abort()  # NumPy integers are numbers too
     assert ring.stats()["committed_bytes"] == 0

@@ -41,6 +41,13 @@ struct TestRing {
   ~TestRing() { (void)Ring::Unlink(name); }
 };
 
+// A cursor file's path under the temporary directory, removed when the test ends however it
+// ends (an ASSERT returns early): nothing left in /tmp.
+struct TestCursor {
+  std::string path = (fs::temp_directory_path() / UniqueName("cursor")).string();
+  ~TestCursor() { fs::remove(path); }
+};
+
 std::vector<std::shared_ptr<arrow::Table>> GoldTables() {
   std::vector<std::string> files;
   std::error_code error;
@@ -173,10 +180,7 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
   ASSERT_TRUE(server);
   auto reader = Subscriber::Make(destination.ring, "check");
   ASSERT_TRUE(reader.ok());
-  std::string cursor = (fs::temp_directory_path() / (UniqueName("cursor"))).string();
-  // Removed however the test ends (an ASSERT returns early): nothing left in /tmp.
-  std::unique_ptr<const std::string, void (*)(const std::string*)> remove_cursor(
-      &cursor, [](const std::string* path) { fs::remove(*path); });
+  TestCursor cursor;
   constexpr int kTables = 60;
   // Register the durable subscriber, then publish everything before any pulling.
   Publisher publisher(source.ring);
@@ -184,7 +188,7 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
   int received = 0;
   for (int round = 0; round < 3; ++round) {
     PullOptions options;
-    options.cursor_path = cursor;
+    options.cursor_path = cursor.path;
     auto puller = Puller::Make(Remote(*server, source.name), destination.ring, options);
     ASSERT_TRUE(puller.ok());
     Running running(puller->get());
@@ -210,6 +214,58 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
   ASSERT_TRUE(extra.ok());
   EXPECT_FALSE(*extra) << "a table arrived twice";
   EXPECT_EQ(destination.ring.Stats().messages_written, static_cast<uint64_t>(kTables));
+}
+
+// A source ring removed and created again under its name starts its sequences over: the
+// server must subscribe to the new ring, and a cursor of the old one must not make it skip
+// the new ring's first tables.
+TEST_F(BridgeTest, ARecreatedSourceRingIsFollowedFromItsFirstTable) {
+  TestRing source("src"), destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto reader = Subscriber::Make(destination.ring, "check");
+  ASSERT_TRUE(reader.ok());
+  TestCursor cursor;
+  PullOptions options;
+  options.cursor_path = cursor.path;
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) {
+      ASSERT_TRUE(Ring::Unlink(source.name).ok());
+      auto again = Ring::Create(source.name, 64 << 20);
+      ASSERT_TRUE(again.ok());
+      source.ring = std::move(*again);
+    }
+    auto puller = Puller::Make(Remote(*server, source.name), destination.ring, options);
+    ASSERT_TRUE(puller.ok());
+    Running running(puller->get());
+    WaitForSubscriber(source.ring);
+    Publisher publisher(source.ring);
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(publisher.Publish(*testing::MakeInt64Table(100 * (round + 1) + i)).ok());
+    }
+    for (int i = 0; i < 5; ++i) {
+      auto message = reader->Next(60s);
+      ASSERT_TRUE(message.ok() && *message) << "round " << round << ": table " << i << " did not arrive";
+      EXPECT_EQ((*message)->table->num_rows(), 100 * (round + 1) + i);
+    }
+    EXPECT_TRUE(running.Finish().ok());
+  }
+}
+
+// A table that can never fit the destination ring ends the pull with TooLarge, which says
+// what to change, instead of being retried forever.
+TEST_F(BridgeTest, ATableLargerThanTheDestinationEndsThePull) {
+  TestRing source("src"), destination("dst", 256 << 10);
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto puller = Puller::Make(Remote(*server, source.name), destination.ring, {});
+  ASSERT_TRUE(puller.ok());
+  Running running(puller->get());
+  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(Publisher(source.ring).Publish(*testing::MakeInt64Table(100'000)).ok());  // 800 kB
+  running.thread.join();  // returns on its own: the error is permanent
+  EXPECT_EQ(ErrcOf(running.status), Errc::kTooLarge) << running.status;
+  EXPECT_EQ(destination.ring.Stats().messages_written, 0u);
 }
 
 TEST_F(BridgeTest, StopEndsAnIdleBlockedRead) {
@@ -340,6 +396,26 @@ TEST_F(BridgeTest, ServesOnlyTheListedRings) {
   auto info = (*listing)->Next();
   ASSERT_TRUE(info.ok() && *info);
   EXPECT_EQ((*info)->descriptor().path.at(0), source.name);
+}
+
+TEST_F(BridgeTest, ListsEveryRingWithoutARingList) {
+  // Without --ring the server serves every ring, so its listing must name them (a Python
+  // client's list_rings() is how a user finds them).
+  TestRing source("src");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto client = flight::FlightClient::Connect(*flight::Location::ForGrpcTcp("127.0.0.1", server->port()));
+  ASSERT_TRUE(client.ok());
+  auto listing = (*client)->ListFlights();
+  ASSERT_TRUE(listing.ok());
+  bool found = false;
+  while (true) {
+    auto info = (*listing)->Next();
+    ASSERT_TRUE(info.ok());
+    if (!*info) break;
+    found = found || (*info)->descriptor().path.at(0) == source.name;
+  }
+  EXPECT_TRUE(found);
 }
 
 TEST_F(BridgeTest, RefusesNonLoopbackWithoutTlsAndToken) {

@@ -4,6 +4,8 @@
 
 #include <arrow/flight/types.h>
 
+#include "arrowring/ipc/pubsub.h"
+
 namespace arrowring::bridge {
 
 namespace flight = arrow::flight;
@@ -36,6 +38,9 @@ bool IsPermanent(const arrow::Status& status) {
         break;
     }
   }
+  // A table larger than the destination ring never fits, however often we retry (a full
+  // ring, also a CapacityError, is worth waiting for).
+  if (ErrcOf(status) == Errc::kTooLarge) return true;
   return status.IsKeyError() || status.IsInvalid() || status.IsNotImplemented();
 }
 

@@ -1,5 +1,9 @@
 #include "arrowring/bridge/puller.h"
 
+#include <charconv>
+#include <optional>
+#include <string_view>
+
 #include <arrow/flight/client.h>
 #include <arrow/table.h>
 
@@ -27,8 +31,38 @@ arrow::Status Puller::Run() {
                         });
 }
 
+namespace {
+
+// The source ring's id from GetFlightInfo's app_metadata (the server's counters as JSON).
+std::optional<uint64_t> SourceRingId(const flight::FlightInfo& info) {
+  const std::string& json = info.app_metadata();
+  constexpr std::string_view kField = "\"ring_id\":";
+  auto at = json.find(kField);
+  if (at == std::string::npos) return std::nullopt;
+  uint64_t id = 0;
+  const char* begin = json.data() + at + kField.size();
+  if (std::from_chars(begin, json.data() + json.size(), id).ec != std::errc()) return std::nullopt;
+  return id;
+}
+
+}  // namespace
+
 arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
   auto position = cursor_.Load();
+  if (position) {
+    // A cursor is a sequence of one ring. If the source ring was removed and created again
+    // under its name, its sequences start over: resuming "after N" would make the server
+    // skip the new ring's first N tables. Ask for the id first; start from the beginning
+    // of a ring we have no cursor for.
+    ARROW_ASSIGN_OR_RAISE(auto info, client.GetFlightInfo(
+                                         CallOptions(), flight::FlightDescriptor::Path({remote_.ring})));
+    auto ring_id = SourceRingId(*info);
+    if (ring_id && *ring_id != position->ring_id) {
+      Log("the source ring " + remote_.ring + " is not the one the cursor was for (it was "
+          "created again): starting from its first table");
+      position.reset();
+    }
+  }
   Ticket ticket{remote_.ring, pull_options_.subscriber,
                 position ? std::optional<uint64_t>(position->sequence) : std::nullopt};
   auto call = CallOptions();
@@ -56,7 +90,7 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
     if (!ring_checked) {
       ring_checked = true;
       if (position && position->ring_id != tag.ring_id) {
-        // The source ring was recreated: its sequences start over.
+        // Recreated between GetFlightInfo and this stream: its sequences start over.
         assembler = Assembler(std::nullopt);
       }
     }

@@ -17,6 +17,7 @@
 #include "arrowring/bridge/auth.h"
 #include "arrowring/bridge/wire.h"
 #include "arrowring/ipc/pubsub.h"
+#include "arrowring/ring/segment.h"
 
 namespace arrowring::bridge {
 
@@ -311,7 +312,11 @@ arrow::Status RingServer::ListFlights(const flight::ServerCallContext& context,
                                       const flight::Criteria*,
                                       std::unique_ptr<flight::FlightListing>* listings) {
   std::vector<flight::FlightInfo> infos;
-  for (const auto& name : options_.rings) {
+  // Without --ring the server serves every ring of this machine, so it lists them all (a
+  // client cannot guess names); rings this user cannot attach are skipped, as in `ls`.
+  const std::vector<std::string> names =
+      options_.rings.empty() ? MappedSegment::List() : options_.rings;
+  for (const auto& name : names) {
     auto info = Describe(name);
     if (info.ok()) infos.push_back(**info);
   }
@@ -346,11 +351,27 @@ arrow::Status RingServer::DoGet(const flight::ServerCallContext& context,
     auto it = durables_.find(key);
     if (it != durables_.end()) durable = it->second;
   }
-  if (!durable) {
-    auto ring = Ring::Attach(ticket->ring);
-    if (!ring.ok()) {
-      return Reject(context, arrow::Status::KeyError("unknown ring \"", ticket->ring, "\""));
+  auto ring = Ring::Attach(ticket->ring);
+  if (!ring.ok()) {
+    return Reject(context, arrow::Status::KeyError("unknown ring \"", ticket->ring, "\""));
+  }
+  if (durable && durable->subscriber->ring().ring_id() != ring->ring_id()) {
+    // The ring was removed and created again under its name: the durable subscriber reads
+    // the old, unlinked segment, where nothing will ever come. Start over on the new one.
+    Log("ring " + ticket->ring + " was created again: subscriber " + ticket->subscriber +
+        " starts over on the new ring");
+    std::lock_guard lock(mutex_);
+    if (auto it = durables_.find(key); it != durables_.end() && it->second == durable) {
+      durables_.erase(it);
     }
+    {
+      std::lock_guard durable_lock(durable->mutex);
+      ++durable->generation;  // a stream still serving it ends
+      durable->changed.notify_all();
+    }
+    durable.reset();
+  }
+  if (!durable) {
     auto subscriber = Subscriber::Make(*ring, ticket->subscriber);
     if (!subscriber.ok()) return Reject(context, subscriber.status());
     durable = std::make_shared<Durable>();

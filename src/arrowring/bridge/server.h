@@ -10,7 +10,8 @@
 //                        source sequence already published (a resend) are skipped; each
 //                        publication is acknowledged in the put's metadata stream.
 //   ListFlights / GetFlightInfo describe the rings (schema of the last table served,
-//                        counters as JSON in app_metadata).
+//                        counters as JSON in app_metadata); ListFlights lists the --ring
+//                        list, or without one every ring of this machine it can attach.
 //
 // Back-pressure: a DoGet stream holds at most `window` unacknowledged messages and writes
 // through gRPC's flow control; a DoPut publishes under the ring's policy before reading

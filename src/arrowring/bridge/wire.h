@@ -30,9 +30,9 @@ struct Ticket {
 
 /// The app_metadata of every forwarded record batch: where the table came from (source ring
 /// id and sequence), which of its batches this is, and how many messages the source dropped
-/// (drop-oldest) before it. 48 bytes, little endian: magic "ARB1", version, flags, then the
-/// six 64-bit fields below (batch_count 0 marks a table with no batches, sent as one empty
-/// batch).
+/// (drop-oldest) before it. 56 bytes, little endian: magic "ARB1", version 1, 3 bytes of
+/// flags (zero), then the six 64-bit fields below (batch_count 0 marks a table with no
+/// batches, sent as one empty batch).
 struct BatchTag {
   uint64_t ring_id = 0;
   uint64_t sequence = 0;

@@ -12,6 +12,7 @@
 #include <arrow/ipc/dictionary.h>
 #include <arrow/type_traits.h>
 #include <arrow/util/bit_util.h>
+#include <arrow/util/bitmap_ops.h>
 
 #include "arrowring/ipc/arrow_write_internal.h"
 #include "arrowring/ipc/pubsub.h"
@@ -91,7 +92,7 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
   if (IsVariableWidth(id)) {
     if (capacity < 0) {
       *unsupported = type->ToString() + " (field '" + field.name() + "') without a capacity: give one in "
-                     "LoanOptions::capacities (only top-level columns take one)";
+                     "LoanOptions::capacities (Python: capacities=); only top-level columns take one";
       return data;
     }
     // With no rows, offsets[0] = offsets[num_rows] = 0: nothing of a capacity could be used,
@@ -240,6 +241,102 @@ std::shared_ptr<arrow::RecordBatch> LoanedBatch::batch() const {
 void LoanedBatch::Abort() {
   if (slot_) slot_->Abort();
   slot_.reset();
+}
+
+namespace {
+
+// Makes the loaned node `target` hold what `source` holds, `length` values of it: buffers that
+// already are the loan's (same address) stay, others are copied in and noted in `copied`.
+// `name` names the node in errors and notes.
+arrow::Status Adopt(const arrow::ArrayData& source, arrow::ArrayData& target, int64_t length, int64_t capacity,
+                    const std::string& name, std::vector<std::string>* copied) {
+  if (source.offset != 0) {
+    return arrow::Status::Invalid("column '", name, "' is a slice (offset ", source.offset,
+                                  "): a loan publishes whole arrays; publish slices with Publish");
+  }
+  if (source.length < length) {
+    return arrow::Status::Invalid("column '", name, "' has ", source.length, " values, the loan ", length);
+  }
+  auto take = [&](int index, int64_t bytes, const char* what) {
+    const auto& from = index < static_cast<int>(source.buffers.size()) ? source.buffers[index] : nullptr;
+    const auto& to = target.buffers[index];
+    if (bytes == 0 || (from != nullptr && from->data() == to->data())) return arrow::Status::OK();
+    if (from == nullptr || from->size() < bytes) {
+      return arrow::Status::Invalid("column '", name, "': its ", what, " buffer holds ",
+                                    from ? from->size() : 0, " bytes, ", bytes, " needed");
+    }
+    std::memmove(to->mutable_data(), from->data(), static_cast<size_t>(bytes));  // may be ring memory too
+    if (copied != nullptr) {
+      copied->push_back("column '" + name + "': " + what + ", " + std::to_string(bytes) +
+                        " bytes copied into the loan");
+    }
+    return arrow::Status::OK();
+  };
+  // Nulls among the `length` values taken (a list's values may run past what its offsets use).
+  const bool has_bitmap = !source.buffers.empty() && source.buffers[0] != nullptr && source.null_count != 0;
+  const int64_t nulls =
+      !has_bitmap ? 0
+      : source.length == length
+          ? source.GetNullCount()
+          : length - arrow::internal::CountSetBits(source.buffers[0]->data(), 0, length);
+  if (nulls > 0) {
+    if (target.buffers[0] == nullptr) {
+      return arrow::Status::Invalid("column '", name, "' has ", nulls, " nulls and its loan no validity bitmap: ",
+                                    "loan with a nullable field and LoanOptions::validity");
+    }
+    ARROW_RETURN_NOT_OK(take(0, arrow::bit_util::BytesForBits(length), "validity bitmap"));
+  }
+  if (target.buffers[0] != nullptr) target.null_count = nulls;  // none: Commit drops the bitmap
+  const arrow::Type::type id = target.type->id();
+  if (IsVariableWidth(id)) {
+    const int width = OffsetWidth(id);
+    ARROW_RETURN_NOT_OK(take(1, (length + 1) * width, "offsets"));
+    const uint8_t* offsets = target.buffers[1]->data();
+    int64_t last = 0;
+    std::memcpy(&last, offsets + width * length, static_cast<size_t>(width));  // little endian
+    if (width == 4) last = static_cast<int32_t>(last);
+    if (last < 0 || last > capacity) {
+      return arrow::Status::Invalid("column '", name, "' uses ", last, IsList(id) ? " values" : " bytes",
+                                    ", beyond the loan's capacity of ", capacity,
+                                    ": loan with a larger capacity (LoanOptions::capacities)");
+    }
+    if (IsBinaryLike(id)) return take(2, last, "values");
+    if (source.child_data.empty()) return arrow::Status::Invalid("column '", name, "' has no list values");
+    return Adopt(*source.child_data[0], *target.child_data[0], last, 0, name + ".values", copied);
+  }
+  if (id == arrow::Type::FIXED_SIZE_LIST) {
+    const int32_t size = static_cast<const arrow::FixedSizeListType&>(*target.type).list_size();
+    return Adopt(*source.child_data[0], *target.child_data[0], length * size, 0, name + ".values", copied);
+  }
+  if (id == arrow::Type::STRUCT) {
+    for (size_t c = 0; c < target.child_data.size(); ++c) {
+      ARROW_RETURN_NOT_OK(Adopt(*source.child_data[c], *target.child_data[c], length, 0,
+                                name + "." + target.type->field(static_cast<int>(c))->name(), copied));
+    }
+    return arrow::Status::OK();
+  }
+  return take(1, ValueBytes(*target.type, length), "values");
+}
+
+}  // namespace
+
+arrow::Result<Handle> LoanedBatch::Commit(const arrow::RecordBatch& batch, std::vector<std::string>* copied) {
+  if (!slot_) return ToStatus({Errc::kBadState, "the loan is already committed or aborted"});
+  arrow::Status fits;
+  if (!batch.schema()->Equals(*schema_, /*check_metadata=*/true)) {
+    fits = arrow::Status::Invalid("the batch's schema is not the loan's: ", batch.schema()->ToString(), " vs ",
+                                  schema_->ToString());
+  } else if (batch.num_rows() != num_rows_) {
+    fits = arrow::Status::Invalid("the batch has ", batch.num_rows(), " rows, the loan ", num_rows_);
+  }
+  for (int c = 0; fits.ok() && c < num_columns(); ++c) {
+    fits = Adopt(*batch.column_data(c), *columns_[c], num_rows_, capacities_[c], schema_->field(c)->name(), copied);
+  }
+  if (!fits.ok()) {
+    Abort();  // as Commit() does on error: nothing published, the space returned
+    return fits;
+  }
+  return Commit();
 }
 
 arrow::Result<Handle> LoanedBatch::Commit() {

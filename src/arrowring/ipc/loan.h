@@ -119,6 +119,16 @@ class LoanedBatch {
   /// Invalid error naming the column. The loan is finished afterwards, even on error: on
   /// error nothing is published and the space returns to the ring.
   arrow::Result<Handle> Commit();
+  /// Publishes `batch` through this loan: `batch` has the loan's schema and row count, and
+  /// its arrays may be the loan's own (batch(), or arrays made over the loan's buffers), any
+  /// others (Arrow's builders, compute kernels), or a mix. A buffer that is the loan's own is
+  /// published where it lies; any other is copied into the loan's place for it, and
+  /// `copied`, when given, gets one line per such buffer naming the column, the buffer and the
+  /// bytes ("column 'energy': values, 8000 bytes copied into the loan"): empty means nothing
+  /// was copied. A batch that does not fit the loan (other schema or rows, nulls where the loan
+  /// has no bitmap, values beyond a capacity, sliced arrays) is an Invalid error; nothing is
+  /// published and the space returns, as for Commit().
+  arrow::Result<Handle> Commit(const arrow::RecordBatch& batch, std::vector<std::string>* copied = nullptr);
   /// Frees the space without publishing (what destruction does).
   void Abort();
 

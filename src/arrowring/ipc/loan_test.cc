@@ -464,6 +464,101 @@ TEST(Loan, CapacitiesAreCheckedAgainstTheSchema) {
   EXPECT_EQ(ring.Stats().messages_written, 0u);
 }
 
+TEST(Loan, CommittingTheLoansOwnBatchCopiesNothing) {
+  Ring ring = testing::HeapRing(8 * kMiB);
+  auto subscriber = Subscriber::Make(ring, "check");
+  Publisher publisher(ring);
+  auto loan = publisher.Loan(MixedSchema(), 300);
+  ASSERT_TRUE(loan.ok()) << loan.status().ToString();
+  LoanedTable filled = FillMixed(*loan);
+  std::vector<std::string> copied;
+  auto handle = loan->Commit(*loan->batch(), &copied);
+  ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+  EXPECT_THAT(copied, ::testing::IsEmpty());
+  std::optional<ReadSlot> keep;
+  EXPECT_TRUE(PublishedBytes(ring, *handle, &keep)->Equals(*filled.expected_stream));
+  auto message = subscriber->Next(0ms);
+  ASSERT_TRUE(message.ok() && message->has_value());
+  EXPECT_EQ((*message)->table->column(0)->chunk(0)->data()->buffers[1]->data(), filled.value_addresses[0]);
+}
+
+TEST(Loan, CommittingABatchFromElsewhereCopiesExactlyTheBuffersNotInTheLoanAndSaysWhich) {
+  const int64_t rows = 100;
+  const auto built = BuiltVariableWidthBatch(rows);  // Arrow's builders: nothing in the loan
+  for (bool mixed : {false, true}) {
+    SCOPED_TRACE(mixed ? "one column from elsewhere" : "every column from elsewhere");
+    Ring ring = testing::HeapRing(8 * kMiB);
+    PublishOptions publish;
+    publish.deliveries = 1;
+    Publisher publisher(ring, publish);
+    LoanOptions options = CapacitiesFor(*built);
+    for (auto& [name, capacity] : options.capacities) capacity += 100;
+    auto loan = publisher.Loan(VariableWidthSchema(), rows, options);
+    ASSERT_TRUE(loan.ok()) << loan.status().ToString();
+    std::shared_ptr<arrow::RecordBatch> batch = built;
+    if (mixed) {  // the loan's own arrays, but for "trigger", which a kernel made elsewhere
+      for (int c = 0; c < built->num_columns(); ++c) CopyInto(*built->column_data(c), loan->column_data(c).get());
+      batch = *loan->batch()->SetColumn(6, VariableWidthSchema()->field(6), built->column(6));
+    }
+    std::vector<std::string> copied;
+    auto handle = loan->Commit(*batch, &copied);
+    ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+    if (mixed) {
+      EXPECT_THAT(copied, ::testing::ElementsAre("column 'trigger': values, 200 bytes copied into the loan"));
+    } else {
+      EXPECT_THAT(copied, ::testing::Contains("column 'event_id': values, 800 bytes copied into the loan"));
+      EXPECT_THAT(copied, ::testing::Contains(HasSubstr("column 'detector': validity bitmap, 13 bytes")));
+      EXPECT_THAT(copied, ::testing::Contains(HasSubstr("column 'hits.values': values")));
+      EXPECT_EQ(copied.size(), 14u) << ::testing::PrintToString(copied);
+    }
+    std::optional<ReadSlot> keep;
+    auto published = PublishedBytes(ring, *handle, &keep);
+    EXPECT_TRUE(published->Equals(*ArrowsStream(*built))) << "published bytes differ from Arrow's writer";
+  }
+}
+
+TEST(Loan, ABatchThatDoesNotFitTheLoanIsRefusedAndNothingIsPublished) {
+  Ring ring = testing::HeapRing(1 * kMiB);
+  auto subscriber = Subscriber::Make(ring, "check");
+  Publisher publisher(ring);
+  auto schema = arrow::schema({arrow::field("x", arrow::int32(), false), arrow::field("s", arrow::utf8(), false)});
+  auto batch_of = [&](std::vector<std::optional<int32_t>> xs, std::vector<std::string> ss, bool nullable = false) {
+    arrow::Int32Builder x;
+    arrow::StringBuilder s;
+    for (const auto& v : xs) EXPECT_TRUE((v ? x.Append(*v) : x.AppendNull()).ok());
+    for (const auto& v : ss) EXPECT_TRUE(s.Append(v).ok());
+    auto fields = schema->fields();
+    if (nullable) fields[0] = fields[0]->WithNullable(true);
+    return arrow::RecordBatch::Make(arrow::schema(fields), static_cast<int64_t>(xs.size()),
+                                    {*x.Finish(), *s.Finish()});
+  };
+  const LoanOptions options{.capacities = {{"s", 4}}};
+  struct Case {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {batch_of({1, 2}, {"abc", "de"}), "beyond the loan's capacity of 4"},
+      {batch_of({1}, {"a"}), "the batch has 1 rows, the loan 2"},
+      {batch_of({1, std::nullopt}, {"a", "b"}, /*nullable=*/true), "schema is not the loan's"},
+      {batch_of({1, std::nullopt}, {"a", "b"}), "has 1 nulls and its loan no validity bitmap"},
+      {batch_of({1, 2, 3}, {"a", "b", "c"})->Slice(1, 2), "is a slice"},
+  };
+  for (const auto& bad : cases) {
+    SCOPED_TRACE(bad.says);
+    auto loan = publisher.Loan(schema, 2, options);
+    ASSERT_TRUE(loan.ok()) << loan.status().ToString();
+    auto handle = loan->Commit(*bad.batch);
+    EXPECT_TRUE(handle.status().IsInvalid()) << handle.status().ToString();
+    EXPECT_THAT(handle.status().message(), HasSubstr(bad.says));
+    EXPECT_FALSE(loan->active());
+  }
+  EXPECT_EQ(ring.Stats().messages_written, 0u);
+  auto none = subscriber->Next(0ms);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
 // --- gold files ---------------------------------------------------------------------------
 
 namespace fs = std::filesystem;

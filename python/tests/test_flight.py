@@ -1,0 +1,377 @@
+"""arrowring.flight: Python reads rings through the real `arrowring serve` binary.
+
+Servers listen on 127.0.0.1 on a port the kernel picks (--listen 127.0.0.1:0), read from the
+server's first line. No wait is a sleep: each step waits for a line the server prints or for a
+table, bounded by WATCHDOG so a hang fails the test. Certificates and tokens are made with the
+openssl CLI in a private (0700) temporary folder removed afterwards; rings are unlinked.
+"""
+import itertools
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+
+import pyarrow as pa
+import pytest
+
+import arrowring as ar
+
+import arrowring.flight as flight_mod  # noqa: E402  (pyarrow 26 wheels ship Flight)
+
+WATCHDOG = 60.0  # seconds any single wait may take before the test fails
+ROWS = 256
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needs_bridge(cli):
+    if subprocess.run([cli, "serve", "--help"], capture_output=True).returncode != 0:
+        pytest.skip("arrowring built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)")
+
+
+class Server:
+    """`arrowring serve` on 127.0.0.1 and a free port; threads collect its output lines."""
+
+    def __init__(self, cli, *args):
+        self.args = [cli, "serve", "--listen", "127.0.0.1:0", *map(str, args)]
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = {"out": [], "err": []}
+        self.closed = {"out": False, "err": False}
+        self.changed = threading.Condition()
+        self.threads = [threading.Thread(target=self._drain, args=(pipe, key), daemon=True)
+                        for pipe, key in ((self.process.stdout, "out"), (self.process.stderr, "err"))]
+        for thread in self.threads:
+            thread.start()
+        match = self.wait_for(r"listening on (grpc(?:\+tls)?://127\.0\.0\.1:(\d+))", "out")
+        self.location, self.port = match.group(1), int(match.group(2))
+
+    def _drain(self, pipe, key):
+        for line in pipe:
+            with self.changed:
+                self.lines[key].append(line.rstrip("\n"))
+                self.changed.notify_all()
+        with self.changed:
+            self.closed[key] = True
+            self.changed.notify_all()
+
+    def text(self):
+        with self.changed:
+            return "\n".join(["stdout:", *self.lines["out"][-20:], "stderr:", *self.lines["err"][-20:]])
+
+    def wait_for(self, pattern, stream="err"):
+        regex, deadline = re.compile(pattern), time.monotonic() + WATCHDOG
+        with self.changed:
+            while True:
+                for line in self.lines[stream]:
+                    if regex.search(line):
+                        return regex.search(line)
+                if self.closed[stream]:
+                    raise AssertionError(f"serve ended without printing {pattern!r}:\n{self.text()}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"watchdog: no {pattern!r} within {WATCHDOG}s:\n{self.text()}")
+                self.changed.wait(remaining)
+
+    def stop(self):
+        """SIGINT, then its exit code (it must end on its own within WATCHDOG)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=WATCHDOG)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"watchdog: serve did not stop:\n{self.text()}")
+        for thread in self.threads:
+            thread.join()
+        return code
+
+
+@pytest.fixture
+def serve(cli):
+    started = []
+
+    def serve(*args):
+        server = Server(cli, *args)
+        started.append(server)
+        return server
+
+    yield serve
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def rings():
+    """Rings with names unique to this test (conftest checks none is left in /dev/shm)."""
+    made = []
+
+    def make(capacity=16 * 2**20, policy="block"):
+        ring = ar.Ring.create(f"test-py-{os.getpid()}-flight-{next(_names)}", capacity=capacity, policy=policy)
+        made.append(ring)
+        return ring
+
+    yield make
+    for ring in made:
+        ring.unlink()
+
+
+@pytest.fixture
+def tls(tmp_path):
+    """A certificate for 127.0.0.1 made by the openssl CLI, its key and tokens, in a private
+    folder removed afterwards."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl CLI is missing (make build installs it)")
+    folder = tempfile.mkdtemp(prefix="flight-", dir=tmp_path)  # mode 0700
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        capture_output=True, text=True, timeout=WATCHDOG)
+    assert made.returncode == 0, made.stderr
+    token = "s3cret-" + os.urandom(8).hex()
+    token_file = os.path.join(folder, "token")
+    with open(os.open(token_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(token + "\n")
+    yield {"cert": cert, "key": key, "token": token, "token_file": token_file}
+    shutil.rmtree(folder)
+
+
+def event_table(i, rows=ROWS):
+    """Table i: every value derived from i, so each can be checked."""
+    seq = pa.array(range(i * rows, (i + 1) * rows), pa.int64())
+    return pa.table({
+        "seq": seq,
+        "adc": pa.array([(s * 2654435761) % 65521 - 32760 for s in range(i * rows, (i + 1) * rows)], pa.int16()),
+        "label": pa.array([f"event-{s}" for s in range(i * rows, (i + 1) * rows)]),
+    })
+
+
+def tls_server(serve, tls, *rings):
+    args = ["--tls-cert", tls["cert"], "--tls-key", tls["key"], "--token-file", tls["token_file"]]
+    for ring in rings:
+        args += ["--ring", ring]
+    return serve(*args)
+
+
+def test_tables_cross_tls_with_a_token_equal_and_in_order(serve, rings, tls):
+    """Every kind of table: multi-batch, empty, a schema change mid-stream (the server starts
+    a new Flight stream, the client follows without losing or repeating anything)."""
+    source = rings()
+    server = tls_server(serve, tls, source.name)
+    other_schema = pa.table({"energy": pa.array([1.5, 2.5], pa.float64())})
+    tables = [event_table(i) for i in range(8)]
+    tables.append(pa.concat_tables([event_table(8, 10), event_table(9, 10)]))  # two batches
+    tables.append(event_table(10).slice(0, 0))                                  # no rows
+    tables += [other_schema, other_schema.slice(1), event_table(11)]            # schema changes
+    with flight_mod.connect(server.location, token=tls["token"], tls_roots=tls["cert"]) as client:
+        with client.subscribe(source.name, "analysis") as sub:
+            publisher = source.publisher(timeout=WATCHDOG)
+            for table in tables:
+                publisher.publish(table)
+            first = None
+            for i, expected in enumerate(tables):
+                message = sub.next_message(timeout=WATCHDOG)
+                assert message is not None, f"watchdog: table {i} did not arrive:\n{server.text()}"
+                assert message.table.equals(expected), f"table {i} differs"
+                first = message.sequence if first is None else first
+                assert message.sequence == first + i and message.missed == 0
+                assert message.ring_id == source.stats()["ring_id"]
+            assert sub.next(timeout=0) is None
+            assert sub.gaps == 0 and sub.missed == 0
+        assert sub.last_sequence == first + len(tables) - 1  # close() acknowledged the last
+    assert server.stop() == 0, server.text()
+
+
+def test_resume_after_closing_mid_stream_loses_and_repeats_nothing(serve, rings):
+    count = 30
+    source = rings()
+    server = serve("--ring", source.name)
+    seen = []
+
+    def read(sub, n):
+        for _ in range(n):
+            message = sub.next_message(timeout=WATCHDOG)
+            assert message is not None, f"watchdog:\n{server.text()}"
+            seen.append((message.sequence, message.table))
+
+    with flight_mod.connect(server.location) as client:
+        sub = client.subscribe(source.name, "job")
+        publisher = source.publisher(timeout=WATCHDOG)
+        for i in range(count):
+            publisher.publish(event_table(i))
+        read(sub, 10)
+        sub.close()  # mid-stream: the server has sent more than it was acknowledged
+        stored = sub.last_sequence
+        assert stored == seen[-1][0]
+        with pytest.raises(ar.BadStateError):
+            sub.next()
+    # A new connection that carries on from the sequence the job stored, explicitly.
+    with flight_mod.connect(server.location) as client:
+        with client.subscribe(source.name, "job", resume_after=stored) as sub:
+            read(sub, 10)
+        # The same name without resume_after: the server kept the place.
+        with client.subscribe(source.name, "job") as sub:
+            read(sub, count - 20)
+            assert sub.next(timeout=0) is None
+    sequences = [s for s, _ in seen]
+    assert sequences == list(range(sequences[0], sequences[0] + count)), sequences
+    for i, (_, table) in enumerate(seen):
+        assert table.equals(event_table(i)), f"table {i} differs"
+    assert server.stop() == 0, server.text()
+
+
+def test_lists_the_rings_with_schema_and_counters(serve, rings):
+    source, listed_absent = rings(), f"test-py-{os.getpid()}-flight-absent"
+    source.publisher().publish(event_table(0))
+    server = serve("--ring", source.name, "--ring", listed_absent)
+    with flight_mod.connect(server.location) as client:
+        infos = client.list_rings()
+        assert [info.name for info in infos] == [source.name]  # the absent one is skipped
+        info = infos[0]
+        assert info.messages_written == 1 and info.bytes_written > 0
+        assert info.stats["policy"] == "block" and info.stats["ring_id"] == source.stats()["ring_id"]
+        assert client.ring_info(source.name).name == source.name
+    assert server.stop() == 0
+    # Without --ring the server serves, and lists, every ring of the machine.
+    server = serve()
+    with flight_mod.connect(server.location) as client:
+        assert source.name in [info.name for info in client.list_rings()]
+    assert server.stop() == 0
+
+
+def _free_port():
+    """A port nothing listens on: one the kernel gave us, closed again."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["wrong token", "no token", "plain client to a TLS server",
+                                  "TLS client to a plain server", "untrusted certificate",
+                                  "unreachable server", "unknown ring", "ring not served"])
+def test_every_refusal_is_our_error_with_the_servers_words(serve, rings, tls, case):
+    source, other = rings(), rings()
+    absent = f"test-py-{os.getpid()}-flight-absent"
+    server = tls_server(serve, tls, source.name, absent)
+    location, token, roots, ring = server.location, tls["token"], tls["cert"], source.name
+    expect_class, expect_words, at_connect, logged = None, None, True, None
+    if case == "wrong token":
+        token, expect_class, expect_words = "not-the-token", ar.AuthenticationError, "wrong bearer token"
+        logged = "wrong bearer token"
+    elif case == "no token":
+        token, expect_class, expect_words = None, ar.AuthenticationError, "needs a bearer token"
+        logged = "no bearer token"
+    elif case == "plain client to a TLS server":
+        location, roots = location.replace("grpc+tls://", "grpc://"), None
+        expect_class, expect_words = ar.ConnectionFailedError, "this client uses plain gRPC"
+    elif case == "TLS client to a plain server":
+        plain = serve()
+        location = plain.location.replace("grpc://", "grpc+tls://")
+        expect_class, expect_words = ar.ConnectionFailedError, "this client uses TLS"
+    elif case == "untrusted certificate":
+        roots, expect_class, expect_words = None, ar.ConnectionFailedError, "must be signed by tls_roots"
+    elif case == "unreachable server":
+        location = f"grpc+tls://127.0.0.1:{_free_port()}"
+        expect_class, expect_words = ar.ConnectionFailedError, "cannot reach"
+    elif case == "unknown ring":
+        ring, at_connect = absent, False
+        expect_class, expect_words = ar.NoSuchRingError, f'unknown ring "{absent}"'
+    elif case == "ring not served":
+        ring, at_connect = other.name, False
+        expect_class, expect_words = ar.NotServedError, "is not served here"
+    with pytest.raises(expect_class) as raised:
+        client = flight_mod.connect(location, token=token, tls_roots=roots)
+        assert not at_connect, "connect() must check the connection"
+        try:
+            client.subscribe(ring, "analysis")
+        finally:
+            client.close()
+    error = raised.value
+    assert isinstance(error, ar.Error)
+    assert expect_words in str(error), str(error)
+    assert "Detail:" not in str(error) and "debug context" not in str(error), str(error)
+    # Nothing subscribed anywhere, and the server carries on.
+    assert source.stats()["subscribers"] == [] and other.stats()["subscribers"] == []
+    assert server.process.poll() is None
+    if logged:
+        server.wait_for(logged)  # the server logged the refusal
+    with flight_mod.connect(server.location, token=tls["token"], tls_roots=tls["cert"]) as client:
+        assert [info.name for info in client.list_rings()] == [source.name]
+    assert server.stop() == 0, server.text()
+
+
+@pytest.mark.parametrize("location,kwargs,words", [
+    ("http://127.0.0.1:1", {}, "unsupported scheme"),
+    ("127.0.0.1:1", {}, "expected grpc://host:port"),
+    ("grpc://127.0.0.1:1/ring", {}, "the ring is an argument of subscribe()"),
+    ("grpc://127.0.0.1:1", {"tls_roots": "/nonexistent.pem"}, "use grpc+tls://"),
+    ("grpc+tls://127.0.0.1:1", {"tls_roots": "/nonexistent.pem"}, "cannot read tls_roots"),
+    ("grpc://127.0.0.1:1", {"token": " "}, "token must be a non-empty string"),
+])
+def test_bad_arguments_say_what_is_wrong(location, kwargs, words):
+    with pytest.raises(ar.InvalidArgumentError, match=re.escape(words)):
+        flight_mod.connect(location, **kwargs)
+
+
+def test_bad_subscription_names_are_refused_before_any_call(serve, rings):
+    source = rings()
+    server = serve("--ring", source.name)
+    with flight_mod.connect(server.location) as client:
+        with pytest.raises(ar.InvalidArgumentError, match="without newlines"):
+            client.subscribe(source.name, "a\nb")
+        with pytest.raises(ar.InvalidArgumentError, match="resume_after"):
+            client.subscribe(source.name, "a", resume_after=-1)
+        with pytest.raises(ar.InvalidArgumentError, match="rejected the request"):
+            client.subscribe(source.name, "bad name")  # the server's rule for names
+    assert source.stats()["subscribers"] == []
+    assert server.stop() == 0
+
+
+def test_a_server_that_stops_mid_stream_is_a_clear_error(serve, rings):
+    source = rings()
+    server = serve("--ring", source.name)
+    with flight_mod.connect(server.location) as client:
+        sub = client.subscribe(source.name, "job")
+        source.publisher().publish(event_table(0))
+        assert sub.next(timeout=WATCHDOG).equals(event_table(0))
+        assert server.stop() == 0
+        with pytest.raises(ar.ConnectionFailedError, match="Subscribe again under the same name"):
+            sub.next(timeout=WATCHDOG)
+        with pytest.raises(ar.ConnectionFailedError):  # and stays failed
+            sub.next(timeout=0)
+        sub.close()
+
+
+def test_close_from_another_thread_ends_a_waiting_read(serve, rings):
+    source = rings()
+    server = serve("--ring", source.name)
+    with flight_mod.connect(server.location) as client:
+        sub = client.subscribe(source.name, "job")
+        outcome = []
+        waiting = threading.Thread(target=lambda: outcome.append(list(sub)))  # an analysis loop
+        waiting.start()
+        sub.close()  # nothing was published: the loop waits for a table when this runs
+        waiting.join(WATCHDOG)
+        assert not waiting.is_alive() and outcome == [[]]  # the loop ended cleanly
+    assert server.stop() == 0
+
+
+def test_one_libarrow_in_the_process():
+    """pyarrow.flight comes from the pyarrow arrowring uses: one libarrow, one Flight."""
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "libarrow" in line and "/" in line}
+    arrow = {p for p in paths if os.path.basename(p).startswith("libarrow.so")}
+    flight_libs = {p for p in paths if os.path.basename(p).startswith("libarrow_flight.so")}
+    assert len(arrow) == 1 and len(flight_libs) == 1, paths
+    assert os.path.dirname(arrow.pop()) == os.path.dirname(flight_libs.pop()) == os.path.dirname(pa.__file__)
