@@ -209,6 +209,20 @@ def test_serve_says_what_is_wrong_with_its_options(run, args, message):
     assert message in result.stderr
 
 
+def test_serve_that_cannot_start_says_why_without_crashing(start, run, private_dir):
+    garbage = os.path.join(private_dir, "garbage.pem")
+    with open(garbage, "w") as f:
+        f.write("not a certificate\n")
+    result = run("serve", "--listen", "127.0.0.1:0", "--tls-cert", garbage, "--tls-key", garbage)
+    assert result.returncode == 1, result.stderr  # not a signal
+    assert "cannot serve on grpc+tls://127.0.0.1:0" in result.stderr and "PEM" in result.stderr
+    first, port = serve(start)
+    result = run("serve", "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 1, result.stderr
+    assert "port is free" in result.stderr
+    assert first.finish(signal.SIGINT) == 0
+
+
 def test_pull_over_tls_with_a_token_survives_sigkill_exactly(start, rings, tls, tmp_path):
     """ring -> serve -> TLS + token -> bridge pull -> ring; the bridge is killed with SIGKILL
     twice mid-stream and restarted: under block every table arrives once, in order, equal."""
@@ -289,6 +303,7 @@ def test_push_publishes_a_local_ring_into_a_remote_one(start, rings, tmp_path):
         table = check.next(timeout=WATCHDOG)
         assert table is not None, f"watchdog: table {i} did not arrive:\n{pusher.text()}"
         assert table.equals(event_table(i))
+    pusher.wait_for(r"^arrowring bridge push: \d+ tables, .*/s, .* tables/s; gaps 0", "out")  # progress
     assert pusher.finish(signal.SIGINT) == 0, pusher.text()
     assert re.search(r"stopped: 40 tables", pusher.lines["out"][-1]), pusher.text()
     assert destination.stats()["messages_written"] == count
@@ -353,6 +368,13 @@ def test_a_bad_ticket_is_a_clear_error_and_the_server_carries_on(start, rings, t
         with pytest.raises(pa.ArrowException) as raised:
             client.do_get(flight.Ticket(ticket), options=options).read_all()
         assert re.search(r"bad ticket|subscriber name", str(raised.value)), raised.value
+    for action, message in ((flight.Action("ack", b"garbage"), "bad ack"),
+                            (flight.Action("ack", b"arrowring1\n" + source.name.encode() + b"\nnobody\n7"),
+                             "no subscriber \"nobody\""),
+                            (flight.Action("delete-everything", b""), "knows only \"ack\"")):
+        with pytest.raises(pa.ArrowException) as raised:
+            list(client.do_action(action, options=options))
+        assert message in str(raised.value), raised.value
     # The server still serves: its description of the ring is there.
     info = client.get_flight_info(flight.FlightDescriptor.for_path(source.name), options=options)
     assert info.descriptor.path == [source.name.encode()]

@@ -1,6 +1,7 @@
 """Publisher: tables into a ring, sized exactly and written once, straight into ring memory."""
 from __future__ import annotations
 
+import operator
 import os
 import threading
 from typing import TYPE_CHECKING, Mapping, Optional
@@ -75,13 +76,7 @@ class Publisher:
                                        f"not {type(schema).__name__}")
         if not isinstance(schema, pa.Schema):
             schema = pa.schema(schema)
-        capacities = dict(capacities or {})
-        _loan.check_loanable(schema, capacities)
-        for name, capacity in capacities.items():  # also keeps them within C++'s int64
-            if capacity > self.ring.capacity:
-                raise TooLargeError(f"capacities[{name!r}] = {capacity} bytes; ring {self.ring.name!r} holds at most "
-                                    f"{self.ring.capacity}: use a bigger ring or a smaller capacity")
-        capacities = {name: int(capacity) for name, capacity in capacities.items()}  # NumPy integers too
+        _loan.check_loanable(schema, dict(capacities or {}))
         # Made again after a fork (this process's attachment) or when the options were changed;
         # otherwise kept, with the framing of its last loan.
         key = (os.getpid(), self.timeout, self.deliveries, self.delivery_ttl)
@@ -90,8 +85,24 @@ class Publisher:
                 self._loaner = _core.LoanPublisher(self.ring._core, self.timeout, self.deliveries, self.delivery_ttl)
                 self._loaner_key = key
             loaner = self._loaner
-        core_loan = loaner.loan(schema.__arrow_c_schema__(), num_rows, validity, wait, capacities)
+        core_loan = loaner.loan(schema.__arrow_c_schema__(), num_rows, validity, wait, self._capacities(capacities))
         return LoanedBatch(core_loan, schema, num_rows)
+
+    def _capacities(self, capacities: Optional[Mapping[str, int]]) -> dict:
+        """The capacities as C++ takes them: names to ints (NumPy integers too); one beyond
+        the ring can never be reserved (TooLargeError, as C++ says for those within int64)."""
+        checked = {}
+        for name, capacity in (capacities or {}).items():
+            try:
+                capacity = operator.index(capacity)
+            except TypeError:
+                raise InvalidArgumentError(f"capacities[{name!r}] must be a number of bytes, "
+                                           f"not {type(capacity).__name__}") from None
+            if capacity > self.ring.capacity:
+                raise TooLargeError(f"capacities[{name!r}] = {capacity} bytes; ring {self.ring.name!r} holds at "
+                                    f"most {self.ring.capacity}: use a smaller capacity or a bigger ring")
+            checked[str(name)] = capacity
+        return checked
 
     def _publish(self, data: TableLike, timeout: Optional[float], wait: bool) -> Handle:
         size = self._sizer.size(data)

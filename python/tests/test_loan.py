@@ -420,3 +420,16 @@ def test_capacities_are_checked_in_python_terms(ring):
             pub.loan(schema, 10, capacities={"label": capacity})
     pub.loan(schema, 10, capacities={"label": np.int64(64)}).abort()  # NumPy integers are numbers too
     assert ring.stats()["committed_bytes"] == 0
+
+
+def test_capacities_are_numbers_within_the_ring(ring):
+    schema = pa.schema([pa.field("label", pa.utf8(), nullable=False)])
+    with ring.publisher().loan(schema, 2, capacities={"label": np.int64(8)}) as batch:
+        assert batch.capacity("label") == 8
+    for capacity in (ring.capacity + 1, 2**40, 2**70):
+        with pytest.raises(ar.TooLargeError, match="bigger ring"):
+            ring.publisher().loan(schema, 2, capacities={"label": capacity})
+    with pytest.raises(ar.InvalidArgumentError, match="number of bytes"):
+        ring.publisher().loan(schema, 2, capacities={"label": "8"})
+    with pytest.raises(ar.InvalidArgumentError, match="0 or more"):
+        ring.publisher().loan(schema, 2, capacities={"label": -1})

@@ -25,28 +25,39 @@ struct SequenceCounters {
 class Assembler {
  public:
   /// `last_delivered`: the last source sequence already committed downstream (resume).
-  explicit Assembler(std::optional<uint64_t> last_delivered = std::nullopt)
-      : last_(last_delivered) {}
+  /// `max_table_bytes`: the most buffer bytes one table may gather (the destination ring's
+  /// capacity; 0: no bound), so that a peer announcing endless batches cannot make us
+  /// buffer without bound.
+  explicit Assembler(std::optional<uint64_t> last_delivered = std::nullopt,
+                     uint64_t max_table_bytes = 0)
+      : last_(last_delivered), max_table_bytes_(max_table_bytes) {}
 
   struct Complete {
     std::shared_ptr<arrow::Table> table;
     BatchTag tag;  // of the last batch
   };
   /// Adds one batch; returns the table once its last batch arrived and it is not a
-  /// duplicate. Invalid on a batch out of order within a table.
+  /// duplicate. The batch came from the network: Invalid unless its structure is valid
+  /// (RecordBatch::Validate) and it comes in its place in the table; TooLarge (ErrcOf) past
+  /// `max_table_bytes`.
   arrow::Result<std::optional<Complete>> Add(std::shared_ptr<arrow::RecordBatch> batch,
                                              const BatchTag& tag);
   /// Call after the table Add returned has been committed downstream.
   void Delivered(uint64_t sequence) { last_ = sequence; }
   /// Drops a partly received table (the stream broke in the middle of it).
-  void Reset() { pending_.clear(); }
+  void Reset() {
+    pending_.clear();
+    pending_bytes_ = 0;
+  }
 
   std::optional<uint64_t> last_delivered() const { return last_; }
   const SequenceCounters& counters() const { return counters_; }
 
  private:
   std::optional<uint64_t> last_;
+  uint64_t max_table_bytes_ = 0;
   std::vector<std::shared_ptr<arrow::RecordBatch>> pending_;
+  uint64_t pending_bytes_ = 0;
   BatchTag pending_tag_;
   SequenceCounters counters_;
 };

@@ -109,14 +109,18 @@ struct Running {
 };
 
 // The durable subscriber registers when the server opens the stream; a table published
-// before that is not due to it. (Bounded by ctest's timeout, the watchdog.)
-void WaitForSubscriber(const Ring& ring, const std::string& name = "bridge") {
-  while (true) {
+// before that is not due to it. The deadline is a watchdog: a bridge that never subscribes
+// fails the test with a message instead of spinning until ctest's timeout.
+::testing::AssertionResult WaitForSubscriber(const Ring& ring, const std::string& name = "bridge") {
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
     for (const auto& sub : ring.Stats().subscribers) {
-      if (sub.name == name) return;
+      if (sub.name == name) return ::testing::AssertionSuccess();
     }
     std::this_thread::yield();
   }
+  return ::testing::AssertionFailure() << "watchdog: no subscriber '" << name << "' on "
+                                       << ring.name() << " within 60 s";
 }
 
 // Pulls `tables` from `source` into `destination` through `server` and checks each arrives
@@ -130,7 +134,7 @@ void CrossAndCompare(RingServer& server, TestRing& source, TestRing& destination
                              destination.ring, {});
   ASSERT_TRUE(puller.ok()) << puller.status();
   Running running(puller->get());
-  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(WaitForSubscriber(source.ring));
   Publisher publisher(source.ring);
   for (const auto& table : tables) {
     ASSERT_TRUE(publisher.Publish(*table).ok());
@@ -193,7 +197,7 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
     ASSERT_TRUE(puller.ok());
     Running running(puller->get());
     if (round == 0) {
-      WaitForSubscriber(source.ring);
+      ASSERT_TRUE(WaitForSubscriber(source.ring));
       for (int i = 0; i < kTables; ++i) {
         auto handle = publisher.Publish(*testing::MakeInt64Table(1000 + i));
         ASSERT_TRUE(handle.ok());
@@ -238,7 +242,7 @@ TEST_F(BridgeTest, ARecreatedSourceRingIsFollowedFromItsFirstTable) {
     auto puller = Puller::Make(Remote(*server, source.name), destination.ring, options);
     ASSERT_TRUE(puller.ok());
     Running running(puller->get());
-    WaitForSubscriber(source.ring);
+    ASSERT_TRUE(WaitForSubscriber(source.ring));
     Publisher publisher(source.ring);
     for (int i = 0; i < 5; ++i) {
       ASSERT_TRUE(publisher.Publish(*testing::MakeInt64Table(100 * (round + 1) + i)).ok());
@@ -261,7 +265,7 @@ TEST_F(BridgeTest, ATableLargerThanTheDestinationEndsThePull) {
   auto puller = Puller::Make(Remote(*server, source.name), destination.ring, {});
   ASSERT_TRUE(puller.ok());
   Running running(puller->get());
-  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(WaitForSubscriber(source.ring));
   ASSERT_TRUE(Publisher(source.ring).Publish(*testing::MakeInt64Table(100'000)).ok());  // 800 kB
   running.thread.join();  // returns on its own: the error is permanent
   EXPECT_EQ(ErrcOf(running.status), Errc::kTooLarge) << running.status;
@@ -275,7 +279,7 @@ TEST_F(BridgeTest, StopEndsAnIdleBlockedRead) {
   auto puller = Puller::Make(Remote(*server, source.name), destination.ring, {});
   ASSERT_TRUE(puller.ok());
   Running running(puller->get());
-  WaitForSubscriber(source.ring);
+  ASSERT_TRUE(WaitForSubscriber(source.ring));
   // The puller is now inside a stream read with nothing to read; Stop must end it.
   EXPECT_TRUE(running.Finish().ok());
 }
@@ -322,6 +326,53 @@ TEST_F(BridgeTest, StopWhilePushingPublishesWhatWasSentOnce) {
   uint64_t sent = (*pusher)->stats().tables;
   EXPECT_EQ((*pusher)->stats().resent, 0u);
   EXPECT_EQ(destination.ring.Stats().messages_written, sent);
+}
+
+// Sends `batches` with their tags as one DoPut into `ring`; returns the put's final status.
+arrow::Status RawPut(RingServer& server, const std::string& ring,
+                     const std::vector<std::pair<std::shared_ptr<arrow::RecordBatch>, BatchTag>>& batches) {
+  ARROW_ASSIGN_OR_RAISE(auto client, flight::FlightClient::Connect(
+                                         *flight::Location::ForGrpcTcp("127.0.0.1", server.port())));
+  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(flight::FlightDescriptor::Path({ring}),
+                                                batches.front().first->schema()));
+  arrow::Status status;
+  for (const auto& [batch, tag] : batches) {
+    status = put.writer->WriteWithMetadata(*batch, tag.Encode());
+    if (!status.ok()) break;  // the server refused: Close() below says why
+  }
+  if (status.ok()) status = put.writer->DoneWriting();
+  auto closed = put.writer->Close();
+  return closed.ok() ? status : closed;
+}
+
+// A peer's batch whose buffers do not hold what its length says never reaches the ring.
+TEST_F(BridgeTest, PutOfAStructurallyInvalidBatchIsRefused) {
+  TestRing destination("dst");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  // 1000 int64 values announced, 8 bytes of data: reading it would run past the buffer.
+  auto values = std::make_shared<arrow::Int64Array>(1000, arrow::Buffer::FromString(std::string(8, '\0')));
+  auto batch = arrow::RecordBatch::Make(arrow::schema({arrow::field("x", arrow::int64())}), 1000, {values});
+  auto status = RawPut(*server, destination.name, {{batch, BatchTag{1, 0, 0, 1, 0, 0}}});
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("not valid Arrow data"), std::string::npos) << status;
+  EXPECT_EQ(destination.ring.Stats().messages_written, 0u);
+}
+
+// A peer announcing endless batches of one table is stopped once the table outgrows the
+// destination ring, with an error that says so, not buffered without bound.
+TEST_F(BridgeTest, PutOfATableLargerThanTheRingIsRefusedWhileArriving) {
+  TestRing destination("dst", 256 << 10);
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto batch = testing::MakeInt64Table(8192)->CombineChunksToBatch().ValueOrDie();  // 64 KiB
+  std::vector<std::pair<std::shared_ptr<arrow::RecordBatch>, BatchTag>> batches;
+  for (uint64_t i = 0; i < 64; ++i) batches.push_back({batch, BatchTag{1, 0, i, 1'000'000, 0, 0}});
+  auto status = RawPut(*server, destination.name, batches);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("larger than the destination ring"), std::string::npos) << status;
+  EXPECT_EQ(destination.ring.Stats().messages_written, 0u);
+  EXPECT_TRUE(Logged("larger than the destination ring"));
 }
 
 // A refused pull: a clear, permanent error, a server log line, nothing published.
@@ -416,6 +467,24 @@ TEST_F(BridgeTest, ListsEveryRingWithoutARingList) {
     found = found || (*info)->descriptor().path.at(0) == source.name;
   }
   EXPECT_TRUE(found);
+}
+
+// A server that cannot start (a port in use, a certificate that is not one) is an error that
+// says what to check, not a crash when the half-made server is destroyed.
+TEST_F(BridgeTest, AServerThatCannotStartSaysWhy) {
+  auto first = StartServer();
+  ASSERT_TRUE(first);
+  ServerOptions taken;
+  taken.port = first->port();
+  auto second = RingServer::Start(taken);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("port is free"), std::string::npos) << second.status();
+  ServerOptions garbage;
+  garbage.tls_cert = "not a certificate";
+  garbage.tls_key = "not a key";
+  auto third = RingServer::Start(garbage);
+  ASSERT_FALSE(third.ok());
+  EXPECT_NE(third.status().message().find("--tls-cert"), std::string::npos) << third.status();
 }
 
 TEST_F(BridgeTest, RefusesNonLoopbackWithoutTlsAndToken) {

@@ -23,6 +23,17 @@ arrow::Result<RemoteRing> RemoteRing::Parse(const std::string& uri) {
   if (slash == std::string::npos || slash + 1 >= uri.size()) {
     return arrow::Status::Invalid("no ring name in ", uri, " (grpc://host:port/RING)");
   }
+  // Said here, as the user's mistake, rather than later as if a server had refused it.
+  std::string authority = uri.substr(scheme_end + 3, slash - scheme_end - 3);
+  auto colon = authority.rfind(':');
+  bool port_ok = colon != std::string::npos && colon + 1 < authority.size() &&
+                 authority.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+                 authority.size() - colon - 1 <= 5;
+  if (!port_ok || colon == 0 || !flight::Location::Parse(uri.substr(0, slash)).ok()) {
+    return arrow::Status::Invalid("'", uri, "' is not ", scheme,
+                                  "://HOST:PORT/RING (e.g. grpc://127.0.0.1:8815/daq, "
+                                  "grpc+tls://[::1]:8815/daq)");
+  }
   return RemoteRing{uri.substr(0, slash), uri.substr(slash + 1)};
 }
 

@@ -78,7 +78,7 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
   // Declared after `reader`, so destroyed before it: Stop() must not cancel a dead stream.
   std::unique_ptr<Puller, void (*)(Puller*)> clear_cancel(
       this, [](Puller* self) { self->SetCancel(nullptr); });
-  Assembler assembler(ticket.resume_after);
+  Assembler assembler(ticket.resume_after, publisher_.ring().max_message_size());
   bool ring_checked = false;
   while (!stopping()) {
     ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
@@ -91,7 +91,7 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
       ring_checked = true;
       if (position && position->ring_id != tag.ring_id) {
         // Recreated between GetFlightInfo and this stream: its sequences start over.
-        assembler = Assembler(std::nullopt);
+        assembler = Assembler(std::nullopt, publisher_.ring().max_message_size());
       }
     }
     uint64_t duplicates = assembler.counters().duplicates;

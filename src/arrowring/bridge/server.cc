@@ -188,6 +188,13 @@ class TaggedStream : public flight::FlightDataStream {
   std::function<void()> on_close_;
 };
 
+// A table that can never fit the ring, said as a bad request: the sender must not retry it
+// (TooLarge is a CapacityError, as a full ring is, which a sender rightly retries).
+arrow::Status NeverFits(const arrow::Status& status) {
+  if (ErrcOf(status) != Errc::kTooLarge) return status;
+  return arrow::Status::Invalid(status.message());
+}
+
 std::string StatsJson(const RingStats& s) {
   std::ostringstream out;
   out << "{\"ring_id\":" << s.ring_id << ",\"capacity_bytes\":" << s.capacity_bytes
@@ -237,7 +244,14 @@ arrow::Result<std::unique_ptr<RingServer>> RingServer::Start(ServerOptions optio
                                  raw->Log(line);
                                }));
   }
-  ARROW_RETURN_NOT_OK(server->Init(flight_options));
+  if (auto status = server->Init(flight_options); !status.ok()) {
+    return status.WithMessage(
+        "cannot serve on ", location.ToString(), ": ", status.message(),
+        tls ? ". Check that the port is free and that --tls-cert and --tls-key are a PEM "
+              "certificate and its private key."
+            : ". Check that the port is free and the address is one of this host's.");
+  }
+  server->serving_ = true;
   return server;
 }
 
@@ -247,6 +261,8 @@ arrow::Status RingServer::Stop() {
     if (stopped_) return arrow::Status::OK();
     stopped_ = true;
   }
+  // Start() failed in Init: there is no gRPC server, and Flight's Shutdown() on it crashes.
+  if (!serving_) return arrow::Status::OK();
   stopping_ = true;
   {
     std::lock_guard lock(mutex_);
@@ -434,11 +450,19 @@ arrow::Status RingServer::DoAction(const flight::ServerCallContext& context,
                                    const flight::Action& action,
                                    std::unique_ptr<flight::ResultStream>* result) {
   if (action.type != "ack") {
-    return Reject(context, arrow::Status::NotImplemented("unknown action \"", action.type, "\""));
+    return Reject(context, arrow::Status::NotImplemented("unknown action \"", action.type,
+                                                         "\": this server knows only \"ack\""));
   }
   auto ack = Ack::Parse(action.body ? action.body->ToString() : "");
-  if (!ack.ok() || !ack->resume_after) {
-    return Reject(context, arrow::Status::Invalid("bad ack"));
+  if (!ack.ok()) {
+    std::string why = ack.status().message();
+    if (why.rfind("bad ticket: ", 0) == 0) why.erase(0, 12);  // Ack::Parse is Ticket::Parse
+    return Reject(context, arrow::Status::Invalid(
+                               "bad ack: ", why,
+                               " (an ack has the ticket's form, with the last sequence committed)"));
+  }
+  if (!ack->resume_after) {
+    return Reject(context, arrow::Status::Invalid("bad ack: it names no sequence (\"-\")"));
   }
   std::shared_ptr<Durable> durable;
   {
@@ -446,7 +470,11 @@ arrow::Status RingServer::DoAction(const flight::ServerCallContext& context,
     auto it = durables_.find({ack->ring, ack->subscriber});
     if (it != durables_.end()) durable = it->second;
   }
-  if (!durable) return Reject(context, arrow::Status::KeyError("no such subscriber"));
+  if (!durable) {
+    return Reject(context, arrow::Status::KeyError(
+                               "no subscriber \"", ack->subscriber, "\" of ring \"", ack->ring,
+                               "\" on this server: acknowledge on the stream DoGet opened"));
+  }
   {
     std::lock_guard lock(durable->mutex);
     durable->AckLocked(*ack->resume_after);
@@ -483,11 +511,11 @@ arrow::Status RingServer::DoPut(const flight::ServerCallContext& context,
       std::optional<uint64_t> last;
       std::lock_guard lock(mutex_);
       if (auto it = put_last_.find({name, source_ring}); it != put_last_.end()) last = it->second;
-      assembler.emplace(last);
+      assembler.emplace(last, publisher.ring().max_message_size());
     }
     uint64_t duplicates = assembler->counters().duplicates;
     auto complete = assembler->Add(chunk.data, *tag);
-    if (!complete.ok()) return Reject(context, complete.status());
+    if (!complete.ok()) return Reject(context, NeverFits(complete.status()));
     if (assembler->counters().duplicates != duplicates) ++duplicates_received_;
     if (!*complete) {
       if (tag->last()) {  // a duplicate: acknowledge it again so the sender can let go
@@ -497,7 +525,7 @@ arrow::Status RingServer::DoPut(const flight::ServerCallContext& context,
       continue;
     }
     auto handle = publisher.Publish(*(*complete)->table);
-    if (!handle.ok()) return Reject(context, handle.status());
+    if (!handle.ok()) return Reject(context, NeverFits(handle.status()));
     assembler->Delivered(tag->sequence);
     {
       std::lock_guard lock(mutex_);

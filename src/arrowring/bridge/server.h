@@ -101,6 +101,7 @@ class RingServer : public arrow::flight::FlightServerBase {
   ServerOptions options_;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
+  bool serving_ = false;  // Init succeeded: there is a gRPC server to shut down
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Durable>> durables_;
   std::map<std::string, std::shared_ptr<arrow::Schema>> last_schema_;

@@ -62,6 +62,13 @@ TEST(RemoteRing, Parses) {
   EXPECT_FALSE(RemoteRing::Parse("127.0.0.1:5005/daq").ok());
   EXPECT_FALSE(RemoteRing::Parse("grpc://127.0.0.1:5005").ok());
   EXPECT_FALSE(RemoteRing::Parse("http://h:1/r").ok());
+  EXPECT_TRUE(RemoteRing::Parse("grpc://[::1]:8815/daq").ok());
+  for (const char* bad : {"grpc://127.0.0.1:notaport/r", "grpc://[::1/r", "grpc:///r",
+                          "grpc://host/r", "grpc://:8815/r", "grpc://h:123456/r"}) {
+    auto parsed = RemoteRing::Parse(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_NE(parsed.status().message().find("HOST:PORT/RING"), std::string::npos) << bad;
+  }
 }
 
 }  // namespace

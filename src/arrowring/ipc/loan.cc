@@ -448,6 +448,19 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   loan.num_rows_ = num_rows;
   for (const auto& [name, capacity] : loan_options.capacities) {
     const auto field = schema->GetFieldByName(name);
+    if (field != nullptr && IsVariableWidth(field->type()->id()) && capacity > 0) {
+      // 32-bit offsets address at most 2^31 - 1 bytes (or list values); anything past the
+      // ring's size can never be reserved (kTooLarge), and is refused before it overflows.
+      const arrow::Type::type id = field->type()->id();
+      const int64_t limit = OffsetWidth(id) == 4 ? std::numeric_limits<int32_t>::max() : (int64_t{1} << 56);
+      if (capacity > limit) {
+        return ToStatus({OffsetWidth(id) == 4 && capacity <= (int64_t{1} << 56) ? Errc::kInvalidArgument
+                                                                                 : Errc::kTooLarge,
+                         "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": more than " +
+                             std::to_string(limit) + (OffsetWidth(id) == 4 ? " (32-bit offsets: use the large_ type)"
+                                                                           : ", beyond any ring")});
+      }
+    }
     if (field == nullptr || !IsVariableWidth(field->type()->id()) || capacity < 0) {
       return ToStatus({Errc::kInvalidArgument,
                        "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": " +
@@ -456,17 +469,12 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
                                              : "the column is fixed-width (" + field->type()->ToString() +
                                                    "); only utf8, binary and list columns take a capacity")});
     }
-    // Before any size arithmetic: a capacity no ring could hold, or beyond 32-bit offsets.
+    // A capacity no ring could hold, said before any size arithmetic with it.
     if (static_cast<uint64_t>(capacity) > ring_.capacity()) {
       return ToStatus({Errc::kTooLarge, "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) +
                                             " bytes; ring '" + ring_.name() + "' holds at most " +
                                             std::to_string(ring_.capacity()) +
                                             ": use a bigger ring or a smaller capacity"});
-    }
-    if (OffsetWidth(field->type()->id()) == 4 && capacity > kMaxArrayLength) {
-      return ToStatus({Errc::kTooLarge, "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) +
-                                            ": more than 32-bit offsets reach; use the large_ type (" +
-                                            field->type()->ToString() + " has 32-bit offsets)"});
     }
   }
   std::string unsupported;

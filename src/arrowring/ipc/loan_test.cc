@@ -457,10 +457,15 @@ TEST(Loan, CapacitiesAreCheckedAgainstTheSchema) {
   auto too_large = publisher.Loan(arrow::schema({schema->field(1)}), 3, {.capacities = {{"s", 2 * kMiB}}});
   EXPECT_EQ(ErrcOf(too_large.status()), Errc::kTooLarge);
   // A capacity whose size arithmetic would overflow: refused before any of it.
-  auto huge = publisher.Loan(arrow::schema({schema->field(1)}), 3,
-                             {.capacities = {{"s", std::numeric_limits<int64_t>::max()}}});
-  EXPECT_EQ(ErrcOf(huge.status()), Errc::kTooLarge) << huge.status().ToString();
-  EXPECT_THAT(huge.status().message(), HasSubstr("holds at most"));
+  auto largest = publisher.Loan(arrow::schema({schema->field(1)}), 3,
+                                {.capacities = {{"s", std::numeric_limits<int64_t>::max()}}});
+  EXPECT_EQ(ErrcOf(largest.status()), Errc::kTooLarge) << largest.status().ToString();
+  auto past_int32 = publisher.Loan(arrow::schema({schema->field(1)}), 3, {.capacities = {{"s", int64_t{1} << 40}}});
+  EXPECT_EQ(ErrcOf(past_int32.status()), Errc::kInvalidArgument);
+  EXPECT_THAT(past_int32.status().message(), HasSubstr("use the large_ type"));
+  auto huge = publisher.Loan(arrow::schema({arrow::field("b", arrow::large_binary())}), 3,
+                             {.capacities = {{"b", int64_t{1} << 62}}});
+  EXPECT_EQ(ErrcOf(huge.status()), Errc::kTooLarge);
   EXPECT_EQ(ring.Stats().messages_written, 0u);
 }
 
