@@ -51,6 +51,47 @@ def _numpy_type(t: pa.DataType) -> Optional[Tuple[np.dtype, Tuple[int, ...]]]:
     return None
 
 
+def _fixed_width(t: pa.DataType) -> bool:
+    if pa.types.is_fixed_size_list(t):
+        return _fixed_width(t.value_type)
+    if pa.types.is_struct(t):
+        return all(_fixed_width(t.field(i).type) for i in range(t.num_fields))
+    return pa.types.is_boolean(t) or _numpy_type(t) is not None
+
+
+def check_loanable(schema: pa.Schema, capacities: dict) -> None:
+    """Says in Python's terms what a loan cannot hold, before the C++ layer (whose messages
+    speak of LoanOptions): every column needs an ndarray view — fixed-width ones, and top-level
+    utf8/binary columns and lists of fixed-width values given a capacity."""
+    for name, capacity in capacities.items():
+        indices = schema.get_all_field_indices(name) if isinstance(name, str) else []
+        if len(indices) != 1:
+            raise InvalidArgumentError(f"capacities[{name!r}]: the schema has no (unique) field of that name")
+        t = schema.field(indices[0]).type
+        if not _is_variable_width(t):
+            raise InvalidArgumentError(f"capacities[{name!r}]: column {name!r} is {t}, which takes no capacity "
+                                       "(only utf8, binary and list columns do)")
+        if not isinstance(capacity, (int, np.integer)) or isinstance(capacity, bool) or capacity < 0:
+            raise InvalidArgumentError(f"capacities[{name!r}] = {capacity!r}: a capacity is a number of bytes, 0 "
+                                       "or more")
+    for field in schema:
+        t = field.type
+        binary_like = _is_variable_width(t) and not (pa.types.is_list(t) or pa.types.is_large_list(t))
+        # A list of plain fixed-width values (no nesting: the C++ layer holds no more).
+        loanable_list = (pa.types.is_list(t) or pa.types.is_large_list(t)) and (
+            pa.types.is_boolean(t.value_type) or _numpy_type(t.value_type) is not None)
+        if binary_like or loanable_list:
+            if field.name not in capacities:
+                raise InvalidArgumentError(
+                    f"column {field.name!r} is {t}: give it a capacity, loan(..., capacities={{{field.name!r}: "
+                    f"<bytes of its values>}}), or publish such tables with publish()")
+        elif not _fixed_width(t):
+            raise InvalidArgumentError(
+                f"column {field.name!r} is {t}: a loan holds fixed-width columns (numbers, booleans, temporal, "
+                "decimals, fixed-size binary, fixed-size lists and structs of them) and, with a capacity, utf8, "
+                "binary and lists of fixed-width values; publish such tables with publish()")
+
+
 class LoanedBatch:
     """One record batch of ``num_rows`` rows in ring memory, from :meth:`Publisher.loan`.
 

@@ -32,8 +32,8 @@ class Publisher:
         self.compression = compression
         self._options = pa.ipc.IpcWriteOptions(compression=compression)
         self._sizer = StreamSizer(self._options)
-        self._loaner = None  # the C++ Publisher behind loan(), made on first use (per process)
-        self._loaner_pid = 0
+        self._loaner = None  # the C++ Publisher behind loan(), made on first use
+        self._loaner_key = None  # (pid, options) it was made for
         self._loaner_lock = threading.Lock()
 
     def publish(self, data: TableLike, timeout: Optional[float] = ...) -> Handle:
@@ -76,10 +76,14 @@ class Publisher:
                                        f"not {type(schema).__name__}")
         if not isinstance(schema, pa.Schema):
             schema = pa.schema(schema)
+        _loan.check_loanable(schema, dict(capacities or {}))
+        # Made again after a fork (this process's attachment) or when the options were changed;
+        # otherwise kept, with the framing of its last loan.
+        key = (os.getpid(), self.timeout, self.deliveries, self.delivery_ttl)
         with self._loaner_lock:
-            if self._loaner is None or self._loaner_pid != os.getpid():  # after fork: this process's ring
+            if self._loaner_key != key:
                 self._loaner = _core.LoanPublisher(self.ring._core, self.timeout, self.deliveries, self.delivery_ttl)
-                self._loaner_pid = os.getpid()
+                self._loaner_key = key
             loaner = self._loaner
         core_loan = loaner.loan(schema.__arrow_c_schema__(), num_rows, validity, wait, self._capacities(capacities))
         return LoanedBatch(core_loan, schema, num_rows)

@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -197,6 +198,10 @@ def test_a_loan_larger_than_the_ring_errors_clearly(ring):
     with pytest.raises(ar.TooLargeError, match="holds at most") as info:
         ring.publisher().loan(DAQ, ring.capacity // 44 + 1)
     assert "bigger ring" in str(info.value)
+    for rows in (2**40, 2**31):  # beyond what an Arrow batch holds: still ours, still TooLarge
+        with pytest.raises(ar.TooLargeError, match="2\\^31 - 1"):
+            ring.publisher().loan(DAQ, rows)
+    assert ring.stats()["committed_bytes"] == 0
 
 
 def test_a_full_ring_says_so_without_waiting(ring_name):
@@ -281,6 +286,43 @@ def test_without_the_loans_module_the_ring_works_and_loan_says_why(ring):
     assert sub.next(timeout=10).column("x").to_pylist() == [1, 2, 3]
 
 
+def test_threads_sharing_a_publisher_loan_at_once(ring):
+    sub = ring.subscribe("threads")
+    pub = ring.publisher(timeout=30)
+    errors = []
+
+    def produce(seed):
+        try:
+            for i in range(25):
+                with pub.loan(DAQ, 32) as batch:
+                    fill_daq(batch, seed * 100 + i)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    received = [sub.next(timeout=30) for _ in range(100)]
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sorted(t.column("event")[0].as_py() for t in received) == sorted(
+        s * 100 + i for s in range(4) for i in range(25))
+
+
+def test_a_loan_dropped_without_commit_is_aborted_when_collected(ring_name):
+    ring = ar.Ring.create(ring_name, capacity=1 * 2**20, policy="fail")
+    pub = ring.publisher()
+    batch = pub.loan(DAQ, 20_000)
+    adc = batch.column("adc")
+    del batch
+    gc.collect()
+    with pytest.raises(ar.RingFullError):  # the array still holds the loan
+        pub.loan(DAQ, 20_000)
+    del adc
+    gc.collect()
+    pub.loan(DAQ, 20_000).abort()  # its space came back
+    assert ring.stats()["committed_bytes"] == 0
 EVENTS = pa.schema([
     pa.field("event", pa.int64(), nullable=False),
     pa.field("detector", pa.utf8(), nullable=False),
@@ -364,6 +406,20 @@ def test_the_demos_event_tables_built_by_a_python_producer_arrive_zero_copy_and_
         seen += table.num_rows
     assert sub.next(timeout=0) is None
     ring.unlink()
+
+
+def test_capacities_are_checked_in_python_terms(ring):
+    schema = pa.schema([pa.field("adc", pa.int16()), pa.field("label", pa.utf8())])
+    pub = ring.publisher()
+    with pytest.raises(ar.InvalidArgumentError, match="'adc' is int16, which takes no capacity"):
+        pub.loan(schema, 10, capacities={"label": 64, "adc": 64})
+    with pytest.raises(ar.InvalidArgumentError, match="0 or more"):
+        pub.loan(schema, 10, capacities={"label": -1})
+    for capacity in (2**62, 2**80):  # beyond the ring, and beyond C++'s int64: ours, not a TypeError
+        with pytest.raises(ar.TooLargeError, match="holds at most"):
+            pub.loan(schema, 10, capacities={"label": capacity})
+    pub.loan(schema, 10, capacities={"label": np.int64(64)}).abort()  # NumPy integers are numbers too
+    assert ring.stats()["committed_bytes"] == 0
 
 
 def test_capacities_are_numbers_within_the_ring(ring):

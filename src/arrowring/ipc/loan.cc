@@ -21,6 +21,9 @@ namespace arrowring {
 namespace {
 
 constexpr int64_t kEndOfStream = 8;  // continuation marker + zero length
+// The most values one Arrow array may hold in IPC (Arrow's writer refuses more). Checked
+// before any size arithmetic, which it also keeps from overflowing.
+constexpr int64_t kMaxArrayLength = std::numeric_limits<int32_t>::max();
 
 int64_t Pad8(int64_t n) { return arrow::bit_util::RoundUpToMultipleOf8(n); }
 
@@ -110,6 +113,12 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
     }
     // The capacity in values: as many whole values as the bytes hold.
     const int64_t values = capacity * 8 / static_cast<const arrow::FixedWidthType&>(value_type).bit_width();
+    if (values > kMaxArrayLength) {
+      return ToStatus({Errc::kTooLarge, "field '" + field.name() + "' (" + type->ToString() + "): a capacity of " +
+                                            std::to_string(capacity) + " bytes holds " + std::to_string(values) +
+                                            " values, more than the 2^31 - 1 an Arrow array holds; give a smaller "
+                                            "capacity"});
+    }
     ARROW_ASSIGN_OR_RAISE(auto child, Plan(*value_field, values, -1, validity, specs, unsupported));
     data->child_data.push_back(std::move(child));
     return data;
@@ -120,8 +129,14 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
   }
   if (id == arrow::Type::FIXED_SIZE_LIST) {
     const auto& list = static_cast<const arrow::FixedSizeListType&>(*type);
-    ARROW_ASSIGN_OR_RAISE(auto child, Plan(*list.value_field(), length * list.list_size(), -1, validity, specs,
-                                           unsupported));
+    const int64_t values = length * list.list_size();  // both <= 2^31 - 1: no overflow
+    if (values > kMaxArrayLength) {
+      return ToStatus({Errc::kTooLarge, "field '" + field.name() + "' (" + type->ToString() + "): " +
+                                            std::to_string(length) + " lists make " + std::to_string(values) +
+                                            " values, more than the 2^31 - 1 an Arrow array holds; loan fewer "
+                                            "rows per batch"});
+    }
+    ARROW_ASSIGN_OR_RAISE(auto child, Plan(*list.value_field(), values, -1, validity, specs, unsupported));
     data->child_data.push_back(std::move(child));
   } else if (id == arrow::Type::STRUCT) {
     for (const auto& child_field : type->fields()) {
@@ -418,6 +433,11 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   if (num_rows < 0) {
     return ToStatus({Errc::kInvalidArgument, "a loan needs num_rows >= 0, not " + std::to_string(num_rows)});
   }
+  if (num_rows > kMaxArrayLength) {
+    return ToStatus({Errc::kTooLarge, "a loan of " + std::to_string(num_rows) +
+                                          " rows: an Arrow record batch holds at most 2^31 - 1; loan fewer rows "
+                                          "per batch"});
+  }
   if (options_.write.compression != Compression::kNone) {
     return ToStatus({Errc::kInvalidArgument,
                      "a loan cannot be compressed (the body is written in place); publish with "
@@ -449,6 +469,13 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
                                              : "the column is fixed-width (" + field->type()->ToString() +
                                                    "); only utf8, binary and list columns take a capacity")});
     }
+    // A capacity no ring could hold, said before any size arithmetic with it.
+    if (static_cast<uint64_t>(capacity) > ring_.capacity()) {
+      return ToStatus({Errc::kTooLarge, "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) +
+                                            " bytes; ring '" + ring_.name() + "' holds at most " +
+                                            std::to_string(ring_.capacity()) +
+                                            ": use a bigger ring or a smaller capacity"});
+    }
   }
   std::string unsupported;
   for (const auto& field : schema->fields()) {
@@ -475,6 +502,15 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   for (auto& spec : loan.buffers_) {
     spec.offset = offset;
     offset += Pad8(spec.size);
+    // Said here, before Arrow frames a batch no ring could hold (each buffer is below 2^62
+    // bytes — at most 2^31 - 1 values of at most 2^31 bytes, or a capacity no larger than the
+    // ring — so the sum cannot overflow before it passes any ring's capacity).
+    if (static_cast<uint64_t>(offset) > ring_.capacity()) {
+      return ToStatus({Errc::kTooLarge, "a loan of " + std::to_string(num_rows) + " rows needs more than " +
+                                            std::to_string(offset) + " bytes; ring '" + ring_.name() +
+                                            "' holds at most " + std::to_string(ring_.capacity()) +
+                                            ": use a bigger ring or fewer rows per loan"});
+    }
   }
   loan.body_length_ = offset;
 

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include <arrow/api.h>
 #include <arrow/io/file.h>
@@ -255,6 +256,16 @@ TEST(Loan, ClearErrorsForALoanLargerThanTheRingAndForUnsupportedTypes) {
   EXPECT_EQ(ErrcOf(too_large.status()), Errc::kTooLarge);
   EXPECT_TRUE(too_large.status().IsCapacityError());
   EXPECT_THAT(too_large.status().message(), HasSubstr("holds at most"));
+  // Sizes Arrow's writer would refuse, or whose arithmetic would overflow: ours, not Arrow's.
+  for (auto [schema, rows] : {std::pair{arrow::schema({arrow::field("x", arrow::int64())}), int64_t{1} << 30},
+                              std::pair{arrow::schema({arrow::field("x", arrow::int64())}), int64_t{1} << 62},
+                              std::pair{arrow::schema({arrow::field("adc", arrow::fixed_size_list(arrow::int8(), 1 << 20))}),
+                                        int64_t{1} << 12}}) {
+    SCOPED_TRACE(rows);
+    auto loan = publisher.Loan(schema, rows);
+    EXPECT_EQ(ErrcOf(loan.status()), Errc::kTooLarge) << loan.status().ToString();
+    EXPECT_THAT(loan.status().message(), ::testing::AnyOf(HasSubstr("holds at most"), HasSubstr("2^31 - 1")));
+  }
   for (const auto& type : {arrow::utf8(), arrow::binary(), arrow::list(arrow::int32()),
                            arrow::dictionary(arrow::int8(), arrow::utf8()), arrow::null(),
                            arrow::struct_({arrow::field("s", arrow::large_utf8())})}) {
@@ -445,6 +456,10 @@ TEST(Loan, CapacitiesAreCheckedAgainstTheSchema) {
   }
   auto too_large = publisher.Loan(arrow::schema({schema->field(1)}), 3, {.capacities = {{"s", 2 * kMiB}}});
   EXPECT_EQ(ErrcOf(too_large.status()), Errc::kTooLarge);
+  // A capacity whose size arithmetic would overflow: refused before any of it.
+  auto largest = publisher.Loan(arrow::schema({schema->field(1)}), 3,
+                                {.capacities = {{"s", std::numeric_limits<int64_t>::max()}}});
+  EXPECT_EQ(ErrcOf(largest.status()), Errc::kTooLarge) << largest.status().ToString();
   auto past_int32 = publisher.Loan(arrow::schema({schema->field(1)}), 3, {.capacities = {{"s", int64_t{1} << 40}}});
   EXPECT_EQ(ErrcOf(past_int32.status()), Errc::kInvalidArgument);
   EXPECT_THAT(past_int32.status().message(), HasSubstr("use the large_ type"));
