@@ -19,8 +19,9 @@ namespace arrowring {
 struct SpinPolicy {
   /// Longest polling phase of one wait; 0 sleeps at once. At most kMaxSpinLimit.
   std::chrono::nanoseconds limit{0};
-  /// Poll only while recent messages came within `limit` (see SpinBudget); false polls the
-  /// whole limit before every sleep.
+  /// Poll only while recent messages came within `limit` (see SpinBudget), yielding the CPU
+  /// between rounds after the first 10 µs; false polls the whole limit before every sleep and
+  /// never yields (a consumer that owns a core).
   bool adaptive = true;
 
   /// kDefaultSpinLimit, adaptive, when more than one CPU is online; no polling on one CPU

@@ -124,16 +124,19 @@ inline void CpuRelax() {
 #endif
 }
 
-// How long a poll runs before it starts yielding between rounds. A sched_yield costs ~3 µs on
-// this VM even with a CPU to spare (64-byte ping-pong p50 3.6 µs yielding from the start, 0.52
-// µs after 10 µs); the first 10 µs cover a peer that answers at once, and past them a yield
-// costs under a quarter of the wait. Under load, this bounds a message queued behind the
-// poller to ~10 µs (p99 ~14 µs, against ~105 µs, the whole budget, without yielding).
+// How long an adaptive poll runs before it starts yielding between rounds. A sched_yield
+// costs ~3 µs on this VM even with a CPU to spare (64-byte ping-pong p50 3.6 µs yielding from
+// the start, 0.52 µs after 10 µs); the first 10 µs cover a peer that answers at once, and past
+// them a yield costs under a quarter of the wait. Under load, this bounds a message queued
+// behind the poller to ~10 µs (p99 ~14 µs, against ~105 µs, the whole budget, without).
 constexpr std::chrono::microseconds kPollWithoutYielding{10};
 
 // Polls `word` until it differs from `seen` or `budget` has passed; whether it changed.
+// `yield`: give the CPU away between rounds past kPollWithoutYielding — the shared default;
+// a non-adaptive policy is for a consumer that owns a core, and there a yield only adds its
+// cost to the tail (64-byte spin p99 0.6–0.8 µs without, 13–15 µs with).
 bool PollForChange(const std::atomic<uint32_t>& word, uint32_t seen,
-                   std::chrono::steady_clock::duration budget) {
+                   std::chrono::steady_clock::duration budget, bool yield) {
   if (budget.count() <= 0) return false;
   const auto start = std::chrono::steady_clock::now();
   const auto end = start + budget;
@@ -150,7 +153,7 @@ bool PollForChange(const std::atomic<uint32_t>& word, uint32_t seen,
     // rounds: when the machine has more runnable threads than CPUs, the publisher we wait for
     // may be queued behind us, and a poller that never yields makes it wait for the
     // scheduler's tick (docs/benchmarks.md, "Adaptive waiting").
-    if (now >= yield_from) sched_yield();
+    if (yield && now >= yield_from) sched_yield();
   }
 }
 
@@ -238,7 +241,7 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
       poll_end = start + waited + (timeout == kWaitForever ? spin_.budget()
                                                            : std::min<std::chrono::nanoseconds>(spin_.budget(), timeout - waited));
     }
-    if (PollForChange(h.commit_epoch, epoch, poll_end - (start + waited))) continue;
+    if (PollForChange(h.commit_epoch, epoch, poll_end - (start + waited), spin_.policy().adaptive)) continue;
     auto slice = timeout == kWaitForever ? std::chrono::nanoseconds(kRecoverySlice)
                                          : std::min<std::chrono::nanoseconds>(timeout - waited, kRecoverySlice);
     if (!waiting_on_writer) slice = timeout == kWaitForever ? kWaitForever : timeout - waited;
