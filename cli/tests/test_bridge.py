@@ -9,21 +9,24 @@ private temporary folder under the build directory, removed afterwards; rings ar
 """
 import itertools
 import os
+import pathlib
 import re
 import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
-import time
 
 import pyarrow as pa
 import pytest
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "support"))
+from cli_process import WATCHDOG, CliProcess, make_tls  # noqa: E402
+
 ar = pytest.importorskip("arrowring")
 
-WATCHDOG = 60.0  # seconds any single wait may take before the test fails
 _names = itertools.count()
 
 
@@ -33,80 +36,19 @@ def needs_bridge(binary):
         pytest.skip("arrowring built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)")
 
 
-class Proc:
-    """A CLI process whose output lines threads collect (a full pipe never blocks it), with
-    waits for a line that fail after WATCHDOG seconds."""
-
-    def __init__(self, binary, *args):
-        self.args = [binary, *map(str, args)]
-        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
-        self.lines = {"out": [], "err": []}
-        self.closed = {"out": False, "err": False}
-        self.changed = threading.Condition()
-        self.threads = [threading.Thread(target=self._drain, args=(pipe, key), daemon=True)
-                        for pipe, key in ((self.process.stdout, "out"), (self.process.stderr, "err"))]
-        for thread in self.threads:
-            thread.start()
-
-    def _drain(self, pipe, key):
-        for line in pipe:
-            with self.changed:
-                self.lines[key].append(line.rstrip("\n"))
-                self.changed.notify_all()
-        with self.changed:
-            self.closed[key] = True
-            self.changed.notify_all()
-
-    def text(self, last=20):
-        with self.changed:
-            return "\n".join(["stdout:", *self.lines["out"][-last:], "stderr:", *self.lines["err"][-last:]])
-
-    def wait_for(self, pattern, stream="err", timeout=WATCHDOG):
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                for line in self.lines[stream]:
-                    match = regex.search(line)
-                    if match:
-                        return match
-                if self.closed[stream]:
-                    raise AssertionError(f"{self.args} ended without printing {pattern!r}:\n{self.text()}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"watchdog: no {pattern!r} within {timeout}s:\n{self.text()}")
-                self.changed.wait(remaining)
-
-    def finish(self, sig=None, timeout=WATCHDOG):
-        if sig is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            code = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"watchdog: {self.args} did not end within {timeout}s:\n{self.text()}")
-        for thread in self.threads:
-            thread.join()
-        return code
-
-
 @pytest.fixture
 def start(binary):
     """Starts CLI processes; any still running when the test ends is killed."""
     started = []
 
     def start(*args):
-        proc = Proc(binary, *args)
+        proc = CliProcess(binary, *args)
         started.append(proc)
         return proc
 
     yield start
     for proc in started:
-        if proc.process.poll() is None:
-            proc.process.kill()
-        proc.process.wait()
+        proc.kill()
 
 
 @pytest.fixture
@@ -137,21 +79,7 @@ def private_dir(tmp_path):
 @pytest.fixture
 def tls(private_dir):
     """A self-signed certificate for 127.0.0.1 made by the openssl CLI, its key, a token."""
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl CLI is missing (make build installs it)")
-    cert, key = os.path.join(private_dir, "cert.pem"), os.path.join(private_dir, "key.pem")
-    made = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        capture_output=True, text=True, timeout=WATCHDOG)
-    assert made.returncode == 0, made.stderr
-    token = os.path.join(private_dir, "token")
-    wrong = os.path.join(private_dir, "wrong-token")
-    for path, value in ((token, "s3cret-" + os.urandom(8).hex()), (wrong, "not-the-token")):
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(value + "\n")
-    return {"cert": cert, "key": key, "token": token, "wrong": wrong}
+    return make_tls(private_dir)
 
 
 def serve(start, *args):

@@ -7,24 +7,27 @@ openssl CLI in a private (0700) temporary folder removed afterwards; rings are u
 """
 import itertools
 import os
+import pathlib
 import re
 import shutil
 import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
-import time
 
 import pyarrow as pa
 import pytest
 
 import arrowring as ar
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "support"))
+from cli_process import WATCHDOG, CliProcess, make_tls  # noqa: E402
+
 import arrowring.flight as flight_mod  # noqa: E402  (pyarrow 26 wheels ship Flight)
 
-WATCHDOG = 60.0  # seconds any single wait may take before the test fails
 ROWS = 256
 _names = itertools.count()
 
@@ -35,62 +38,17 @@ def needs_bridge(cli):
         pytest.skip("arrowring built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)")
 
 
-class Server:
-    """`arrowring serve` on 127.0.0.1 and a free port; threads collect its output lines."""
+class Server(CliProcess):
+    """`arrowring serve` on 127.0.0.1 and a free port, read from its first line."""
 
     def __init__(self, cli, *args):
-        self.args = [cli, "serve", "--listen", "127.0.0.1:0", *map(str, args)]
-        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines = {"out": [], "err": []}
-        self.closed = {"out": False, "err": False}
-        self.changed = threading.Condition()
-        self.threads = [threading.Thread(target=self._drain, args=(pipe, key), daemon=True)
-                        for pipe, key in ((self.process.stdout, "out"), (self.process.stderr, "err"))]
-        for thread in self.threads:
-            thread.start()
+        super().__init__(cli, "serve", "--listen", "127.0.0.1:0", *args)
         match = self.wait_for(r"listening on (grpc(?:\+tls)?://127\.0\.0\.1:(\d+))", "out")
         self.location, self.port = match.group(1), int(match.group(2))
 
-    def _drain(self, pipe, key):
-        for line in pipe:
-            with self.changed:
-                self.lines[key].append(line.rstrip("\n"))
-                self.changed.notify_all()
-        with self.changed:
-            self.closed[key] = True
-            self.changed.notify_all()
-
-    def text(self):
-        with self.changed:
-            return "\n".join(["stdout:", *self.lines["out"][-20:], "stderr:", *self.lines["err"][-20:]])
-
-    def wait_for(self, pattern, stream="err"):
-        regex, deadline = re.compile(pattern), time.monotonic() + WATCHDOG
-        with self.changed:
-            while True:
-                for line in self.lines[stream]:
-                    if regex.search(line):
-                        return regex.search(line)
-                if self.closed[stream]:
-                    raise AssertionError(f"serve ended without printing {pattern!r}:\n{self.text()}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"watchdog: no {pattern!r} within {WATCHDOG}s:\n{self.text()}")
-                self.changed.wait(remaining)
-
     def stop(self):
         """SIGINT, then its exit code (it must end on its own within WATCHDOG)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(timeout=WATCHDOG)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"watchdog: serve did not stop:\n{self.text()}")
-        for thread in self.threads:
-            thread.join()
-        return code
+        return self.finish(signal.SIGINT)
 
 
 @pytest.fixture
@@ -104,9 +62,7 @@ def serve(cli):
 
     yield serve
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-        server.process.wait()
+        server.kill()
 
 
 @pytest.fixture
@@ -128,22 +84,10 @@ def rings():
 def tls(tmp_path):
     """A certificate for 127.0.0.1 made by the openssl CLI, its key and tokens, in a private
     folder removed afterwards."""
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl CLI is missing (make build installs it)")
     folder = tempfile.mkdtemp(prefix="flight-", dir=tmp_path)  # mode 0700
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
-    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    made = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        capture_output=True, text=True, timeout=WATCHDOG)
-    assert made.returncode == 0, made.stderr
-    token = "s3cret-" + os.urandom(8).hex()
-    token_file = os.path.join(folder, "token")
-    with open(os.open(token_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-        f.write(token + "\n")
-    yield {"cert": cert, "key": key, "token": token, "token_file": token_file}
+    made = make_tls(folder)
+    yield {"cert": made["cert"], "key": made["key"], "token": made["token_value"], "token_file": made["token"]}
     shutil.rmtree(folder)
 
 
