@@ -69,6 +69,17 @@ std::string PrometheusText(const std::vector<RingStats>& rings) {
   per_ring("arrowring_bytes_dropped_total", "counter", "Bytes of dropped messages.", [](auto& s) { return s.bytes_dropped; });
   per_ring("arrowring_messages_aborted_total", "counter", "Reservations aborted, by their writer or by recovery.",
            [](auto& s) { return s.messages_aborted; });
+  per_ring("arrowring_kept_messages", "gauge", "Messages readers keep outside the sequence window.",
+           [](auto& s) { return s.kept_messages; });
+  per_ring("arrowring_kept_bytes", "gauge", "Bytes of the messages readers keep outside the sequence window.",
+           [](auto& s) { return s.kept_bytes; });
+  per_ring("arrowring_kept_full_total", "counter",
+           "Allocations that found the kept table full (a held message then holds back the space behind it).",
+           [](auto& s) { return s.kept_full; });
+  per_ring("arrowring_messages_given_way_total", "counter", "Retained messages freed because their space was needed.",
+           [](auto& s) { return s.messages_given_way; });
+  per_ring("arrowring_bytes_given_way_total", "counter", "Bytes of retained messages freed for space.",
+           [](auto& s) { return s.bytes_given_way; });
 
   auto per_subscriber = [&](const char* name, const char* type, const char* help,
                             std::function<uint64_t(const RingStats::SubscriberInfo&)> get) {
@@ -102,6 +113,10 @@ std::string PrometheusText(const std::vector<RingStats>& rings) {
   per_holder("arrowring_holder_read_messages", "Messages the process holds for reading.",
              [](auto& h) { return uint64_t{h.read_messages}; });
   per_holder("arrowring_holder_read_bytes", "Bytes of the messages the process holds.", [](auto& h) { return h.read_bytes; });
+  per_holder("arrowring_holder_kept_messages", "Of the messages the process holds, those kept outside the window.",
+             [](auto& h) { return uint64_t{h.kept_messages}; });
+  per_holder("arrowring_holder_kept_bytes", "Bytes of the messages the process keeps outside the window.",
+             [](auto& h) { return h.kept_bytes; });
   per_holder("arrowring_holder_alive", "1 while the process lives (0: recover reclaims what it holds).",
              [](auto& h) { return uint64_t{h.alive}; });
   return out.str();

@@ -107,21 +107,28 @@ int RunStat(const StatArgs& args) {
   auto bytes = [](uint64_t value) { return HumanBytes(static_cast<double>(value)); };
   std::cout << "ring        " << s.name << "\n"
             << "capacity    " << bytes(s.capacity_bytes) << " (" << s.max_messages << " messages at most)\n"
-            << "policy      " << PolicyName(s.policy) << ", mode " << ModeString(s.mode) << "\n"
+            << "policy      " << PolicyName(s.policy) << (s.retain ? ", retaining" : "") << ", mode "
+            << ModeString(s.mode) << "\n"
             << "occupancy   " << bytes(s.committed_bytes) << " committed (" << s.committed_messages
             << " messages), " << bytes(s.writing_bytes) << " being written, " << bytes(s.free_bytes)
             << " free; high water " << bytes(s.high_water_bytes) << "\n"
+            << "kept        " << s.kept_messages << " messages held by readers outside the window ("
+            << bytes(s.kept_bytes) << "; " << s.max_kept << " at most, table full " << s.kept_full << " times)\n"
             << "written     " << s.messages_written << " messages, " << bytes(s.bytes_written) << "\n"
             << "read        " << s.messages_read << " acquisitions, " << bytes(s.bytes_read) << "\n"
             << "dropped     " << s.messages_dropped << " messages, " << bytes(s.bytes_dropped) << "\n"
             << "aborted     " << s.messages_aborted << " messages\n";
+  if (s.retain) {
+    std::cout << "given way   " << s.messages_given_way << " retained messages, " << bytes(s.bytes_given_way) << "\n";
+  }
   std::cout << "holders    ";
   bool any = false;
   for (const auto& h : s.holders) {
     if (h.write_slots + h.read_messages == 0) continue;
     any = true;
     std::cout << " pid " << h.pid << (h.alive ? "" : " (dead)") << ": " << h.write_slots << " writing ("
-              << bytes(h.write_bytes) << "), " << h.read_messages << " read (" << bytes(h.read_bytes) << ");";
+              << bytes(h.write_bytes) << "), " << h.read_messages << " read (" << bytes(h.read_bytes) << ", "
+              << h.kept_messages << " kept: " << bytes(h.kept_bytes) << ");";
   }
   std::cout << (any ? "\n" : " none\n") << "subscribers";
   for (const auto& sub : s.subscribers) {

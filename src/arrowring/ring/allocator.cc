@@ -1,10 +1,13 @@
-// The allocator: contiguous reservations at the tail of the byte ring, reclaiming the head,
-// and what each full-ring policy (block, fail, drop-oldest) does when there is no room.
+// The allocator: contiguous reservations at the tail of the byte ring (around kept messages,
+// wrapping early while the ring holds little), reclaiming the head, and making room when no
+// free run holds a message: retained messages give way, held ones are kept outside the
+// window, and drop-oldest drops what subscribers or handles are still owed.
 #include <bit>
 #include <chrono>
 
 #include "arrowring/ring/allocator_internal.h"
 #include "arrowring/ring/allocator_lock_internal.h"
+#include "arrowring/ring/kept_internal.h"
 #include "arrowring/ring/message_lifecycle_internal.h"
 #include "arrowring/ring/recovery_internal.h"
 
@@ -18,23 +21,33 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   const uint64_t seq = h.next_seq.load(std::memory_order_relaxed);
   if (seq - head >= ring.message_limit) return std::nullopt;  // As many messages as allowed.
   const uint64_t tail = h.tail.load(std::memory_order_relaxed);
-  uint64_t begin, head_position;
+  std::optional<uint64_t> begin;
+  uint64_t head_position;
   if (head == seq) {
-    // Empty: start at physical offset 0 so that the whole capacity is one contiguous run.
-    begin = RoundUp(tail, ring.capacity);
-    head_position = begin;
+    // Empty window: start at the front (physical 0 of the next lap), so that the whole
+    // capacity but what readers keep is one run, and the bytes written last are the warmest.
+    const uint64_t lap = RoundUp(tail, ring.capacity);
+    begin = FitAroundKeptLocked(ring, lap, reserve, lap + ring.capacity);
+    head_position = begin.value_or(lap);
   } else {
-    begin = tail;
-    if (begin % ring.capacity + reserve > ring.capacity) begin = RoundUp(begin, ring.capacity);
     head_position = ring.descriptor(head).begin.load(std::memory_order_relaxed);
+    const uint64_t limit = head_position + ring.capacity;  // never past the oldest message
+    // Warm writes: past the warm window, wrap early if the front of the ring is free, rather
+    // than cycling through the whole capacity (cold memory) while the ring holds little. A
+    // retaining ring keeps history in that capacity instead.
+    if (!ring.retain && ring.warm_bytes != 0 && tail % ring.capacity >= ring.warm_bytes) {
+      const auto early = FitAroundKeptLocked(ring, RoundUp(tail, ring.capacity), reserve, limit);
+      if (early && *early % ring.capacity < tail % ring.capacity) begin = early;
+    }
+    if (!begin) begin = FitAroundKeptLocked(ring, tail, reserve, limit);
   }
-  const uint64_t end = begin + reserve;
-  if (end - head_position > ring.capacity) return std::nullopt;
+  if (!begin) return std::nullopt;
+  const uint64_t end = *begin + reserve;
 
   MessageDescriptor& d = ring.descriptor(seq);
   const uint64_t word = d.state.load(std::memory_order_acquire);
   d.seq.store(seq, std::memory_order_relaxed);
-  d.begin.store(begin, std::memory_order_relaxed);
+  d.begin.store(*begin, std::memory_order_relaxed);
   d.end.store(end, std::memory_order_relaxed);
   d.size.store(0, std::memory_order_relaxed);
   d.pending.store(0, std::memory_order_relaxed);
@@ -52,11 +65,12 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   }
   ring.self().write_refs.fetch_add(1, std::memory_order_relaxed);
   ring.self().write_bytes.fetch_add(reserve, std::memory_order_relaxed);
-  return std::pair{seq, std::span<std::byte>(ring.data + begin % ring.capacity, reserve)};
+  return std::pair{seq, std::span<std::byte>(ring.data + *begin % ring.capacity, reserve)};
 }
 
-// Under the allocator lock: advances head_seq over messages that are free, freeing committed
-// ones that nobody holds and nobody is still due to acquire. Returns bytes made reusable.
+// Under the allocator lock: advances head_seq over messages that are free or kept elsewhere,
+// freeing committed ones that nobody holds and nobody is still due to acquire. Returns bytes
+// made reusable.
 uint64_t ReclaimHeadLocked(RingState& ring) {
   RingHeader& h = *ring.header;
   uint64_t head = h.head_seq.load(std::memory_order_relaxed);
@@ -65,12 +79,15 @@ uint64_t ReclaimHeadLocked(RingState& ring) {
   uint64_t begin_before = head < next ? ring.descriptor(head).begin.load(std::memory_order_relaxed) : 0;
   while (head < next) {
     MessageDescriptor& d = ring.descriptor(head);
+    // SYNC POINT message-release (acquire): the last holder's release CAS is seen before the
+    // space is reused.
     uint64_t word = d.state.load(std::memory_order_acquire);
     if (StateOf(word) == MessageState::kCommitted && HoldersOf(word) == 0) {
       // A message whose descriptor was scribbled on is dropped at once: its reservation cannot
       // be trusted to place the next one, and no reader can take it (they get kCorrupt).
-      const Freeable freeable =
-          CheckDescriptor(ring, d, head) ? CanFree(d, /*allow_lapse=*/true) : Freeable::kLapsed;
+      const Freeable freeable = CheckDescriptor(ring, d, head)
+                                    ? CanFree(d, /*allow_lapse=*/true, ring.retain)
+                                    : Freeable::kLapsed;
       if (freeable != Freeable::kNo) {
         if (!d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
                                              std::memory_order_acq_rel)) {
@@ -83,7 +100,7 @@ uint64_t ReclaimHeadLocked(RingState& ring) {
         word = PackState(TagOf(word), MessageState::kFree, 0);
       }
     }
-    if (StateOf(word) != MessageState::kFree) break;
+    if (StateOf(word) != MessageState::kFree && StateOf(word) != MessageState::kKept) break;
     ++head;
   }
   if (head == old_head) return 0;
@@ -94,26 +111,63 @@ uint64_t ReclaimHeadLocked(RingState& ring) {
   return begin_after - begin_before;
 }
 
-// Under the allocator lock: drops the oldest message if it is committed and unheld.
-bool DropOldestLocked(RingState& ring) {
+// Under the allocator lock: one step of making room at the head of the window, as the policy
+// and the ring's retention allow. True when the head moved (or may move on a second look).
+bool MakeRoomLocked(RingState& ring) {
   RingHeader& h = *ring.header;
   const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
   if (head >= h.next_seq.load(std::memory_order_relaxed)) return false;
   MessageDescriptor& d = ring.descriptor(head);
   uint64_t word = d.state.load(std::memory_order_acquire);
-  if (StateOf(word) != MessageState::kCommitted || HoldersOf(word) != 0) return false;
-  if (!d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
-                                       std::memory_order_acq_rel)) {
+  // Being written (wait for it), or not what the descriptor should hold (ReclaimHeadLocked
+  // drops a scribbled one).
+  if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != head ||
+      !CheckDescriptor(ring, d, head)) {
     return false;
   }
-  h.messages_dropped.fetch_add(1, std::memory_order_relaxed);
-  h.bytes_dropped.fetch_add(d.size.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  // Every subscriber still due to take it missed it; its next delivery says so.
-  for (uint32_t due = d.due.exchange(0, std::memory_order_acq_rel); due != 0; due &= due - 1) {
-    ring.subscribers[std::countr_zero(due)].missed.fetch_add(1, std::memory_order_relaxed);
+  const uint32_t pending = d.pending.load(std::memory_order_acquire);
+  const bool retained = pending == layout::kRetained;
+  const bool lapsed = pending != 0 && !retained && pending != WriteSlot::kUntilDropped && DeliveriesLapsed(d);
+  const bool owed = d.due.load(std::memory_order_acquire) != 0 || (pending != 0 && !retained && !lapsed);
+  // Owed to a subscriber or to handle loads: only drop-oldest takes it from them. Lapsed
+  // deliveries are gone under every policy.
+  if (owed && h.policy != static_cast<uint32_t>(Policy::kDropOldest)) return false;
+  // Each subscriber still due misses it, counted; the message counts as dropped when someone
+  // missed it or its bytes go (a held one stays loadable, kept by its readers).
+  uint32_t missed_by = 0;
+  if (owed) {
+    missed_by = d.due.exchange(0, std::memory_order_acq_rel);
+    for (uint32_t due = missed_by; due != 0; due &= due - 1) {
+      ring.subscribers[std::countr_zero(due)].missed.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  ReclaimHeadLocked(ring);
-  return true;
+  if (owed || lapsed) {
+    d.pending.store(ring.retain ? layout::kRetained : 0, std::memory_order_release);
+    word = d.state.load(std::memory_order_acquire);
+  }
+  bool dropped = missed_by != 0;
+  bool moved = false;
+  if (HoldersOf(word) == 0) {
+    // Nobody holds it: free it (a retained message gives way).
+    if (d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
+                                        std::memory_order_acq_rel)) {
+      dropped = dropped || owed || (lapsed && !ring.retain);
+      if (!dropped && retained) {
+        h.messages_given_way.fetch_add(1, std::memory_order_relaxed);
+        h.bytes_given_way.fetch_add(d.size.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      }
+    }
+    moved = true;  // Freed, or a reader got in first: look again.
+  } else {
+    // Held by readers only: they keep it outside the window, and new messages go around it.
+    moved = KeepLocked(ring, head);
+  }
+  if (dropped) {
+    h.messages_dropped.fetch_add(1, std::memory_order_relaxed);
+    h.bytes_dropped.fetch_add(d.size.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+  if (moved) ReclaimHeadLocked(ring);
+  return moved;
 }
 
 Result<std::optional<WriteSlot>> Ring::TryAllocate(uint64_t size) {
@@ -128,11 +182,15 @@ Result<std::optional<WriteSlot>> Ring::TryAllocate(uint64_t size) {
   AllocatorLock lock(ring);
   if (!lock.ok()) return lock.error();
   ReclaimHeadLocked(ring);
+  ShrinkKeptHighLocked(ring);
   auto reserved = ReserveLocked(ring, size);
-  if (!reserved && ring.header->policy == static_cast<uint32_t>(Policy::kDropOldest)) {
-    while (!reserved && DropOldestLocked(ring)) reserved = ReserveLocked(ring, size);
+  // No free run holds it: give way, keep, or drop at the head, one message at a time, as
+  // retention and the policy allow; then look for dead processes' holds.
+  while (!reserved && MakeRoomLocked(ring)) reserved = ReserveLocked(ring, size);
+  if (!reserved && !RecoverLocked(ring).empty()) {
+    reserved = ReserveLocked(ring, size);
+    while (!reserved && MakeRoomLocked(ring)) reserved = ReserveLocked(ring, size);
   }
-  if (!reserved && !RecoverLocked(ring).empty()) reserved = ReserveLocked(ring, size);
   if (!reserved) return std::optional<WriteSlot>();
   return std::optional<WriteSlot>(WriteSlot(state_, reserved->first, reserved->second, size));
 }

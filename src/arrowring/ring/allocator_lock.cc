@@ -5,6 +5,7 @@
 #include <string>
 
 #include "arrowring/ring/allocator_lock_internal.h"
+#include "arrowring/ring/kept_internal.h"
 
 namespace arrowring {
 namespace {
@@ -98,6 +99,7 @@ void AllocatorLock::Repair() {
                  std::memory_order_relaxed);
     h.next_seq.store(next + 1, std::memory_order_release);
   }
+  RepairKeptLocked(ring_);  // A move into the kept table cut between its two steps.
   h.recoveries.fetch_add(1, std::memory_order_relaxed);
 }
 

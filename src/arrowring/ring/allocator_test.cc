@@ -83,15 +83,24 @@ TEST(Ring, DropOldestDropsUnheldMessagesOldestFirstAndCountsThem) {
   EXPECT_TRUE(ring.Acquire(newest).ok());
 }
 
-TEST(Ring, DropOldestNeverDropsAMessageSomeoneHolds) {
+TEST(Ring, DropOldestGoesAroundAHeldMessageAndDropsOnlyUnheldOnes) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest});
   Handle oldest = Publish(ring, 32 * kKiB, 1);
-  Publish(ring, 32 * kKiB, 2);
+  Handle second = Publish(ring, 32 * kKiB, 2);
   auto held = ring.Acquire(oldest);  // Its one delivery happens, but we still hold it.
   ASSERT_TRUE(held.ok());
-  EXPECT_FALSE(HasRoomFor(ring, 32 * kKiB));
+  WriteSlot slot = MustAllocate(ring, 32 * kKiB);  // Around the held one: the unheld one goes.
+  EXPECT_EQ(slot.data().data(), held->data().data() + 32 * kKiB);
+  std::memset(slot.data().data(), 3, slot.data().size());
   EXPECT_EQ(held->data()[0], std::byte{1});
-  EXPECT_EQ(ring.Stats().messages_dropped, 0u);
+  EXPECT_EQ(held->data()[32 * kKiB - 1], std::byte{1});
+  EXPECT_EQ(ring.Stats().messages_dropped, 1u);
+  EXPECT_EQ(ring.Stats().kept_messages, 1u);
+  EXPECT_EQ(ring.Acquire(second).error().code, Errc::kStaleHandle);
+  EXPECT_FALSE(HasRoomFor(ring, 1)) << "the held message's bytes are not free";
+  held->Release();
+  EXPECT_EQ(ring.Stats().kept_messages, 0u);
+  EXPECT_TRUE(HasRoomFor(ring, 32 * kKiB));
 }
 
 TEST(Ring, DescriptorTableBoundsMessagesInFlight) {
@@ -127,21 +136,23 @@ TEST(Ring, MixedSizesFillTheRingUpToOneMessageOfWrapWaste) {
   }
 }
 
-TEST(UntilDropped, SpacePressureDropsTheOldestUnheldNeverAHeldOne) {
+TEST(UntilDropped, SpacePressureGoesAroundAHeldMessageAndDropsTheOldestUnheld) {
   Ring ring = HeapRing(16 * kKiB, {.policy = Policy::kDropOldest});
   const uint64_t first = CommitUntilDropped(ring, 4 * kKiB, 1);
   auto held = ring.AcquireSequence(first);
   ASSERT_TRUE(held.ok());
-  for (int i = 0; i < 3; ++i) CommitUntilDropped(ring, 4 * kKiB, 2);
-  auto blocked = ring.TryAllocate(4 * kKiB);
-  ASSERT_TRUE(blocked.ok());
-  EXPECT_FALSE(blocked->has_value()) << "the oldest message is being read: nothing may be dropped";
+  std::vector<uint64_t> others;
+  for (int i = 0; i < 3; ++i) others.push_back(CommitUntilDropped(ring, 4 * kKiB, 2));
+  const uint64_t next = CommitUntilDropped(ring, 4 * kKiB, 3);  // Goes around the held message.
   EXPECT_EQ(held->data()[0], std::byte{1});
-  held->Release();
-  const uint64_t next = CommitUntilDropped(ring, 4 * kKiB, 3);
-  EXPECT_EQ(ring.AcquireSequence(first).error().code, Errc::kStaleHandle);
+  EXPECT_EQ(held->data()[4 * kKiB - 1], std::byte{1});
+  EXPECT_TRUE(ring.AcquireSequence(first).ok()) << "a held message stays loadable";
+  EXPECT_EQ(ring.AcquireSequence(others[0]).error().code, Errc::kStaleHandle);
   EXPECT_EQ(ring.Stats().messages_dropped, 1u);
   EXPECT_TRUE(ring.AcquireSequence(next).ok());
+  held->Release();
+  CommitUntilDropped(ring, 4 * kKiB, 4);
+  EXPECT_EQ(ring.AcquireSequence(first).error().code, Errc::kStaleHandle);
 }
 
 TEST(UntilDropped, MessageLimitIsExactAndDropsTheOldest) {

@@ -26,11 +26,17 @@ Status CheckHeader(const RingHeader& h, uint64_t memory_bytes) {
     return Error{Errc::kIncompatible, std::string("not an arrowring ring: magic ") + found +
                                           ", expected 0x474e4952574f5241 (\"AROWRING\")"};
   }
-  if (h.layout_version != layout::kLayoutVersion) {
+  // Any minor of our major: a newer minor only adds fields in words that are reserved (zero)
+  // here, and an older one leaves ours zero, which means "absent".
+  if (layout::LayoutMajor(h.layout_version) != layout::kLayoutMajor) {
+    const auto version = [](uint32_t v) {
+      if (layout::LayoutMajor(v) == 0) return std::to_string(v);  // before major.minor (<= 3)
+      return std::to_string(layout::LayoutMajor(v)) + "." + std::to_string(layout::LayoutMinor(v));
+    };
     return Error{Errc::kIncompatible,
-                 "ring layout version " + std::to_string(h.layout_version) +
-                     ", this build of arrowring reads version " +
-                     std::to_string(layout::kLayoutVersion) + ": use a matching arrowring"};
+                 "ring layout version " + version(h.layout_version) + ", this build of arrowring reads versions " +
+                     std::to_string(layout::kLayoutMajor) + ".x: use an arrowring of the ring's major version, "
+                     "or re-create the ring"};
   }
   if (h.header_bytes != layout::kHeaderBytes) return Mismatch("size", h.header_bytes, layout::kHeaderBytes);
   if (h.max_attachments != layout::kMaxAttachments) {
@@ -61,10 +67,17 @@ Status CheckHeader(const RingHeader& h, uint64_t memory_bytes) {
   if (h.descriptors_offset != layout::DescriptorsOffset()) {
     return Mismatch("descriptor table offset", h.descriptors_offset, layout::DescriptorsOffset());
   }
-  if (h.data_offset != layout::DataOffset(h.max_messages)) {
-    return Mismatch("data offset", h.data_offset, layout::DataOffset(h.max_messages));
+  if (h.max_kept == 0 || h.max_kept > layout::kMaxKeptLimit) {
+    return Error{Errc::kIncompatible, "ring header kept-message count " + std::to_string(h.max_kept) +
+                                          " is not 1 to " + std::to_string(layout::kMaxKeptLimit)};
   }
-  const uint64_t total = layout::TotalBytes(h.capacity, h.max_messages);
+  if (h.kept_offset != layout::KeptOffset(h.max_messages)) {
+    return Mismatch("kept table offset", h.kept_offset, layout::KeptOffset(h.max_messages));
+  }
+  if (h.data_offset != layout::DataOffset(h.max_messages, h.max_kept)) {
+    return Mismatch("data offset", h.data_offset, layout::DataOffset(h.max_messages, h.max_kept));
+  }
+  const uint64_t total = layout::TotalBytes(h.capacity, h.max_messages, h.max_kept);
   if (h.total_bytes != total) return Mismatch("total size", h.total_bytes, total);
   if (memory_bytes != total) {
     return Error{Errc::kIncompatible, "segment is " + std::to_string(memory_bytes) +

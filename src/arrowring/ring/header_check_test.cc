@@ -35,14 +35,39 @@ TEST(Ring, FormatRefusesBadMemoryAndOpenRefusesGarbage) {
 
   ASSERT_TRUE(Ring::Format(span, 4096).ok());
   auto* header = reinterpret_cast<layout::RingHeader*>(span.data());
-  header->layout_version = 99;
-  EXPECT_THAT(Ring::Open(span).error().message, HasSubstr("layout version 99"));
+  header->layout_version = 99 << 16;
+  EXPECT_THAT(Ring::Open(span).error().message, HasSubstr("layout version 99.0"));
+  header->layout_version = 3;  // before major.minor
+  EXPECT_THAT(Ring::Open(span).error().message, HasSubstr("layout version 3, this build"));
   header->layout_version = layout::kLayoutVersion;
   header->capacity = 8192;
   EXPECT_EQ(Ring::Open(span).error().code, Errc::kIncompatible);
   header->capacity = 4096;
   EXPECT_EQ(Ring::Open(span.first(bytes - 64)).error().code, Errc::kIncompatible);
   EXPECT_TRUE(Ring::Open(span).ok());
+}
+
+// A newer minor of the same major only adds fields in words reserved (zero) here: a reader of
+// this minor opens it, and uses it as before.
+TEST(RingLayoutVersion, NewerMinorOfTheSameMajorOpensAndWorks) {
+  auto required = Ring::RequiredBytes(64 * 1024);
+  ASSERT_TRUE(required.ok());
+  auto memory = std::shared_ptr<void>(std::aligned_alloc(64, *required), std::free);
+  std::span<std::byte> span(static_cast<std::byte*>(memory.get()), *required);
+  ASSERT_TRUE(Ring::Format(span, 64 * 1024).ok());
+  auto* header = reinterpret_cast<layout::RingHeader*>(span.data());
+  header->layout_version = layout::kLayoutMajor << 16 | (layout::kLayoutMinor + 7);
+  header->reserved_identity[0] = 0xABCD;  // what a later minor might have written there
+  header->reserved_counters[0].store(42);
+  auto ring = Ring::Open(span);
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  auto slot = ring->TryAllocate(100);
+  ASSERT_TRUE(slot.ok() && slot->has_value());
+  auto handle = (*slot)->Commit(100);
+  ASSERT_TRUE(handle.ok());
+  EXPECT_TRUE(ring->Acquire(*handle).ok());
+  header->layout_version = (layout::kLayoutMajor + 1) << 16;
+  EXPECT_EQ(Ring::Open(span).error().code, Errc::kIncompatible);
 }
 
 }  // namespace

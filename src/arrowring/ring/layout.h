@@ -1,19 +1,32 @@
 // The shared-memory layout of an arrowring ring: the one place it is defined.
 //
-//   offset 0                                                                      total_bytes
-//   +-----------+----------------+------------------+----------------------+------------------+
-//   | RingHeader| Attachment[48] | Subscriber[32]   | MessageDescriptor[M] | data (capacity)  |
-//   | 4 KiB     | 64 B each      | 128 B each       | 64 B each, M = 2^k   | page aligned     |
-//   +-----------+----------------+------------------+----------------------+------------------+
+//   offset 0                                                                                 total_bytes
+//   +-----------+----------------+----------------+----------------------+------------------+------------+
+//   | RingHeader| Attachment[48] | Subscriber[32] | MessageDescriptor[M] | KeptMessage[K]   | data       |
+//   | 4 KiB     | 64 B each      | 128 B each     | 64 B each, M = 2^k   | 64 B each        | (capacity, |
+//   |           |                |                | (the sequence window)| (held, outside   | page       |
+//   |           |                |                |                      |  the window)     | aligned)   |
+//   +-----------+----------------+----------------+----------------------+------------------+------------+
 //
 // RingHeader: immutable identity and geometry (written once by create, checked by attach),
 // then the allocator's words, futex words and counters, each group on its own cache line.
+// Version: major.minor in one word (kLayoutMajor << 16 | kLayoutMinor). A minor adds fields
+// only in words that were reserved (zero) in every earlier minor of the same major, and zero
+// keeps meaning "absent", so a reader opens any minor of its major (docs/design.md).
 //
 // Data: a byte ring addressed by monotonically increasing 64-bit *logical* positions;
 // physical offset = position % capacity. A message occupies [begin, end) with begin and end
 // multiples of 64 and never wraps: when it would, it starts at the next multiple of the
-// capacity and the bytes skipped stay unused until the head passes them. Space is
-// reclaimed in sequence order: the head advances over messages that are free.
+// capacity and the bytes skipped stay unused until the head passes them. The head advances in
+// sequence order over messages that are free, given way (retained, unheld) or kept.
+//
+// Kept messages ("islands"): a committed message that no subscriber is still due to take and
+// whose handle deliveries are done, but that readers still hold, leaves the sequence window
+// when the allocator needs its place: its descriptor moves into a free KeptMessage entry (the
+// same 64-byte struct) and the descriptor says kKept with the entry's index. The allocator
+// then places new messages around the kept bytes; the last holder's release frees the entry.
+// At most K messages are kept at once; beyond that a held message stays in the window (the
+// `kept_full` counter says how often an allocation met that).
 //
 // MessageDescriptor: the message with sequence number `seq` lives in descriptor seq % M; at
 // most `message_limit` (<= M) sequence numbers are between head_seq and next_seq at once.
@@ -25,7 +38,9 @@
 //   +-----------+-------+------------------------------------------------+
 //
 //   state: kFree -> kWriting (allocate) -> kCommitted (commit) -> kFree (released/dropped)
-//                            \-> kFree (abort, or its writer died)
+//                            \-> kFree (abort, or its writer died)      \-> kKept (moved out)
+//   kKept: the low 48 bits are the index of the KeptMessage entry now holding the message
+//          (its holders live there); the descriptor is free for the window.
 //   tag:   incremented each time the descriptor is allocated, so a CAS prepared against an
 //          earlier occupant of the descriptor fails.
 //
@@ -48,7 +63,11 @@
 namespace arrowring::layout {
 
 inline constexpr uint64_t kMagic = 0x474E4952574F5241ull;  // the bytes "AROWRING" in memory order
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutMajor = 4;
+inline constexpr uint32_t kLayoutMinor = 0;
+inline constexpr uint32_t kLayoutVersion = kLayoutMajor << 16 | kLayoutMinor;
+constexpr uint32_t LayoutMajor(uint32_t version) { return version >> 16; }
+constexpr uint32_t LayoutMinor(uint32_t version) { return version & 0xFFFF; }
 inline constexpr uint32_t kMaxAttachments = 48;
 inline constexpr uint32_t kMaxSubscribers = 32;
 inline constexpr size_t kMaxSubscriberNameLength = 80;
@@ -57,7 +76,13 @@ inline constexpr uint64_t kHeaderBytes = 4096;
 inline constexpr uint64_t kPageBytes = 4096;
 inline constexpr size_t kMaxNameLength = 200;
 
-enum class MessageState : uint8_t { kFree = 0, kWriting = 1, kCommitted = 2 };
+inline constexpr uint32_t kDefaultMaxKept = 1024;
+inline constexpr uint32_t kMaxKeptLimit = 65536;
+
+enum class MessageState : uint8_t { kFree = 0, kWriting = 1, kCommitted = 2, kKept = 3 };
+
+/// RingHeader::flags.
+inline constexpr uint32_t kFlagRetain = 1;  ///< keep committed messages until space is needed
 
 inline constexpr int kHolderBits = 48;
 inline constexpr int kStateShift = 48;
@@ -75,23 +100,32 @@ constexpr MessageState StateOf(uint64_t word) {
 }
 constexpr uint64_t HoldersOf(uint64_t word) { return word & kHolderMask; }
 
+/// A message of the sequence window (descriptor seq % M), or a kept message (a KeptMessage
+/// entry: same fields; `due` and `pending` are 0 there, `seq` is the message's sequence).
 struct alignas(64) MessageDescriptor {
-  std::atomic<uint64_t> state;     // PackState(tag, state, holders)
+  std::atomic<uint64_t> state;     // PackState(tag, state, holders or kept index)
   std::atomic<uint64_t> seq;       // sequence number of the current occupant
   std::atomic<uint64_t> begin;     // logical position of the first byte
   std::atomic<uint64_t> end;       // logical position after the reservation (64-aligned)
   std::atomic<uint64_t> size;      // committed payload bytes
   std::atomic<uint64_t> commit_ns; // CLOCK_REALTIME at commit, for latency measurements
-  std::atomic<uint32_t> pending;   // handle deliveries (Acquire) still expected
+  std::atomic<uint32_t> pending;   // handle deliveries (Acquire) still expected; see kRetained
   std::atomic<uint32_t> writer;    // attachment index + 1 while kWriting, else 0
   std::atomic<uint32_t> due;       // subscribers (bit i = Subscriber i) yet to take it
   std::atomic<uint32_t> pending_deadline_s;  // CLOCK_MONOTONIC second after which pending lapses
 };
 
+using KeptMessage = MessageDescriptor;
+
+/// `pending` of a message in a retaining ring: no delivery owed, but kept committed (loadable)
+/// until its space is needed or it is retired. (WriteSlot::kUntilDropped is UINT32_MAX.)
+inline constexpr uint32_t kRetained = UINT32_MAX - 1;
+
 struct alignas(64) Subscriber {
   std::atomic<uint32_t> owner;      // attachment index + 1; 0: entry free
   uint32_t reserved0;
-  std::atomic<uint64_t> join_seq;   // first message due to it
+  std::atomic<uint64_t> join_seq;   // first message due to it (next_seq when it joined); a
+                                    // cursor below it reads retained history (start=oldest)
   std::atomic<uint64_t> cursor;     // next sequence it will look at (written by its owner)
   std::atomic<uint64_t> received;   // messages it took
   std::atomic<uint64_t> missed;     // messages dropped while still due to it
@@ -128,6 +162,12 @@ struct alignas(64) RingHeader {
   uint64_t ring_id;           // random, identifies this ring in handles
   uint64_t created_ns;
   char name[kMaxNameLength + 8];
+  uint32_t flags;             // kFlagRetain
+  uint32_t max_kept;          // K, entries of the kept-message table (>= 1)
+  uint64_t kept_offset;       // the kept-message table, after the descriptors
+  uint64_t warm_bytes;        // the writer wraps early past this physical offset when the
+                              // front of the ring is free (0: never; retaining rings never)
+  uint64_t reserved_identity[4];  // zero: for later minors of this major
 
   // --- allocator: changed only under alloc_mutex (robust, process-shared) ---
   alignas(64) pthread_mutex_t alloc_mutex;
@@ -136,6 +176,7 @@ struct alignas(64) RingHeader {
   std::atomic<uint64_t> tail;                  // logical end of the newest reservation
   std::atomic<uint64_t> high_water_bytes;
   std::atomic<uint32_t> subscriber_mask;       // registered subscribers (bit i = Subscriber i)
+  std::atomic<uint32_t> kept_high;             // kept entries at index >= this are all free
 
   // --- futex words: waiters sleep on an epoch, changers bump it and wake ---
   alignas(64) std::atomic<uint32_t> space_epoch;   // bumped when space may have been freed
@@ -152,6 +193,12 @@ struct alignas(64) RingHeader {
   std::atomic<uint64_t> bytes_dropped;
   std::atomic<uint64_t> messages_aborted;
   std::atomic<uint64_t> recoveries;
+  std::atomic<uint64_t> messages_given_way;    // retained messages freed for space
+  std::atomic<uint64_t> bytes_given_way;
+  std::atomic<uint64_t> messages_kept;         // messages moved to the kept table, ever
+  std::atomic<uint64_t> kept_full;             // times a held message stayed in the window
+                                               // because the kept table was full
+  std::atomic<uint64_t> reserved_counters[4];  // zero: for later minors of this major
 };
 
 // Lock-freedom is what makes these words usable across processes: a lock-based std::atomic
@@ -168,7 +215,7 @@ static_assert(sizeof(Subscriber) == 128);
 static_assert(kMaxSubscribers <= 32);  // `due` and `subscriber_mask` are 32-bit masks.
 static_assert(sizeof(RingHeader) <= kHeaderBytes);
 static_assert(offsetof(RingHeader, magic) == 0);
-static_assert(offsetof(RingHeader, layout_version) == 8);
+static_assert(offsetof(RingHeader, layout_version) == 8);  // every major keeps it here
 static_assert(offsetof(RingHeader, total_bytes) == 16);
 static_assert(offsetof(RingHeader, capacity) == 24);
 static_assert(offsetof(RingHeader, alloc_mutex) % 64 == 0);
@@ -176,7 +223,8 @@ static_assert(offsetof(RingHeader, next_seq) % 64 == 0);
 static_assert(offsetof(RingHeader, space_epoch) % 64 == 0);
 static_assert(offsetof(RingHeader, messages_written) % 64 == 0);
 static_assert(kMaxAttachments <= kHolderBits);
-static_assert(static_cast<uint64_t>(MessageState::kCommitted) <= 0xF);
+static_assert(static_cast<uint64_t>(MessageState::kKept) <= 0xF);
+static_assert(kMaxKeptLimit <= kHolderMask);  // a kept index fits where holders go
 
 /// Where the tables and the data start.
 constexpr uint64_t AttachmentsOffset() { return kHeaderBytes; }
@@ -186,12 +234,15 @@ constexpr uint64_t SubscribersOffset() {
 constexpr uint64_t DescriptorsOffset() {
   return SubscribersOffset() + kMaxSubscribers * sizeof(Subscriber);
 }
-constexpr uint64_t DataOffset(uint32_t max_messages) {
-  const uint64_t end = DescriptorsOffset() + uint64_t{max_messages} * sizeof(MessageDescriptor);
+constexpr uint64_t KeptOffset(uint32_t max_messages) {
+  return DescriptorsOffset() + uint64_t{max_messages} * sizeof(MessageDescriptor);
+}
+constexpr uint64_t DataOffset(uint32_t max_messages, uint32_t max_kept) {
+  const uint64_t end = KeptOffset(max_messages) + uint64_t{max_kept} * sizeof(KeptMessage);
   return (end + kPageBytes - 1) / kPageBytes * kPageBytes;
 }
-constexpr uint64_t TotalBytes(uint64_t capacity, uint32_t max_messages) {
-  return DataOffset(max_messages) + capacity;
+constexpr uint64_t TotalBytes(uint64_t capacity, uint32_t max_messages, uint32_t max_kept) {
+  return DataOffset(max_messages, max_kept) + capacity;
 }
 
 }  // namespace arrowring::layout

@@ -3,28 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "arrowring/ring/kept_internal.h"
 #include "arrowring/ring/message_lifecycle_internal.h"
 #include "arrowring/ring/ring.h"
 
 namespace arrowring {
-
-void ReleaseBit(RingState& ring, MessageDescriptor& d) {
-  RingHeader& h = *ring.header;
-  uint64_t word = d.state.load(std::memory_order_acquire);
-  while (true) {
-    uint64_t desired = word & ~ring.bit;
-    // pending is read after an acquire load of `state` that saw the last holder's release,
-    // so it includes every decrement (only holders decrement).
-    if (HoldersOf(desired) == 0 && StateOf(word) == MessageState::kCommitted &&
-        CanFree(d, /*allow_lapse=*/false) == Freeable::kDone) {
-      desired = PackState(TagOf(word), MessageState::kFree, 0);
-    }
-    if (d.state.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) {
-      if (StateOf(desired) == MessageState::kFree) BumpAndWake(h.space_epoch, h.space_waiters);
-      return;
-    }
-  }
-}
 
 Status CheckDescriptor(const RingState& ring, const MessageDescriptor& d, uint64_t seq) {
   const uint64_t begin = d.begin.load(std::memory_order_relaxed);
@@ -76,6 +59,7 @@ WriteSlot::~WriteSlot() { Abort(); }
 Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
                                  std::chrono::seconds delivery_ttl) {
   if (!ring_) return Error{Errc::kBadState, "commit on a write slot that was moved from or already finished"};
+  if (auto process = CheckProcess(*ring_); !process) return process.error();
   if (bytes_used == 0 || bytes_used > requested_) {
     return Error{Errc::kInvalidArgument, "commit of " + std::to_string(bytes_used) +
                                              " bytes into a slot of " + std::to_string(requested_) +
@@ -85,7 +69,8 @@ Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
   RingHeader& h = *ring.header;
   MessageDescriptor& d = ring.descriptor(seq_);
   d.size.store(bytes_used, std::memory_order_relaxed);
-  d.pending.store(deliveries, std::memory_order_relaxed);
+  // A retaining ring keeps what nobody owes anything to: kRetained instead of "done".
+  d.pending.store(deliveries == 0 && ring.retain ? layout::kRetained : deliveries, std::memory_order_relaxed);
   const uint64_t deadline = deliveries == kUntilDropped
                                 ? UINT32_MAX
                                 : uint64_t{sys::MonotonicSeconds()} +
@@ -120,6 +105,10 @@ Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
 
 void WriteSlot::Abort() {
   if (!ring_) return;
+  if (!ring_->owned_by_this_process()) {  // Inherited across fork(): the parent's to finish.
+    ring_.reset();
+    return;
+  }
   RingState& ring = *ring_;
   RingHeader& h = *ring.header;
   MessageDescriptor& d = ring.descriptor(seq_);
@@ -169,6 +158,10 @@ Result<ReadSlot> ReadSlot::Duplicate() const {
 void ReadSlot::Release() {
   if (!ring_) return;
   RingState& ring = *ring_;
+  if (!ring.owned_by_this_process()) {  // Inherited across fork(): the reference is the parent's.
+    ring_.reset();
+    return;
+  }
   {
     std::lock_guard lock(ring.local_mutex);
     auto it = ring.local_refs.find(handle_.sequence);
@@ -176,7 +169,7 @@ void ReadSlot::Release() {
       ring.local_refs.erase(it);
       // Clear the shared bit while still holding local_mutex, so that a concurrent Acquire
       // in this process cannot see count 0 and rely on a bit we are about to clear.
-      ReleaseBit(ring, ring.descriptor(handle_.sequence));
+      ReleaseHold(ring, handle_.sequence);
       ring.self().read_refs.fetch_sub(1, std::memory_order_relaxed);
       ring.self().read_bytes.fetch_sub(handle_.size, std::memory_order_relaxed);
     }
@@ -185,7 +178,7 @@ void ReadSlot::Release() {
 }
 
 // --- Acquiring --------------------------------------------------------------------------
-Result<ReadSlot> Ring::Acquire(const Handle& handle) { return AcquireFor(handle, -1, handle.size); }
+Result<ReadSlot> Ring::Acquire(const Handle& handle) { return AcquireFor(handle, kThroughHandle, handle.size); }
 
 Result<ReadSlot> Ring::AcquireSequence(uint64_t seq, uint64_t length) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
@@ -199,30 +192,30 @@ Result<ReadSlot> Ring::AcquireSequence(uint64_t seq, uint64_t length) {
                                              "' holds " + std::to_string(handle->size) + " bytes; " +
                                              std::to_string(length) + " were asked for"};
   }
-  return AcquireFor(*handle, -1, length == 0 ? handle->size : length);
+  return AcquireFor(*handle, kThroughHandle, length == 0 ? handle->size : length);
 }
 
 Status Ring::Retire(uint64_t seq) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
   RingState& ring = *state_;
-  MessageDescriptor& d = ring.descriptor(seq);
-  uint64_t word = d.state.load(std::memory_order_acquire);
-  auto not_committed = [&] {
+  uint64_t word = 0;
+  MessageDescriptor* m = LocateMessage(ring, seq, word);
+  if (m == nullptr) {
     return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + ring.name +
                                          "' is not committed: not yet, or freed (or dropped) since"};
-  };
-  if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != seq) {
-    return not_committed();
   }
-  // No more deliveries through handles. A holder releasing concurrently may still read the
-  // old count and leave the message committed and unheld; it is then freed by the next
-  // allocation's head reclaim, which reads pending under the allocator lock.
+  // A kept message owes nothing to anyone: its last holder frees it.
+  if (m != &ring.descriptor(seq)) return Ok();
+  MessageDescriptor& d = *m;
+  // No more deliveries through handles, and no retention. A holder releasing concurrently may
+  // still read the old count and leave the message committed and unheld; it is then freed by
+  // the next allocation's head reclaim, which reads pending under the allocator lock.
   d.pending.store(0, std::memory_order_release);
   while (true) {
     if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != seq) {
-      return Ok();  // Freed meanwhile (by a releaser that saw pending == 0, or dropped).
+      return Ok();  // Freed meanwhile (by a releaser that saw pending == 0), dropped, or kept.
     }
-    if (HoldersOf(word) != 0 || CanFree(d, /*allow_lapse=*/false) != Freeable::kDone) return Ok();
+    if (HoldersOf(word) != 0 || CanFree(d, /*allow_lapse=*/false, ring.retain) != Freeable::kDone) return Ok();
     if (d.state.compare_exchange_weak(word, PackState(TagOf(word), MessageState::kFree, 0),
                                       std::memory_order_acq_rel)) {
       BumpAndWake(ring.header->space_epoch, ring.header->space_waiters);
@@ -245,36 +238,53 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
     return Error{Errc::kInvalidArgument, "handle " + handle.ToString() +
                                              " names a message this ring has not allocated yet"};
   }
-  MessageDescriptor& d = ring.descriptor(handle.sequence);
   std::lock_guard lock(ring.local_mutex);
   auto& count = ring.local_refs[handle.sequence];
   const bool first = count == 0;
-  if (first) {
-    uint64_t word = d.state.load(std::memory_order_acquire);
-    while (true) {
-      if (StateOf(word) != MessageState::kCommitted ||
-          d.seq.load(std::memory_order_relaxed) != handle.sequence) {
-        ring.local_refs.erase(handle.sequence);
-        return Stale(ring, handle, "was freed (or dropped) and its space may hold another message");
-      }
-      // The tag in `word` makes this fail if the descriptor was reused since we loaded it.
-      if (d.state.compare_exchange_weak(word, word | ring.bit, std::memory_order_acq_rel)) break;
+  MessageDescriptor* m = nullptr;
+  uint64_t word = 0;
+  while (true) {
+    // In the sequence window, or kept outside it by its readers.
+    m = LocateMessage(ring, handle.sequence, word);
+    if (m == nullptr) {
+      if (first) ring.local_refs.erase(handle.sequence);
+      return Stale(ring, handle, "was freed (or dropped) and its space may hold another message");
     }
+    if (!first) break;  // Our bit is set already, wherever the message lives.
+    // The tag in `word` makes this fail if the entry was reused since we loaded it.
+    if (m->state.compare_exchange_weak(word, word | ring.bit, std::memory_order_acq_rel)) break;
   }
   // Holding our bit, the message cannot be freed: its fields are stable now — unless someone
   // scribbles on them, so they are checked on every acquisition, not only the first.
-  Status sound = CheckDescriptor(ring, d, handle.sequence);
-  if (sound && (d.seq.load(std::memory_order_relaxed) != handle.sequence ||
-                d.begin.load(std::memory_order_relaxed) % ring.capacity != handle.offset ||
-                d.size.load(std::memory_order_relaxed) != handle.size)) {
+  Status sound = CheckDescriptor(ring, *m, handle.sequence);
+  if (sound && (m->seq.load(std::memory_order_relaxed) != handle.sequence ||
+                m->begin.load(std::memory_order_relaxed) % ring.capacity != handle.offset ||
+                m->size.load(std::memory_order_relaxed) != handle.size)) {
     sound = Error{Errc::kInvalidArgument, "handle " + handle.ToString() +
                                               " does not match the message it names (offset or "
                                               "size differ): it was altered or forged"};
   }
+  // Every acquisition is one delivery, also a second one through the same attachment. We
+  // hold our bit here, so the message cannot be freed while we count.
+  if (sound && subscriber >= 0) {
+    const uint32_t bit = uint32_t{1} << subscriber;
+    if ((m->due.fetch_and(~bit, std::memory_order_acq_rel) & bit) == 0) {
+      // Dropped for this subscriber (counted in its `missed`) between its look and our hold.
+      sound = Stale(ring, handle, "was dropped for subscriber space before it was taken");
+    }
+  } else if (sound && subscriber == kNoDelivery) {
+    // History read by a subscriber that joined after it: nothing was owed.
+  } else if (sound) {
+    uint32_t pending = m->pending.load(std::memory_order_relaxed);
+    while (pending > 0 && pending != WriteSlot::kUntilDropped && pending != layout::kRetained) {
+      const uint32_t after = pending == 1 && ring.retain ? layout::kRetained : pending - 1;
+      if (m->pending.compare_exchange_weak(pending, after, std::memory_order_acq_rel)) break;
+    }
+  }
   if (!sound) {
     if (first) {
       ring.local_refs.erase(handle.sequence);
-      ReleaseBit(ring, d);
+      ReleaseHold(ring, handle.sequence);
     }
     return sound.error();
   }
@@ -282,21 +292,11 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
     ring.self().read_refs.fetch_add(1, std::memory_order_relaxed);
     ring.self().read_bytes.fetch_add(handle.size, std::memory_order_relaxed);
   }
-  // Every acquisition is one delivery, also a second one through the same attachment. We
-  // hold our bit here, so the message cannot be freed while we count.
-  if (subscriber >= 0) {
-    d.due.fetch_and(~(uint32_t{1} << subscriber), std::memory_order_acq_rel);
-  } else {
-    uint32_t pending = d.pending.load(std::memory_order_relaxed);
-    while (pending > 0 && pending != WriteSlot::kUntilDropped &&
-           !d.pending.compare_exchange_weak(pending, pending - 1, std::memory_order_acq_rel)) {
-    }
-  }
   ++count;
   h.messages_read.fetch_add(1, std::memory_order_relaxed);
   h.bytes_read.fetch_add(length, std::memory_order_relaxed);
   return ReadSlot(state_, handle, std::span<const std::byte>(ring.data + handle.offset, length),
-                  d.commit_ns.load(std::memory_order_relaxed));
+                  m->commit_ns.load(std::memory_order_relaxed));
 }
 
 uint64_t Ring::next_sequence() const { return state_->header->next_seq.load(std::memory_order_acquire); }
@@ -304,14 +304,13 @@ uint64_t Ring::oldest_sequence() const { return state_->header->head_seq.load(st
 
 std::optional<Handle> Ring::HandleOf(uint64_t seq) const {
   RingState& ring = *state_;
-  MessageDescriptor& d = ring.descriptor(seq);
-  const uint64_t word = d.state.load(std::memory_order_acquire);
-  if (StateOf(word) != MessageState::kCommitted) return std::nullopt;
-  Handle handle{ring.header->ring_id, seq, d.begin.load(std::memory_order_relaxed) % ring.capacity,
-                d.size.load(std::memory_order_relaxed)};
-  // Re-check: if the descriptor changed meanwhile, the fields may belong to another message.
-  if (d.state.load(std::memory_order_acquire) != word ||
-      d.seq.load(std::memory_order_relaxed) != seq) {
+  uint64_t word = 0;
+  const MessageDescriptor* m = LocateMessage(ring, seq, word);
+  if (m == nullptr) return std::nullopt;
+  Handle handle{ring.header->ring_id, seq, m->begin.load(std::memory_order_relaxed) % ring.capacity,
+                m->size.load(std::memory_order_relaxed)};
+  // Re-check: if the entry changed meanwhile, the fields may belong to another message.
+  if (m->state.load(std::memory_order_acquire) != word || m->seq.load(std::memory_order_relaxed) != seq) {
     return std::nullopt;
   }
   return handle;

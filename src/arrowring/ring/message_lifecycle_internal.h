@@ -8,23 +8,21 @@
 namespace arrowring {
 
 // Whether a committed message that no attachment holds may be freed: no subscriber is still
-// due to take it and its handle deliveries are done — or lapsed (kLapsed: counted as dropped).
+// due to take it and its handle deliveries are done — or lapsed (kLapsed: counted as dropped;
+// in a retaining ring lapsed deliveries leave the message retained instead).
 enum class Freeable { kNo, kDone, kLapsed };
-inline Freeable CanFree(const MessageDescriptor& d, bool allow_lapse) {
+inline bool DeliveriesLapsed(const MessageDescriptor& d) {
+  return sys::MonotonicSeconds() >= d.pending_deadline_s.load(std::memory_order_relaxed);
+}
+inline Freeable CanFree(const MessageDescriptor& d, bool allow_lapse, bool retain) {
   if (d.due.load(std::memory_order_acquire) != 0) return Freeable::kNo;
   const uint32_t pending = d.pending.load(std::memory_order_acquire);
   if (pending == 0) return Freeable::kDone;
-  if (pending == WriteSlot::kUntilDropped) return Freeable::kNo;  // Only a drop or Retire().
-  if (allow_lapse &&
-      sys::MonotonicSeconds() >= d.pending_deadline_s.load(std::memory_order_relaxed)) {
-    return Freeable::kLapsed;
-  }
+  // Only the allocator's need for space, or Retire(), ends these.
+  if (pending == WriteSlot::kUntilDropped || pending == layout::kRetained) return Freeable::kNo;
+  if (allow_lapse && !retain && DeliveriesLapsed(d)) return Freeable::kLapsed;
   return Freeable::kNo;
 }
-
-/// Clears this attachment's holder bit; the last holder frees the message if nobody is still
-/// due to acquire it.
-void ReleaseBit(RingState& ring, MessageDescriptor& d);
 
 /// Checks the fields of committed message `seq`'s descriptor against the ring's invariants
 /// before anything trusts them (begin aligned, the reservation inside the ring and not across

@@ -4,6 +4,7 @@
 
 #include "arrowring/ring/allocator_internal.h"
 #include "arrowring/ring/allocator_lock_internal.h"
+#include "arrowring/ring/kept_internal.h"
 #include "arrowring/ring/recovery_internal.h"
 #include "arrowring/ring/subscription_internal.h"
 
@@ -25,7 +26,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
     for (uint64_t seq = head; seq < next; ++seq) {
       MessageDescriptor& d = ring.descriptor(seq);
       uint64_t word = d.state.load(std::memory_order_acquire);
-      while (true) {
+      while (StateOf(word) != MessageState::kKept) {  // kKept: its holders are in the kept table
         uint64_t desired = word;
         bool released = false, aborted = false;
         if (HoldersOf(word) & bit) {
@@ -49,6 +50,9 @@ RecoveryReport RecoverLocked(RingState& ring) {
         }
       }
     }
+    const auto [kept_released, kept_freed] = ReleaseKeptOfLocked(ring, bit);
+    report.released_references += kept_released;
+    report.reclaimed_bytes += kept_freed;
     for (uint32_t s = 0; s < layout::kMaxSubscribers; ++s) {
       if (ring.subscribers[s].owner.load(std::memory_order_acquire) == i + 1) {
         RemoveSubscriberLocked(ring, s);
@@ -64,7 +68,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
   }
   if (!report.empty()) {
     h.recoveries.fetch_add(1, std::memory_order_relaxed);
-    report.reclaimed_bytes = ReclaimHeadLocked(ring);
+    report.reclaimed_bytes += ReclaimHeadLocked(ring);
     BumpAndWake(h.space_epoch, h.space_waiters);
     // Subscribers waiting at an aborted message move on.
     BumpAndWake(h.commit_epoch, h.commit_waiters);
@@ -104,6 +108,10 @@ std::shared_ptr<RingState> MakeState(std::span<std::byte> memory, std::shared_pt
   state->attachments = reinterpret_cast<Attachment*>(base + layout::AttachmentsOffset());
   state->subscribers = reinterpret_cast<layout::Subscriber*>(base + layout::SubscribersOffset());
   state->descriptors = reinterpret_cast<MessageDescriptor*>(base + layout::DescriptorsOffset());
+  state->kept = reinterpret_cast<KeptMessage*>(base + state->header->kept_offset);
+  state->max_kept = state->header->max_kept;
+  state->retain = (state->header->flags & layout::kFlagRetain) != 0;
+  state->warm_bytes = state->header->warm_bytes;
   state->data = base + state->header->data_offset;
   state->capacity = state->header->capacity;
   state->index_mask = state->header->max_messages - 1;

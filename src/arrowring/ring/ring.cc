@@ -23,6 +23,10 @@ uint32_t RoundUpPowerOfTwo(uint64_t value) {
   return result;
 }
 
+uint32_t KeptEntries(const RingOptions& options) {
+  return options.max_kept == 0 ? layout::kDefaultMaxKept : options.max_kept;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -77,7 +81,11 @@ Result<uint64_t> Ring::RequiredBytes(uint64_t capacity, const RingOptions& optio
   if (messages > (1u << 24)) {
     return Error{Errc::kInvalidArgument, "max_messages is at most 16777216"};
   }
-  return layout::TotalBytes(data, RoundUpPowerOfTwo(messages));
+  if (KeptEntries(options) > layout::kMaxKeptLimit) {
+    return Error{Errc::kInvalidArgument, "max_kept is at most " + std::to_string(layout::kMaxKeptLimit) +
+                                             ", got " + std::to_string(options.max_kept)};
+  }
+  return layout::TotalBytes(data, RoundUpPowerOfTwo(messages), KeptEntries(options));
 }
 
 Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOptions options,
@@ -96,14 +104,19 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
   const auto limit = static_cast<uint32_t>(
       options.max_messages ? options.max_messages : std::clamp<uint64_t>(data / 4096, 64, 65536));
   const uint32_t messages = RoundUpPowerOfTwo(limit);
+  const uint32_t kept = KeptEntries(options);
 
-  std::memset(memory.data(), 0, layout::DataOffset(messages));
+  std::memset(memory.data(), 0, layout::DataOffset(messages, kept));
   auto* h = new (memory.data()) RingHeader();
   h->layout_version = layout::kLayoutVersion;
   h->header_bytes = layout::kHeaderBytes;
   h->total_bytes = *required;
   h->capacity = data;
-  h->data_offset = layout::DataOffset(messages);
+  h->data_offset = layout::DataOffset(messages, kept);
+  h->kept_offset = layout::KeptOffset(messages);
+  h->max_kept = kept;
+  h->flags = options.retain ? layout::kFlagRetain : 0;
+  h->warm_bytes = options.warm_bytes == RingOptions::kWarmDefault ? kDefaultWarmBytes : options.warm_bytes;
   h->descriptors_offset = layout::DescriptorsOffset();
   h->attachments_offset = layout::AttachmentsOffset();
   h->subscribers_offset = layout::SubscribersOffset();
@@ -130,6 +143,8 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
   for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) new (&subscribers[i]) layout::Subscriber();
   auto* descriptors = reinterpret_cast<MessageDescriptor*>(memory.data() + layout::DescriptorsOffset());
   for (uint32_t i = 0; i < messages; ++i) new (&descriptors[i]) MessageDescriptor();
+  auto* kept_table = reinterpret_cast<KeptMessage*>(memory.data() + layout::KeptOffset(messages));
+  for (uint32_t i = 0; i < kept; ++i) new (&kept_table[i]) KeptMessage();
   // The magic goes last: a ring is recognisable only once it is fully formatted.
   std::atomic_ref<uint64_t>(h->magic).store(layout::kMagic, std::memory_order_release);
   return Open(memory, std::move(keep_alive));
@@ -177,7 +192,8 @@ Result<std::string> Ring::Find(uint64_t ring_id) {
     alignas(RingHeader) std::byte storage[sizeof(RingHeader)];
     std::memcpy(storage, prefix->data(), sizeof storage);
     const auto& header = *reinterpret_cast<const RingHeader*>(storage);
-    if (header.magic == layout::kMagic && header.layout_version == layout::kLayoutVersion &&
+    if (header.magic == layout::kMagic &&
+        layout::LayoutMajor(header.layout_version) == layout::kLayoutMajor &&
         header.ring_id == ring_id) {
       return name;
     }

@@ -40,6 +40,9 @@ enum class Policy : uint32_t {
 std::string_view PolicyName(Policy policy);
 Result<Policy> ParsePolicy(std::string_view name);  // "block", "fail", "drop-oldest"
 
+/// RingOptions::warm_bytes by default: measured in docs/design.md ("Warm writes").
+inline constexpr uint64_t kDefaultWarmBytes = uint64_t{8} << 20;
+
 struct RingOptions {
   Policy policy = Policy::kBlock;
   /// Most messages in the ring at once, exactly (a further allocation waits, fails or drops
@@ -48,6 +51,28 @@ struct RingOptions {
   uint32_t max_messages = 0;
   /// Permission bits of the segment: 0600 (default) or 0660 to share with the group.
   uint32_t mode = 0600;
+  /// Retention by space: every committed message stays loadable (by handle, sequence, or a
+  /// subscriber joining with SubscribeStart::kOldest) until its space is needed — also after
+  /// every subscriber took it and when nobody subscribed. Then the oldest one nobody holds
+  /// gives way (counted in RingStats::messages_given_way); a held one is kept where it is.
+  /// A publish never waits or fails because of retained messages.
+  bool retain = false;
+  /// Most messages that readers may keep outside the sequence window at once (kept tables
+  /// cost their own bytes and nothing more; past this limit a held message stays in the
+  /// window and holds back the space behind it). 0 = layout::kDefaultMaxKept (1024).
+  uint32_t max_kept = 0;
+  /// Warm writes: when the writer is more than this many bytes into the ring and the front is
+  /// free, it wraps early, so that a ring holding little cycles through memory still in cache.
+  /// kWarmDefault picks the measured default (docs/design.md); 0 turns warm writes off.
+  /// Retaining rings never wrap early (retention wins over warmth).
+  uint64_t warm_bytes = kWarmDefault;
+  static constexpr uint64_t kWarmDefault = UINT64_MAX;
+};
+
+/// Where a new subscriber starts reading.
+enum class SubscribeStart : uint32_t {
+  kNew = 0,     ///< messages published from now on (the default)
+  kOldest = 1,  ///< every message still in the ring, in order, then the new ones
 };
 
 inline constexpr std::chrono::nanoseconds kWaitForever = std::chrono::nanoseconds::max();
@@ -67,16 +92,27 @@ struct RingStats {
   uint64_t committed_messages = 0;
   uint64_t free_messages = 0;    // descriptors available
   uint64_t high_water_bytes = 0;
+  // Messages readers keep outside the sequence window (kept tables), and their reserved bytes.
+  uint64_t kept_messages = 0;
+  uint64_t kept_bytes = 0;
+  uint32_t max_kept = 0;
+  bool retain = false;
+  uint64_t warm_bytes = 0;
   // Counters since creation.
   uint64_t messages_written = 0, bytes_written = 0;
   uint64_t messages_read = 0, bytes_read = 0;
   uint64_t messages_dropped = 0, bytes_dropped = 0;
   uint64_t messages_aborted = 0;
+  uint64_t messages_given_way = 0, bytes_given_way = 0;  // retained messages freed for space
+  uint64_t messages_kept_total = 0;  // messages ever moved out of the window, kept by readers
+  uint64_t kept_full = 0;            // allocations that found the kept table full
   struct Holder {
     uint64_t pid;
     bool alive;
     uint32_t write_slots, read_messages;
     uint64_t write_bytes, read_bytes;
+    uint32_t kept_messages = 0;  // of read_messages, those kept outside the window
+    uint64_t kept_bytes = 0;
   };
   std::vector<Holder> holders;  // every attachment with its outstanding references
   struct SubscriberInfo {
@@ -105,7 +141,8 @@ class Subscription;
 struct RingState;
 
 /// A reservation of ring space being written. Move-only; Commit() makes it readable,
-/// destruction without Commit() aborts it and frees the space.
+/// destruction without Commit() aborts it and frees the space — in the process that allocated
+/// it: a copy inherited across fork() neither commits nor aborts the parent's reservation.
 class WriteSlot {
  public:
   WriteSlot(WriteSlot&&) noexcept;
@@ -144,7 +181,10 @@ class WriteSlot {
 };
 
 /// A read reference to one committed message. Move-only; released on destruction, from any
-/// thread, in any order.
+/// thread, in any order. A message that only readers hold costs the ring its own bytes: when
+/// the writer needs its place in the sequence window it is kept outside it, and new messages
+/// go around its bytes. A slot inherited across fork() belongs to the parent: the child's
+/// copy releases nothing.
 class ReadSlot {
  public:
   ReadSlot(ReadSlot&&) noexcept;
@@ -275,8 +315,11 @@ class Ring {
 
   // --- subscribing -----------------------------------------------------------------------
   /// Registers subscriber `name` (1-80 characters of [A-Za-z0-9._-], unique among the ring's
-  /// live subscribers; at most 32). It receives every message allocated from now on.
-  Result<Subscription> Subscribe(std::string_view name);
+  /// live subscribers; at most 32). It receives every message allocated from now on and, with
+  /// SubscribeStart::kOldest, first every message still committed in the ring (retained
+  /// history), in sequence order; history a writer needs the space of before the subscriber
+  /// reaches it is passed over (it was never due to this subscriber).
+  Result<Subscription> Subscribe(std::string_view name, SubscribeStart start = SubscribeStart::kNew);
 
   // --- housekeeping ----------------------------------------------------------------------
   /// Reclaims everything attachments of dead processes held (pid + start time decide).
@@ -295,8 +338,11 @@ class Ring {
  private:
   friend class Subscription;
   explicit Ring(std::shared_ptr<RingState> state);
-  // Acquire for subscriber `subscriber` (clears its due bit) or, when negative, through a
-  // handle (consumes one pending delivery); the slot views the first `length` bytes.
+  // Acquire for subscriber `subscriber` (clears its due bit), as history (kNoDelivery: a
+  // subscriber reading what was published before it joined), or, when kThroughHandle, through
+  // a handle (consumes one pending delivery); the slot views the first `length` bytes.
+  static constexpr int kThroughHandle = -1;
+  static constexpr int kNoDelivery = -2;
   Result<ReadSlot> AcquireFor(const Handle& handle, int subscriber, uint64_t length);
   std::shared_ptr<RingState> state_;
 };

@@ -17,6 +17,7 @@ namespace arrowring {
 
 using layout::Attachment;
 using layout::HoldersOf;
+using layout::KeptMessage;
 using layout::MessageDescriptor;
 using layout::MessageState;
 using layout::PackState;
@@ -50,10 +51,14 @@ struct RingState {
   Attachment* attachments = nullptr;
   layout::Subscriber* subscribers = nullptr;
   MessageDescriptor* descriptors = nullptr;
+  KeptMessage* kept = nullptr;
   std::byte* data = nullptr;
   uint64_t capacity = 0;
   uint64_t index_mask = 0;
   uint64_t message_limit = 0;  // header's, checked at attach (1..M)
+  uint32_t max_kept = 0;       // header's, checked at attach (1..kMaxKeptLimit)
+  bool retain = false;         // header flag kFlagRetain
+  uint64_t warm_bytes = 0;     // header's
   uint32_t attachment = 0;
   uint64_t bit = 0;
   uint64_t pid = 0;
@@ -67,9 +72,16 @@ struct RingState {
 
   MessageDescriptor& descriptor(uint64_t seq) const { return descriptors[seq & index_mask]; }
   Attachment& self() const { return attachments[attachment]; }
+  /// Kept entries worth looking at: [0, this); a scribbled kept_high cannot exceed K.
+  uint32_t kept_bound() const {
+    return std::min(header->kept_high.load(std::memory_order_acquire), max_kept);
+  }
+  /// Whether this object was attached by the calling process (not inherited across fork()).
+  bool owned_by_this_process() const { return sys::ForkGeneration() == fork_generation; }
 
   ~RingState() {
     if (attachments == nullptr || attachment >= layout::kMaxAttachments) return;  // Never attached.
+    if (!owned_by_this_process()) return;  // A fork child's copy: the slot is the parent's.
     Attachment& me = self();
     me.write_bytes.store(0, std::memory_order_relaxed);
     me.read_bytes.store(0, std::memory_order_relaxed);

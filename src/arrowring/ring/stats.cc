@@ -1,5 +1,8 @@
 // Ring::Stats: a snapshot of occupancy, counters, subscribers and holders, read lock-free.
 #include <algorithm>
+#include <bit>
+#include <utility>
+#include <vector>
 #include <cstring>
 
 #include "arrowring/ring/ring_state_internal.h"
@@ -31,10 +34,30 @@ RingStats Ring::Stats() const {
         ++stats.committed_messages;
         break;
       case MessageState::kFree:
+      case MessageState::kKept:  // counted below, from the kept table
         break;
     }
   }
-  const uint64_t used = std::min(ring.capacity, stats.writing_bytes + stats.committed_bytes);
+  std::vector<std::pair<uint32_t, uint64_t>> kept_by_attachment(layout::kMaxAttachments);  // messages, bytes
+  const uint32_t kept_bound = ring.kept_bound();
+  for (uint32_t i = 0; i < kept_bound; ++i) {
+    const KeptMessage& k = ring.kept[i];
+    const uint64_t word = k.state.load(std::memory_order_acquire);
+    if (StateOf(word) != MessageState::kCommitted) continue;
+    const uint64_t bytes = k.end.load(std::memory_order_relaxed) - k.begin.load(std::memory_order_relaxed);
+    if (bytes > ring.capacity) continue;  // scribbled: not counted
+    ++stats.kept_messages;
+    stats.kept_bytes += bytes;
+    for (uint64_t holders = HoldersOf(word); holders != 0; holders &= holders - 1) {
+      auto& [count, held_bytes] = kept_by_attachment[std::countr_zero(holders)];
+      ++count;
+      held_bytes += bytes;
+    }
+  }
+  stats.max_kept = ring.max_kept;
+  stats.retain = ring.retain;
+  stats.warm_bytes = ring.retain ? 0 : ring.warm_bytes;
+  const uint64_t used = std::min(ring.capacity, stats.writing_bytes + stats.committed_bytes + stats.kept_bytes);
   stats.free_bytes = ring.capacity - used;
   stats.free_messages = ring.message_limit - std::min<uint64_t>(ring.message_limit, next - head);
   stats.high_water_bytes = h.high_water_bytes.load(std::memory_order_relaxed);
@@ -45,6 +68,10 @@ RingStats Ring::Stats() const {
   stats.messages_dropped = h.messages_dropped.load(std::memory_order_relaxed);
   stats.bytes_dropped = h.bytes_dropped.load(std::memory_order_relaxed);
   stats.messages_aborted = h.messages_aborted.load(std::memory_order_relaxed);
+  stats.messages_given_way = h.messages_given_way.load(std::memory_order_relaxed);
+  stats.bytes_given_way = h.bytes_given_way.load(std::memory_order_relaxed);
+  stats.messages_kept_total = h.messages_kept.load(std::memory_order_relaxed);
+  stats.kept_full = h.kept_full.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) {
     const layout::Subscriber& entry = ring.subscribers[i];
     const uint32_t owner = entry.owner.load(std::memory_order_acquire);
@@ -66,7 +93,8 @@ RingStats Ring::Stats() const {
                              a.write_refs.load(std::memory_order_relaxed),
                              a.read_refs.load(std::memory_order_relaxed),
                              a.write_bytes.load(std::memory_order_relaxed),
-                             a.read_bytes.load(std::memory_order_relaxed)});
+                             a.read_bytes.load(std::memory_order_relaxed), kept_by_attachment[i].first,
+                             kept_by_attachment[i].second});
   }
   return stats;
 }

@@ -51,6 +51,15 @@ std::string StatsJson(const RingStats& s) {
   out += ", " + field("writing_messages", s.writing_messages);
   out += ", " + field("committed_messages", s.committed_messages);
   out += ", " + field("high_water_bytes", s.high_water_bytes);
+  out += ", " + field("kept_messages", s.kept_messages);
+  out += ", " + field("kept_bytes", s.kept_bytes);
+  out += ", " + field("max_kept", s.max_kept);
+  out += ", \"retain\": " + std::string(s.retain ? "true" : "false");
+  out += ", " + field("warm_bytes", s.warm_bytes);
+  out += ", " + field("messages_given_way", s.messages_given_way);
+  out += ", " + field("bytes_given_way", s.bytes_given_way);
+  out += ", " + field("messages_kept_total", s.messages_kept_total);
+  out += ", " + field("kept_full", s.kept_full);
   out += ", " + field("messages_written", s.messages_written);
   out += ", " + field("messages_read", s.messages_read);
   out += ", " + field("messages_dropped", s.messages_dropped);
@@ -71,6 +80,7 @@ std::string StatsJson(const RingStats& s) {
     };
     holder("write", h.write_bytes, h.write_slots);
     holder("read", h.read_bytes, h.read_messages);
+    holder("kept", h.kept_bytes, h.kept_messages);  // of "read": held outside the window
   }
   out += "], \"subscribers\": [";
   first = true;

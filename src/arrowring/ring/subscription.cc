@@ -26,7 +26,7 @@ void RemoveSubscriberLocked(RingState& ring, uint32_t index) {
   BumpAndWake(h.space_epoch, h.space_waiters);
 }
 
-Result<Subscription> Ring::Subscribe(std::string_view name) {
+Result<Subscription> Ring::Subscribe(std::string_view name, SubscribeStart start) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
   const bool portable = std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -61,8 +61,10 @@ Result<Subscription> Ring::Subscribe(std::string_view name) {
   const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
   std::memset(entry.name, 0, sizeof entry.name);
   std::memcpy(entry.name, name.data(), name.size());
+  // Due from `next` on; with kOldest the cursor first walks what the window still holds.
   entry.join_seq.store(next, std::memory_order_relaxed);
-  entry.cursor.store(next, std::memory_order_relaxed);
+  entry.cursor.store(start == SubscribeStart::kOldest ? h.head_seq.load(std::memory_order_relaxed) : next,
+                     std::memory_order_relaxed);
   entry.received.store(0, std::memory_order_relaxed);
   entry.missed.store(0, std::memory_order_relaxed);
   entry.owner.store(ring.attachment + 1, std::memory_order_release);
@@ -196,25 +198,35 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
     const uint64_t descriptors = ring.index_mask + 1;
     uint64_t cursor = std::max({own_cursor, head, next > descriptors ? next - descriptors : 0});
     bool waiting_on_writer = false;
+    const uint64_t join_seq = entry.join_seq.load(std::memory_order_relaxed);
     while (cursor < next) {
       MessageDescriptor& d = ring.descriptor(cursor);
       const uint64_t word = d.state.load(std::memory_order_acquire);
-      if (d.seq.load(std::memory_order_relaxed) != cursor || StateOf(word) == MessageState::kFree) {
-        ++cursor;  // Freed: aborted, or dropped (counted in `missed` when it was due to us).
+      // Freed (aborted, or dropped: counted in `missed` when it was due to us), or kept by its
+      // readers outside the window (nothing was due to anyone any more).
+      if (d.seq.load(std::memory_order_relaxed) != cursor || StateOf(word) == MessageState::kFree ||
+          StateOf(word) == MessageState::kKept) {
+        ++cursor;
         continue;
       }
+      // History (start=oldest): published before we joined, read if still there.
+      const bool history = cursor < join_seq;
       if (StateOf(word) == MessageState::kWriting) {
+        if (history) {  // A write begun before we joined is not ours to wait for.
+          ++cursor;
+          continue;
+        }
         waiting_on_writer = true;  // Deliver in sequence order: wait for it.
         break;
       }
-      if ((d.due.load(std::memory_order_acquire) & bit) == 0) {
+      if (!history && (d.due.load(std::memory_order_acquire) & bit) == 0) {
         ++cursor;
         continue;
       }
       const Handle handle{h.ring_id, cursor,
                           d.begin.load(std::memory_order_relaxed) % ring.capacity,
                           d.size.load(std::memory_order_relaxed)};
-      auto slot = Ring(ring_).AcquireFor(handle, static_cast<int>(index_), handle.size);
+      auto slot = Ring(ring_).AcquireFor(handle, history ? Ring::kNoDelivery : static_cast<int>(index_), handle.size);
       ++cursor;
       if (!slot.ok()) {
         if (slot.error().code != Errc::kCorrupt) continue;  // Dropped meanwhile: counted as missed.
