@@ -26,11 +26,19 @@ class Ring:
 
     @classmethod
     def create(cls, name: str, capacity: int, policy: str = "block", mode: int = 0o600,
-               max_messages: int = 0) -> "Ring":
+               max_messages: int = 0, *, retain: bool = False, max_kept: int = 0,
+               warm_bytes: Optional[int] = None) -> "Ring":
         """Creates ring ``name`` with ``capacity`` data bytes. ``policy``: what publishing into
         a full ring does — "block" (wait, lossless), "fail" (RingFullError at once) or
-        "drop-oldest" (drop the oldest unheld messages, counted). ``mode``: 0o600 or 0o660."""
-        return cls(_core.Ring.create(name, capacity, policy, mode, max_messages))
+        "drop-oldest" (drop the oldest messages nobody holds, counted). ``mode``: 0o600 or 0o660.
+
+        Tables a reader keeps cost the ring their own bytes: new messages go around them.
+        ``retain=True`` keeps every message loadable until its space is needed (then the oldest
+        one nobody holds gives way), so ``subscribe(name, start="oldest")`` reads history.
+        ``max_kept``: most messages readers may keep outside the ring's sequence window (0:
+        1024). ``warm_bytes``: past this offset the writer wraps early to the ring's front when
+        it is free (None: the measured default; 0: never)."""
+        return cls(_core.Ring.create(name, capacity, policy, mode, max_messages, retain, max_kept, warm_bytes))
 
     @classmethod
     def attach(cls, name: str) -> "Ring":
@@ -94,14 +102,17 @@ class Ring:
         return Publisher(self, timeout=timeout, deliveries=deliveries, delivery_ttl=delivery_ttl,
                          compression=compression)
 
-    def subscribe(self, name: str, *, spin: Optional[float] = None, adaptive: bool = True) -> "Subscriber":
-        """Registers subscriber ``name``: it receives every message published from now on.
+    def subscribe(self, name: str, *, start: str = "new", spin: Optional[float] = None,
+                  adaptive: bool = True) -> "Subscriber":
+        """Registers subscriber ``name``: it receives every message published from now on, and
+        with ``start="oldest"`` first every message still in the ring, oldest first (a
+        retaining ring keeps them until their space is needed).
 
         ``spin``: seconds ``next`` polls for a message before it sleeps (at most 1). None: the
         default, 20 µs adaptive (polling stops while messages arrive later than that), none
         when one CPU is online; 0: sleep at once. ``adaptive=False`` polls the whole ``spin``
         before every sleep, for a consumer that owns a core."""
-        return Subscriber(self, name, spin=spin, adaptive=adaptive)
+        return Subscriber(self, name, start=start, spin=spin, adaptive=adaptive)
 
     def load(self, handle: Handle) -> pa.Table:
         """The table a handle names, zero-copy (consumes one of its deliveries)."""

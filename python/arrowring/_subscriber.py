@@ -27,9 +27,10 @@ class Message:
 class Subscriber:
     """A named subscriber; leaves the ring when closed or collected."""
 
-    def __init__(self, ring: Ring, name: str, *, spin: Optional[float] = None, adaptive: bool = True):
+    def __init__(self, ring: Ring, name: str, *, start: str = "new", spin: Optional[float] = None,
+                 adaptive: bool = True):
         self.ring = ring
-        self._subscription = ring._core.subscribe(name)
+        self._subscription = ring._core.subscribe(name, start)
         if spin is not None:
             try:
                 self._subscription.set_spin(spin, adaptive)

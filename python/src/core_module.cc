@@ -235,10 +235,13 @@ NB_MODULE(ARROWRING_MODULE, m) {
 
   nb::class_<Ring>(m, "Ring")
       .def_static("create", [](std::string_view name, uint64_t capacity, std::string_view policy, uint32_t mode,
-                               uint32_t max_messages) {
+                               uint32_t max_messages, bool retain, uint32_t max_kept, std::optional<uint64_t> warm_bytes) {
         return Unwrap(Ring::Create(name, capacity, {.policy = Unwrap(ParsePolicy(policy)),
-                                                    .max_messages = max_messages, .mode = mode}));
-      }, "name"_a, "capacity"_a, "policy"_a = "block", "mode"_a = 0600, "max_messages"_a = 0)
+                                                    .max_messages = max_messages, .mode = mode, .retain = retain,
+                                                    .max_kept = max_kept,
+                                                    .warm_bytes = warm_bytes.value_or(RingOptions::kWarmDefault)}));
+      }, "name"_a, "capacity"_a, "policy"_a = "block", "mode"_a = 0600, "max_messages"_a = 0, "retain"_a = false,
+         "max_kept"_a = 0, "warm_bytes"_a = nb::none())
       .def_static("attach", [](std::string_view name) { return Unwrap(Ring::Attach(name)); }, "name"_a)
       .def_static("unlink", [](std::string_view name) { Unwrap(Ring::Unlink(name)); }, "name"_a)
       .def_static("list", &MappedSegment::List)
@@ -285,7 +288,14 @@ NB_MODULE(ARROWRING_MODULE, m) {
       .def("retire", [](Ring& r, uint64_t sequence) { Unwrap(r.Retire(sequence)); }, "sequence"_a)
       .def_prop_ro("next_sequence", &Ring::next_sequence)
       .def_prop_ro("oldest_sequence", &Ring::oldest_sequence)
-      .def("subscribe", [](Ring& r, std::string_view name) { return Unwrap(r.Subscribe(name)); }, "name"_a)
+      .def("subscribe", [](Ring& r, std::string_view name, std::string_view start) {
+        if (start != "new" && start != "oldest") {
+          Unwrap(Result<int>(Error{Errc::kInvalidArgument, "start must be \"new\" (messages published from now on) "
+                                                           "or \"oldest\" (every message still in the ring first), not \"" +
+                                                               std::string(start.substr(0, 40)) + "\""}));
+        }
+        return Unwrap(r.Subscribe(name, start == "oldest" ? SubscribeStart::kOldest : SubscribeStart::kNew));
+      }, "name"_a, "start"_a = "new")
       .def("handle_of", &Ring::HandleOf, "sequence"_a)
       .def("stats_json", [](const Ring& r) { return StatsJson(r.Stats()); })
       .def("recover", [](Ring& r) {

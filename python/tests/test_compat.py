@@ -70,26 +70,36 @@ def test_a_slot_goes_free_writing_ready_free(four_slots):
     assert occupancy(four_slots) == (4, 0, 0)
 
 
-def test_a_full_ring_overwrites_its_oldest_unread_slot(four_slots):
+def test_a_full_ring_counts_in_slots_and_keeps_messages_until_their_bytes_are_needed(four_slots):
     slots = [four_slots.allocate(128) for _ in range(4)]
     for slot in slots:
         four_slots.mark_ready(slot.index, 64)
     assert occupancy(four_slots) == (0, 0, 4)
     newest = four_slots.allocate(128)
     assert newest is not None
-    assert occupancy(four_slots) == (0, 1, 3)
-    assert not four_slots.acquire_for_read(slots[0].index), "the oldest was overwritten"
-    assert four_slots.acquire_for_read(slots[1].index)
+    assert occupancy(four_slots) == (0, 1, 3), "the framework's slot view"
+    assert four_slots.acquire_for_read(slots[0].index), "retained: its bytes were not needed"
+    four_slots.release(slots[0].index)
+    four_slots.release(newest.index)
+    big = four_slots.allocate(8000)  # needs the bytes of the oldest messages (the ring has 8 KiB)
+    assert big is not None
+    assert not four_slots.acquire_for_read(slots[0].index), "the oldest gave way for space"
 
 
-def test_a_slot_being_read_is_never_overwritten(four_slots):
+def test_a_slot_being_read_is_never_overwritten_and_never_stops_the_writer(four_slots):
     slots = [four_slots.allocate(128) for _ in range(4)]
-    for slot in slots:
+    for number, slot in enumerate(slots):
+        slot.view[:] = bytes([number + 1]) * 128
         four_slots.mark_ready(slot.index)
     assert four_slots.acquire_for_read(slots[0].index)
-    assert four_slots.allocate(128) is None, "the oldest is held: the caller falls back"
+    for _ in range(100):  # many laps of the ring around the held message
+        slot = four_slots.allocate(1000)
+        assert slot is not None, "a held message costs its own bytes, no more"
+        slot.view[:] = b"\xff" * 1000
+        four_slots.mark_ready(slot.index)
+    assert bytes(four_slots.get_slot_view(slots[0].index)) == b"\x01" * 128
+    assert not four_slots.acquire_for_read(slots[1].index), "unheld ones gave way"
     four_slots.release(slots[0].index)
-    assert four_slots.allocate(128) is not None
 
 
 def test_reading_counts_references_as_the_framework_does(four_slots):
@@ -264,18 +274,32 @@ def test_messages_nobody_loads_never_stop_the_ring(global_ring):
     assert handle.load_pyarrow().equals(big)
 
 
-def test_a_loaded_table_is_never_overwritten_and_the_fallback_is_logged(global_ring, caplog):
+def test_a_loaded_table_costs_only_its_own_bytes_and_is_never_overwritten(global_ring, caplog):
     handle, _ = compat.try_zero_copy_pyarrow(table(1000, value=7), None, None)
     loaded = handle.load_pyarrow()
     handle.release()
-    outcomes = [compat.try_zero_copy_pyarrow(table(60_000), None, None)[1] for _ in range(20)]
-    assert outcomes[0] and not all(outcomes), "after a lap the held message stops the writer"
+    outcomes = [compat.try_zero_copy_pyarrow(table(60_000), None, None)[1] for _ in range(40)]
+    assert all(outcomes), "the writer goes around the kept table, lap after lap"
     assert loaded.equals(table(1000, value=7))
-    assert "still being read" in caplog.text and caplog.records[0].levelno == logging.WARNING
-    assert len([r for r in caplog.records if "still being read" in r.message]) == 1, "rate-limited"
-    del loaded
+    assert "no room" not in caplog.text
+
+
+def test_tables_kept_until_the_ring_is_full_fall_back_with_one_warning(global_ring, caplog):
+    kept = []
+    outcomes = []
+    for _ in range(20):  # ~1 MiB each into a 9 MiB ring, every one kept
+        handle, ok = compat.try_zero_copy_pyarrow(table(60_000), None, None)
+        outcomes.append(ok)
+        if ok:
+            kept.append(handle.load_pyarrow())
+            handle.release()
+    assert outcomes[0] and not all(outcomes), "kept tables fill the ring: the rest fall back"
+    assert "loaded from it and still alive" in caplog.text and caplog.records[0].levelno == logging.WARNING
+    assert len([r for r in caplog.records if "still alive" in r.message]) == 1, "rate-limited"
+    assert all(t.equals(table(60_000)) for t in kept)
+    del kept
     gc.collect()
-    assert compat.try_zero_copy_pyarrow(table(60_000), None, None)[1], "free again once the table is gone"
+    assert compat.try_zero_copy_pyarrow(table(60_000), None, None)[1], "free again once the tables are gone"
 
 
 def test_a_table_larger_than_the_ring_falls_back_with_a_warning(global_ring, caplog):

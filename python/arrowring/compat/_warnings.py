@@ -38,6 +38,6 @@ def no_room(name: str, size: int, capacity: int) -> None:
         warn(f"too-large:{name}", f"arrowring.compat: a table of {size} bytes does not fit ring {name!r} "
              f"({capacity} bytes); it takes the copying fallback. Give the ring a larger total_size.")
     else:
-        warn(f"full:{name}", f"arrowring.compat: ring {name!r} has no room for {size} bytes: its oldest message "
-             "is still being read (a table loaded from it is alive); the message takes the copying fallback. "
-             "Drop tables sooner or give the ring more space.")
+        warn(f"full:{name}", f"arrowring.compat: ring {name!r} has no room for {size} bytes: tables loaded from "
+             "it and still alive hold the rest (each costs its own bytes; 'arrowring stat' shows them as kept); "
+             "the message takes the copying fallback. Drop tables sooner or give the ring more space.")

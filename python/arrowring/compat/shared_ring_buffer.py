@@ -1,15 +1,16 @@
 """The framework's ``shared_ring_buffer`` module, on an arrowring ring.
 
 Same names, signatures and return values as ENRG-tr/enrgdaq's ``enrgdaq.utils.shared_ring_buffer``
-(docs/python.md lists every difference). Underneath, a "slot" is one message of an arrowring
-ring with the ``drop-oldest`` policy whose message limit is the slot count, so:
+(docs/python.md lists every difference). Underneath, a "slot" is one message of a retaining arrowring ring, so:
 
 - slot states and reference counts live in the shared memory, where every process sees them
   (the framework keeps them in per-process memory, so one process overwrites what another is
   still reading);
-- a message being read is never overwritten: when the oldest message is still held, allocation
-  fails and the caller takes its copying fallback;
-- a message nobody loads stays readable (by any number of readers) until space is needed;
+- a message being read is never overwritten, and a table a reader keeps costs the ring only its
+  own bytes: new messages go around it;
+- a message stays loadable (by any number of readers) until its space is needed — not only
+  while it is among the newest ``slot_count`` messages; ``get_slot_occupancy`` still counts in
+  the framework's slots;
 - messages take the space they need, not a whole slot, and may be larger than ``slot_size``.
 """
 from __future__ import annotations
@@ -50,7 +51,6 @@ GLOBAL_RING_ENV = "ARROWRING_COMPAT_GLOBAL_RING"
 
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions()
 _ALIGNMENT = 64  # The core places messages on 64-byte boundaries.
-_MAX_MESSAGE_LIMIT = 1 << 24  # The core's largest descriptor table.
 
 
 def _writable_memory(address: int, size: int) -> memoryview:
@@ -115,9 +115,10 @@ class SharedMemoryRingBuffer:
     def _create_arguments(self) -> dict:
         aligned_slot = -(-self.slot_size // _ALIGNMENT) * _ALIGNMENT
         # One slot more than the slots: a message never straddles the end of the ring, so up to
-        # one slot's worth at the end can be unusable on a lap.
-        return {"capacity": (self.slot_count + 1) * aligned_slot, "policy": "drop-oldest",
-                "max_messages": min(self.slot_count, _MAX_MESSAGE_LIMIT)}
+        # one slot's worth at the end can be unusable on a lap. Retention by space: a message
+        # stays loadable until its bytes are needed (the core's default message limit, one per
+        # 4 KiB, bounds only how many small ones).
+        return {"capacity": (self.slot_count + 1) * aligned_slot, "policy": "drop-oldest", "retain": True}
 
     def _ensure_initialized(self) -> "_attachments.Attachment":
         """Attaches this process to the ring (creating it if this object may); idempotent.
@@ -173,7 +174,7 @@ class SharedMemoryRingBuffer:
         index = attachment.index_of(slot.sequence)  # Before commit, which empties the slot.
         try:
             written = write_stream(slot, table, _IPC_OPTIONS)
-            slot.commit(written, _core.UNTIL_DROPPED)
+            slot.commit(written, 0)  # retained until its space is needed
         finally:
             if slot.open:
                 slot.abort()
@@ -194,7 +195,7 @@ class SharedMemoryRingBuffer:
                 raise InvalidArgumentError(f"mark_ready({slot_index}, {bytes_written}) on ring {self.name!r}: "
                                            f"the slot holds {slot.size} bytes")
             del attachment.writing[slot_index]
-            slot.commit(used, _core.UNTIL_DROPPED)
+            slot.commit(used, 0)  # retained until its space is needed
 
     # --- reading -----------------------------------------------------------------------------
     def acquire_for_read(self, slot_index: int, bytes_to_read: int = 0) -> bool:
@@ -273,10 +274,13 @@ class SharedMemoryRingBuffer:
 
     def get_slot_occupancy(self) -> Dict[str, int]:
         """Messages being written and ready to read, and how many more the ring can take
-        (``free``), counted in slots of the framework's meaning: one message, one slot."""
+        (``free``), counted in slots of the framework's meaning: one message, one slot, at most
+        ``slot_count`` of them (the ring may retain more small messages than that; the newest
+        ``slot_count`` are what the framework would still hold)."""
         stats = self._stats()
-        writing, ready = stats["writing_messages"], stats["committed_messages"]
-        return {"free": max(0, self.slot_count - writing - ready), "writing": writing, "ready": ready}
+        writing = min(stats["writing_messages"], self.slot_count)
+        ready = min(stats["committed_messages"] + stats["kept_messages"], self.slot_count - writing)
+        return {"free": self.slot_count - writing - ready, "writing": writing, "ready": ready}
 
     # --- end ---------------------------------------------------------------------------------
     def cleanup(self) -> None:
