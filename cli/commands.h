@@ -11,6 +11,7 @@ namespace arrowring::cli {
 struct CreateArgs {
   std::string name, capacity, policy = "block", mode = "0600";
   uint32_t max_messages = 0;
+  bool retain = false;
 };
 int RunCreate(const CreateArgs& args);
 int RunList(bool json);
@@ -34,7 +35,7 @@ struct PubArgs {
 int RunPub(const PubArgs& args);
 
 struct CatArgs {
-  std::string ring, subscriber, format = "table";
+  std::string ring, subscriber, format = "table", from = "new";
   int64_t limit = 0;                      // 0: no limit
   std::optional<double> timeout_seconds;  // empty: wait forever
 };

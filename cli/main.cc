@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   create_cmd->add_option("--mode", create.mode, "Permissions: 0600 (owner) or 0660 (owner and group)")
       ->capture_default_str();
   create_cmd->add_option("--max-messages", create.max_messages, "Messages in the ring at once (0: capacity/4KiB)");
+  create_cmd->add_flag("--retain", create.retain,
+                       "Keep every message loadable until its space is needed (history for cat --from oldest)");
 
   bool json = false;
   auto* ls_cmd = app.add_subcommand("ls", "List every ring on this machine");
@@ -80,6 +82,10 @@ int main(int argc, char** argv) {
   cat_cmd->add_option("name", cat.ring, "Ring name")->required();
   cat_cmd->add_option("--subscriber", cat.subscriber, "Subscriber name (default: cat-<pid>)");
   cat_cmd->add_option("--format", cat.format, "table, csv, jsonl, or arrow (one IPC stream on stdout)")
+      ->capture_default_str();
+  cat_cmd->add_option("--from", cat.from, "new (messages published from now on) or oldest (every message "
+                                          "still in the ring first)")
+      ->check(CLI::IsMember({"new", "oldest"}))
       ->capture_default_str();
   cat_cmd->add_option("--limit", cat.limit, "End after N messages");
   cat_cmd->add_option("--timeout", cat_timeout, "End after SEC seconds without a new message");

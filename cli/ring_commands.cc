@@ -24,10 +24,12 @@ int RunCreate(const CreateArgs& args) {
     return Fail("create", Errc::kInvalidArgument,
                 "invalid mode '" + args.mode + "': use 0600 (owner only) or 0660 (owner and group)");
   }
-  auto ring = Ring::Create(args.name, *capacity, {.policy = *policy, .max_messages = args.max_messages, .mode = mode});
+  auto ring = Ring::Create(args.name, *capacity,
+                           {.policy = *policy, .max_messages = args.max_messages, .mode = mode, .retain = args.retain});
   if (!ring.ok()) return Fail("create", ring.error());
   std::cout << "created ring '" << args.name << "': " << HumanBytes(static_cast<double>(ring->capacity()))
-            << ", policy " << PolicyName(*policy) << ", mode " << ModeString(mode) << "\n";
+            << ", policy " << PolicyName(*policy) << (args.retain ? ", retaining" : "") << ", mode "
+            << ModeString(mode) << "\n";
   return kExitOk;
 }
 

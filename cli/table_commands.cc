@@ -168,7 +168,8 @@ int RunCat(const CatArgs& args) {
   auto ring = AttachRing(args.ring);
   if (!ring.ok()) return Fail("cat", ring.error());
   const std::string name = args.subscriber.empty() ? "cat-" + std::to_string(getpid()) : args.subscriber;
-  auto subscriber = Subscriber::Make(*ring, name);
+  auto subscriber = Subscriber::Make(
+      *ring, name, {.start = args.from == "oldest" ? SubscribeStart::kOldest : SubscribeStart::kNew});
   if (!subscriber.ok()) return Fail("cat", subscriber.status());
   std::cerr << "arrowring cat: subscribed to '" << args.ring << "' as '" << name << "'" << std::endl;
 

@@ -382,3 +382,19 @@ def test_demo_refuses_bad_arguments(run):
     assert run("demo", "--capacity", "huge").returncode == 2
 
 
+
+
+def test_a_retaining_ring_gives_cat_from_oldest_its_history_in_order(run, ring_name, tmp_path):
+    assert "retaining" in run("create", ring_name, "--capacity", "1MiB", "--retain").stdout
+    for value in range(5):
+        pa.csv.write_csv(pa.table({"v": [value]}), tmp_path / f"{value}.csv")
+        assert run("pub", ring_name, tmp_path / f"{value}.csv").returncode == 0
+    history = run("cat", ring_name, "--from", "oldest", "--format", "jsonl", "--limit", "5", "--timeout", "30")
+    assert history.returncode == 0, history.stderr
+    assert [json.loads(line)["v"] for line in history.stdout.splitlines()] == [0, 1, 2, 3, 4]
+    fresh = run("cat", ring_name, "--format", "jsonl", "--timeout", "0.2")
+    assert fresh.returncode == 0 and fresh.stdout == "", "the default start is new messages only"
+    stats = json.loads(run("stat", ring_name, "--json").stdout)
+    assert stats["retain"] is True and stats["committed_messages"] == 5
+    assert {"kept_messages", "kept_bytes", "max_kept", "kept_full", "messages_given_way"} <= stats.keys()
+    assert run("cat", ring_name, "--from", "yesterday").returncode == 2

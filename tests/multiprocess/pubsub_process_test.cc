@@ -19,6 +19,7 @@
 
 #include "arrowring/ipc/pubsub.h"
 #include "arrowring/ipc/test_tables.h"
+#include "arrowring/ring/stats_json.h"
 
 namespace arrowring {
 namespace {
@@ -223,6 +224,140 @@ TEST_F(PubSubProcesses, PublisherKilledMidWriteIsNeverDelivered) {
   EXPECT_EQ(testing::StreamTableIndex(*(*message)->table), 7);
   EXPECT_EQ((*message)->missed, 0u);
   EXPECT_EQ(ring.Stats().messages_aborted, 1u);
+}
+
+// A subscriber process that keeps tables, as stores, caches and plots do: `how` is "per-tag"
+// (the latest table of each of 5 tags, one table in 50 of a tag's... kept until replaced),
+// "first-200" (every 10th of the first 200, kept to the end) or "random" (each table with
+// probability 1/3, for a random number of later tables). Every table is verified when it
+// arrives and every kept one again before it is let go. Reports "received verified kept".
+int KeepingSubscriberProcess(const std::string& ring_name, const std::string& name, const std::string& how,
+                             int64_t expected, const Pipe& ready, const Pipe& report) {
+  auto ring = Ring::Attach(ring_name);
+  if (!ring.ok()) return 30;
+  auto subscriber = Subscriber::Make(*ring, name);
+  if (!subscriber.ok()) return 31;
+  ready.Send("ready");
+  struct Kept {
+    std::shared_ptr<arrow::Table> table;
+    int64_t index;
+    int64_t until;
+  };
+  std::vector<Kept> kept;
+  auto intact = [](const Kept& k) { return testing::TablesEqual(*k.table, *testing::MakeStreamTable(k.index, false)); };
+  uint64_t random = 0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(name);
+  int64_t received = 0, verified = 0, most_kept = 0;
+  while (received < expected) {
+    auto message = subscriber->Next(60s);
+    if (!message.ok() || !message->has_value()) return 32;  // Stopped: a kept table blocked the ring.
+    if ((*message)->missed != 0) return 33;
+    ++received;
+    std::shared_ptr<arrow::Table> table = (*message)->table;
+    const int64_t index = testing::StreamTableIndex(*table);
+    if (!testing::TablesEqual(*table, *testing::MakeStreamTable(index, false))) return 34;
+    ++verified;
+    if (how == "per-tag") {
+      if (index % 50 < 5) {
+        std::erase_if(kept, [&](const Kept& k) { return k.index % 5 == index % 5; });
+        kept.push_back({table, index, expected});
+      }
+    } else if (how == "first-200") {
+      if (index < 200 && index % 10 == 0) kept.push_back({table, index, expected});
+    } else {
+      random ^= random << 13, random ^= random >> 7, random ^= random << 17;
+      if (random % 3 == 0) kept.push_back({table, index, received + static_cast<int64_t>(random % 97)});
+    }
+    for (auto it = kept.begin(); it != kept.end();) {
+      if (it->until > received) {
+        ++it;
+        continue;
+      }
+      if (!intact(*it)) return 35;  // Overwritten while kept.
+      it = kept.erase(it);
+    }
+    most_kept = std::max(most_kept, static_cast<int64_t>(kept.size()));
+  }
+  for (const Kept& k : kept) {
+    if (!intact(k)) return 35;
+  }
+  report.Send(name + " " + std::to_string(received) + " " + std::to_string(verified) + " " + std::to_string(most_kept));
+  return 0;
+}
+
+TEST_F(PubSubProcesses, SubscribersKeepingTablesPerTagForeverAndAtRandomNeverStopTheProducer) {
+  constexpr int64_t kTables = 1500;
+  Ring ring = CreateRing(64 * kMiB, Policy::kBlock);
+  Pipe ready, report;
+  std::vector<pid_t> keepers;
+  for (const char* how : {"per-tag", "first-200", "random"}) {
+    keepers.push_back(Spawn([&, how] { return KeepingSubscriberProcess(name_, how, how, kTables, ready, report); }));
+  }
+  for (size_t i = 0; i < keepers.size(); ++i) ASSERT_EQ(ready.Receive(), "ready");
+  const pid_t producer = Spawn([&] { return ProducerProcess(name_, 0, kTables, false); });
+  EXPECT_EQ(Reap(producer), 0) << "21: a publish timed out behind a kept table";
+  for (pid_t keeper : keepers) ASSERT_EQ(Reap(keeper), 0) << "30-35: see KeepingSubscriberProcess";
+  for (size_t i = 0; i < keepers.size(); ++i) {
+    std::istringstream line(report.Receive());
+    std::string who;
+    int64_t received = 0, verified = 0, most_kept = 0;
+    line >> who >> received >> verified >> most_kept;
+    EXPECT_EQ(received, kTables) << who;
+    EXPECT_EQ(verified, kTables) << who;
+    EXPECT_GT(most_kept, 0) << who;
+  }
+  const RingStats stats = ring.Stats();
+  EXPECT_GT(stats.messages_kept_total, 0u) << "kept tables left the window while the producer went on";
+  EXPECT_EQ(stats.messages_dropped, 0u);
+  EXPECT_EQ(stats.kept_messages, 0u) << "the keepers exited: nothing is kept any more";
+  auto whole = ring.TryAllocate(ring.capacity());
+  EXPECT_TRUE(whole.ok() && whole->has_value()) << "every byte came back";
+}
+
+TEST_F(PubSubProcesses, KeepersKilledHoldingKeptTablesGiveTheirBytesBack) {
+  Ring ring = CreateRing(16 * kMiB, Policy::kBlock);
+  Pipe ready;
+  const pid_t victim = Spawn([&] {
+    auto attached = Ring::Attach(name_);
+    auto subscriber = Subscriber::Make(*attached, "victim");
+    ready.Send("ready");
+    std::vector<std::shared_ptr<arrow::Table>> kept;
+    for (int i = 0; i < 6; ++i) {  // keeps every table it gets
+      auto message = subscriber->Next(60s);
+      if (!message.ok() || !message->has_value()) return 1;
+      kept.push_back((*message)->table);
+    }
+    subscriber = arrow::Status::Cancelled("left");  // leaves the ring; the tables stay kept
+    ready.Send("keeping");
+    pause();
+    return 0;
+  });
+  ASSERT_EQ(ready.Receive(), "ready");
+  Publisher publisher(ring, {.timeout = 30s});
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(publisher.Publish(*testing::MakeInt64Table(250'000)).ok());  // 2 MB each
+  ASSERT_EQ(ready.Receive(), "keeping");
+  auto other = Subscriber::Make(ring, "other");
+  ASSERT_TRUE(other.ok());
+  // 12 MB kept: lap the ring so that the kept tables leave the window.
+  for (int i = 0; i < 10; ++i) {
+    auto published = publisher.Publish(*testing::MakeInt64Table(100'000));
+    ASSERT_TRUE(published.ok()) << published.status().ToString() << "\n" << StatsJson(ring.Stats());
+    ASSERT_TRUE(other->Next(10s).ok());
+  }
+  ASSERT_GT(ring.Stats().kept_messages, 0u);
+  kill(victim, SIGKILL);
+  Reap(victim);
+  const RecoveryReport recovered = ring.Recover();
+  EXPECT_EQ(recovered.dead_pids.size(), 1u);
+  const RingStats stats = ring.Stats();
+  EXPECT_EQ(stats.kept_messages, 0u) << "recovery gave the dead keeper's kept tables back";
+  EXPECT_EQ(stats.kept_bytes, 0u);
+  // The kept bytes are reusable: a table of almost the whole ring fits once the other drains.
+  while (true) {
+    auto message = other->Next(0s);
+    ASSERT_TRUE(message.ok());
+    if (!message->has_value()) break;
+  }
+  EXPECT_TRUE(publisher.Publish(*testing::MakeInt64Table(1'800'000)).ok()) << "14.4 MB into 16 MiB";
 }
 
 }  // namespace

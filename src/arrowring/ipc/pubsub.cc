@@ -138,7 +138,7 @@ arrow::Result<Handle> TryZeroCopy(const arrow::Table& table, Ring& ring,
 
 arrow::Result<Subscriber> Subscriber::Make(Ring ring, std::string_view name,
                                            SubscribeOptions options) {
-  auto subscription = ring.Subscribe(name);
+  auto subscription = ring.Subscribe(name, options.start);
   if (!subscription.ok()) return ToStatus(subscription.error());
   if (auto set = subscription->SetSpin(options.spin); !set.ok()) return ToStatus(set.error());
   return Subscriber(std::move(ring), std::move(*subscription), options);

@@ -102,6 +102,9 @@ arrow::Result<Handle> TryZeroCopy(const arrow::Table& table, Ring& ring,
                                   const PublishOptions& options = {});
 
 struct SubscribeOptions {
+  /// kOldest: first every message still in the ring (a retaining ring keeps them until their
+  /// space is needed), oldest first; kNew (default): messages published from now on.
+  SubscribeStart start = SubscribeStart::kNew;
   ReadOptions read;
   /// How Next() waits: polls the ring for up to `spin.limit` before sleeping on the futex,
   /// adaptively by default (spin.h). SpinPolicy::None() sleeps at once; {limit, false}
@@ -119,7 +122,8 @@ struct Message {
   uint64_t commit_time_ns = 0;
 };
 
-/// A named subscriber: receives every message published after it joined, in order.
+/// A named subscriber: receives every message published after it joined (and, with
+/// SubscribeOptions::start = kOldest, first what the ring still holds), in order.
 class Subscriber {
  public:
   static arrow::Result<Subscriber> Make(Ring ring, std::string_view name,

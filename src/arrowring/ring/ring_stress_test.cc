@@ -189,5 +189,79 @@ TEST(RingStress, ManyThreadsShareOneMessage) {
   held.clear();
 }
 
+// Out-of-order releases racing the allocator: subscribers keep some messages and hand them to
+// a releaser thread that lets them go in random order, while publishers keep the ring full and
+// the allocator moves kept messages out of the window and places new ones around them.
+TEST(RingStress, KeptMessagesReleasedOutOfOrderOnOtherThreadsStayIntactAndNeverStopPublishers) {
+  Ring ring = testing::HeapRing(256 * 1024, {.policy = Policy::kBlock, .max_messages = 64, .max_kept = 16});
+  constexpr int kPublishers = 2, kPerPublisher = 2000, kSubscribers = 2, kMostKept = 10;
+  std::vector<Subscription> subscriptions;
+  for (int s = 0; s < kSubscribers; ++s) subscriptions.push_back(*ring.Subscribe("keeper" + std::to_string(s)));
+  std::mutex kept_mutex;
+  std::vector<ReadSlot> kept;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> received{0}, torn{0}, released{0};
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {  // the releaser: verifies and releases kept messages in random order
+    uint64_t random = 88172645463325252ull;
+    while (true) {
+      std::optional<ReadSlot> victim;
+      {
+        std::lock_guard lock(kept_mutex);
+        if (kept.empty() && done.load()) break;
+        if (!kept.empty()) {
+          random ^= random << 13, random ^= random >> 7, random ^= random << 17;
+          const size_t at = random % kept.size();
+          victim = std::move(kept[at]);
+          kept.erase(kept.begin() + static_cast<long>(at));
+        }
+      }
+      if (!victim) {
+        std::this_thread::yield();
+        continue;
+      }
+      if (!Verify(victim->data())) torn++;
+      victim->Release();
+      released++;
+    }
+  });
+  for (int s = 0; s < kSubscribers; ++s) {
+    threads.emplace_back([&, s] {
+      for (int i = 0; i < kPublishers * kPerPublisher; ++i) {
+        auto delivery = subscriptions[s].Next(30s);
+        ASSERT_TRUE(delivery.ok() && delivery->has_value()) << "a kept message stopped the ring";
+        ASSERT_EQ((*delivery)->missed, 0u);
+        if (!Verify((*delivery)->slot.data())) torn++;
+        received++;
+        if (i % 3 != s) continue;  // keep every third message
+        std::lock_guard lock(kept_mutex);
+        if (kept.size() < kMostKept) kept.push_back(std::move((*delivery)->slot));
+      }
+    });
+  }
+  for (int p = 0; p < kPublishers; ++p) {
+    threads.emplace_back([&, p] {
+      for (int i = 0; i < kPerPublisher; ++i) {
+        const uint64_t size = 16 + static_cast<uint64_t>(p * 7919 + i * 104729) % 8000;
+        auto slot = ring.Allocate(size, 30s);
+        ASSERT_TRUE(slot.ok() && slot->has_value()) << "a kept message stopped the publisher";
+        Fill((*slot)->data().first(size), static_cast<uint64_t>(p) << 32 | static_cast<uint64_t>(i));
+        ASSERT_TRUE((*slot)->Commit(size, 0).ok());
+      }
+    });
+  }
+  for (size_t t = 1; t < threads.size(); ++t) threads[t].join();
+  done = true;
+  threads[0].join();
+  EXPECT_EQ(torn.load(), 0u);
+  EXPECT_EQ(received.load(), static_cast<uint64_t>(kSubscribers * kPublishers * kPerPublisher));
+  EXPECT_GT(released.load(), 0u);
+  EXPECT_GT(ring.Stats().messages_kept_total, 0u) << "the allocator moved kept messages out of the window";
+  subscriptions.clear();
+  EXPECT_EQ(ring.Stats().kept_messages, 0u);
+  auto whole = ring.TryAllocate(ring.capacity());
+  EXPECT_TRUE(whole.ok() && whole->has_value()) << "every byte came back";
+}
+
 }  // namespace
 }  // namespace arrowring
