@@ -69,6 +69,17 @@ int RunCase(uint64_t offset, uint64_t value) {
     handles.push_back(*handle);
   }
 
+  // A table the reader keeps, moved out of the window into the kept table by the messages after
+  // it (the window holds 8): its entry is shared state too.
+  auto first = subscriber->Next(0ms);
+  if (!first.ok() || !first->has_value()) return kSetupFailed;
+  std::shared_ptr<arrow::Table> kept = (*first)->table;
+  if (!Load(*ring, handles[0]).ok()) return kSetupFailed;  // its handle delivery, done
+  Publisher more(*ring, {.timeout = 0ms});
+  for (int i = 0; i < 6; ++i) {
+    if (!more.Publish(*SmallTable(-i)).ok()) return kSetupFailed;
+  }
+  if (ring->Stats().kept_messages != 1) return kSetupFailed;
   std::memcpy(live.bytes.data() + offset, &value, sizeof value);
 
   for (int i = 0; i < kPublished + 1; ++i) {
@@ -80,6 +91,9 @@ int RunCase(uint64_t offset, uint64_t value) {
     if (!OursOrValue(Load(*ring, handle))) return kForeignError;
     (void)ring->HandleOf(handle.sequence);
   }
+  (void)ring->Stats();
+  if (!OursOrValue(more.TryPublish(*SmallTable(7)))) return kForeignError;  // places around kept bytes
+  kept.reset();  // releases through the (scribbled) kept entry
   (void)ring->Stats();
   auto reopened = Ring::Open(live.bytes, live.memory);  // Another process attaching now.
   if (reopened.ok()) {
@@ -95,7 +109,8 @@ struct Region {
   uint64_t begin, end;  // byte offsets into the segment
 };
 
-// Every word a reader may look at, the allocator's process-shared mutex included (a joining
+// Every word a reader may look at (the first kept entry holds a table a reader keeps), the
+// allocator's process-shared mutex included (a joining
 // subscriber locks it: a scribbled type or owner must be kCorrupt, not glibc's abort or a wait
 // forever).
 std::vector<Region> Regions() {
@@ -108,6 +123,7 @@ std::vector<Region> Regions() {
       {"attachment 0", layout::AttachmentsOffset(), layout::AttachmentsOffset() + sizeof(layout::Attachment)},
       {"subscriber 0", layout::SubscribersOffset(), layout::SubscribersOffset() + sizeof(layout::Subscriber)},
       {"descriptors", layout::DescriptorsOffset(), layout::DescriptorsOffset() + kMessages * sizeof(layout::MessageDescriptor)},
+      {"kept table", header->kept_offset, header->kept_offset + 2 * sizeof(layout::KeptMessage)},
       {"first message's bytes", data, data + 256},
   };
 }

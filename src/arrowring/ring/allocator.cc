@@ -147,7 +147,9 @@ bool MakeRoomLocked(RingState& ring) {
   }
   bool dropped = missed_by != 0;
   bool moved = false;
-  if (HoldersOf(word) == 0) {
+  if (StateOf(word) != MessageState::kCommitted) {
+    moved = true;  // Its last holder freed it meanwhile (and read it: not dropped).
+  } else if (HoldersOf(word) == 0) {
     // Nobody holds it: free it (a retained message gives way).
     if (d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
                                         std::memory_order_acq_rel)) {
