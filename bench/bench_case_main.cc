@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -20,6 +21,8 @@ struct CaseArgs {
   int subscribers = 1;
   int ring_tables = 4;
   double min_seconds = 0.2;
+  int64_t warm_bytes = -1;  // -1: the library's default
+  std::vector<std::string> keep;
 };
 
 int Fail(int code, const std::string& message) {
@@ -73,11 +76,18 @@ int Run(const CaseArgs& a) {
     return Fail(kExitUsage, "unknown --wait '" + a.wait + "': block, spin or adaptive");
   }
   if (a.kind == "throughput" || a.kind == "fanout") {
-    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables, wait);
+    for (const std::string& how : a.keep) {
+      if (how != "none" && how != "per-tag" && how != "first-200") {
+        return Fail(kExitUsage, "unknown --keep '" + how + "': none, per-tag or first-200");
+      }
+    }
+    const uint64_t warm = a.warm_bytes < 0 ? arrowring::RingOptions::kWarmDefault : static_cast<uint64_t>(a.warm_bytes);
+    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables, wait, warm, a.keep);
     if (!t.ok()) return Fail(kExitFailure, t.status().ToString());
     std::printf("{\"contender\": \"arrowring-cpp\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f, "
-                "\"subscribers\": %d}\n",
-                static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s(), a.subscribers);
+                "\"subscribers\": %d, \"ring_tables\": %d, \"warm_bytes\": %lld}\n",
+                static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s(), a.subscribers, a.ring_tables,
+                static_cast<long long>(a.warm_bytes));
     return 0;
   }
   if (a.kind == "loan-throughput" || a.kind == "copy-throughput") {
@@ -159,6 +169,9 @@ int main(int argc, char** argv) {
   app.add_flag("--checksum", args.checksum, "The consumer sums every byte");
   app.add_option("--subscribers", args.subscribers, "Subscribers (fanout)");
   app.add_option("--ring-tables", args.ring_tables, "Ring capacity in tables");
+  app.add_option("--warm-bytes", args.warm_bytes, "throughput: the ring's warm window in bytes (0: off; default: the library's)");
+  app.add_option("--keep", args.keep, "throughput: what each subscriber keeps: none, per-tag (latest of 5 tags, "
+                                      "one in 50) or first-200 (every 10th of the first 200)")->delimiter(',');
   app.add_option("--payload", args.payload, "latency: 1-row-table or 64B");
   app.add_option("--wait", args.wait, "latency, throughput: how consumers wait: adaptive (the library default), block (futex at once) or spin (poll up to 1 s)");
   app.add_option("--min-seconds", args.min_seconds, "memcpy, memcpy-cold: measure at least this long");

@@ -131,8 +131,9 @@ struct RingGuard {
   ~RingGuard() { (void)Ring::Unlink(name); }
 };
 
-arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity) {
-  auto ring = Ring::Create(name, capacity, {.policy = Policy::kBlock});
+arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity,
+                               uint64_t warm_bytes = RingOptions::kWarmDefault) {
+  auto ring = Ring::Create(name, capacity, {.policy = Policy::kBlock, .warm_bytes = warm_bytes});
   if (!ring.ok()) return ToStatus(ring.error());
   return *ring;
 }
@@ -141,7 +142,7 @@ arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity) {
 // waits as `wait` says, takes `warmup` tables (then says so again) and `count` more, reading
 // each as Consume does, and puts the sum on `done`.
 pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, int64_t warmup, int64_t count,
-                   bool checksum, SpinPolicy wait, Pipe& ready, Pipe& done) {
+                   bool checksum, SpinPolicy wait, Pipe& ready, Pipe& done, const std::string& keep = "") {
   return Fork([&] {
     auto attached = Ring::Attach(name);
     if (!attached.ok()) return 2;
@@ -149,11 +150,19 @@ pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, 
     if (!subscriber.ok()) return 3;
     ready.Put(char{1});
     uint64_t sum = 0;
+    std::vector<std::shared_ptr<arrow::Table>> kept;  // what a store or cache keeps (see header)
     for (int64_t i = 0; i < warmup + count; ++i) {
       auto message = subscriber->Next(60s);
       if (!message.ok() || !message->has_value()) return 4;
       sum += Consume(*(*message)->table, checksum);
       if (i + 1 == warmup) ready.Put(char{2});
+      const int64_t n = i - warmup;  // kept from the timed tables on
+      if (keep == "per-tag" && n >= 0 && n % 50 < 5) {
+        kept.resize(5);
+        kept[static_cast<size_t>(n % 5)] = (*message)->table;
+      } else if (keep == "first-200" && n >= 0 && n < 200 && n % 10 == 0) {
+        kept.push_back((*message)->table);
+      }
     }
     done.Put(sum);
     return 0;
@@ -174,17 +183,19 @@ int64_t WarmupCount(int64_t table_bytes, int tables) {
 }
 
 arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, bool checksum, int subscribers,
-                                            int ring_tables, SpinPolicy wait) {
+                                            int ring_tables, SpinPolicy wait, uint64_t warm_bytes,
+                                            const std::vector<std::string>& keep) {
   // Consumers are forked before the table exists, so they do not inherit its pages.
   const std::string name = UniqueName("throughput");
   const uint64_t capacity = RingCapacityFor(table_bytes, ring_tables);
   const int64_t warmup = WarmupCount(table_bytes, ring_tables);
-  ARROW_ASSIGN_OR_RAISE(Ring ring, CreateRing(name, capacity));
+  ARROW_ASSIGN_OR_RAISE(Ring ring, CreateRing(name, capacity, warm_bytes));
   RingGuard guard{name};
   Pipe ready, done;
   std::vector<pid_t> children;
   for (int s = 0; s < subscribers; ++s) {
-    children.push_back(ForkConsumer(name, "consumer-" + std::to_string(s), warmup, count, checksum, wait, ready, done));
+    const std::string keeps = static_cast<size_t>(s) < keep.size() ? keep[static_cast<size_t>(s)] : "";
+    children.push_back(ForkConsumer(name, "consumer-" + std::to_string(s), warmup, count, checksum, wait, ready, done, keeps));
   }
   for (int s = 0; s < subscribers; ++s) {
     char byte;

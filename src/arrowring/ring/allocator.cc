@@ -13,6 +13,9 @@
 
 namespace arrowring {
 
+// Messages of the size being placed that a warm window holds at least.
+constexpr uint64_t kWarmMessages = 8;
+
 // Returns the reserved span for a fresh allocation, or empty when there is no room.
 std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState& ring, uint64_t size) {
   RingHeader& h = *ring.header;
@@ -35,7 +38,11 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
     // Warm writes: past the warm window, wrap early if the front of the ring is free, rather
     // than cycling through the whole capacity (cold memory) while the ring holds little. A
     // retaining ring keeps history in that capacity instead.
-    if (!ring.retain && ring.warm_bytes != 0 && tail % ring.capacity >= ring.warm_bytes) {
+    // The window holds at least kWarmMessages messages of this size, so that wrapping early
+    // keeps that many in flight between the writer and the slowest reader (with fewer, they
+    // take turns: 1-2 MiB windows moved 1 MiB tables at 0.4-1.3 GB/s, docs/design.md).
+    if (!ring.retain && ring.warm_bytes != 0 &&
+        tail % ring.capacity >= std::max(ring.warm_bytes, kWarmMessages * reserve)) {
       const auto early = FitAroundKeptLocked(ring, RoundUp(tail, ring.capacity), reserve, limit);
       if (early && *early % ring.capacity < tail % ring.capacity) begin = early;
     }

@@ -256,7 +256,7 @@ TEST(RetainedMessages, ASubscriberStartingAtTheOldestReadsTheHistoryInOrderThenN
 }
 
 TEST(WarmWrites, ARingHoldingLittleCyclesThroughItsFront) {
-  constexpr uint64_t kWarm = 64 * kKiB;
+  constexpr uint64_t kWarm = 256 * kKiB;  // at least 8 messages of 16 KiB
   Ring ring = HeapRing(4096 * kKiB, {.warm_bytes = kWarm});
   const std::byte* base = ring.data_region().data();
   std::optional<ReadSlot> previous;  // one message in flight, as with a pipelined consumer
@@ -267,6 +267,19 @@ TEST(WarmWrites, ARingHoldingLittleCyclesThroughItsFront) {
     ASSERT_TRUE(handle.ok());
     previous = *ring.Acquire(*handle);  // the one before is released: the ring holds little
   }
+}
+
+TEST(WarmWrites, AWindowHoldsAtLeastEightMessagesOfTheSizeBeingPlaced) {
+  Ring ring = HeapRing(4096 * kKiB, {.warm_bytes = 16 * kKiB});
+  const std::byte* base = ring.data_region().data();
+  const std::byte* highest = base;
+  std::optional<ReadSlot> previous;
+  for (int i = 0; i < 200; ++i) {
+    WriteSlot slot = MustAllocate(ring, 64 * kKiB);
+    highest = std::max<const std::byte*>(highest, slot.data().data());
+    previous = *ring.Acquire(*slot.Commit(64 * kKiB, 1));
+  }
+  EXPECT_EQ(highest, base + 7 * 64 * kKiB) << "wraps once 8 messages of 64 KiB are behind it";
 }
 
 TEST(WarmWrites, OffWritesCycleThroughTheWholeCapacity) {
