@@ -61,6 +61,13 @@ FRAMEWORK_CONTENDERS = ["compat-python", "seed-python", "framework-flow-floor"]
 # Issue 15: rings joined through Arrow Flight over 127.0.0.1 (C++: ring -> RingServer -> DoGet ->
 # Puller -> ring), against plain Flight DoGet of the same tables from memory (the bound) and
 # ZeroMQ (Python at both ends, as in the throughput table), at the issue's sizes.
+# The kept-tables cases (1 MiB tables): label -> arguments of the throughput case.
+KEEPING_CASES = {
+    "nothing kept, 2 subscribers, 64 MiB ring": ["--subscribers", 2, "--ring-tables", 64],
+    "kept per tag + first 200, 64 MiB ring": ["--subscribers", 2, "--ring-tables", 64, "--keep", "per-tag,first-200"],
+    "4 MiB ring": ["--subscribers", 1, "--ring-tables", 4],
+    "256 MiB ring": ["--subscribers", 1, "--ring-tables", 256],
+}
 FLIGHT_SIZES = [64 * KiB, MiB, 16 * MiB, 64 * MiB]
 FLIGHT_CONTENDERS = ["flight-bridge", "flight-plain", "zeromq-ipc"]
 FLIGHT_LATENCY_SIZES = [64 * KiB, MiB]
@@ -893,6 +900,19 @@ def run(quick: bool) -> dict:
                                       "commit_nofill_us": round(median_of(alone, "commit_us"), 3)})
         progress(f"loan-commit {size} B")
 
+    # Tables readers keep: the producer's rate while one subscriber keeps the latest table of 5
+    # tags (one table in 50) and another every 10th of the first 200, against the same ring with
+    # nothing kept (a failed publish ends the case with an error); and 1 MiB tables through a
+    # 256 MiB ring against a 4 MiB one (warm writes). Interleaved per repetition.
+    keep_rows: dict = {}
+    for rep in range(reps):
+        for label, args in KEEPING_CASES.items():
+            row = cpp_case("--kind", "throughput", "--size", MiB, "--count", count_for(MiB, cpp_budget, 20 * cap), *args)
+            keep_rows.setdefault(label, []).append(row)
+            progress(f"rep {rep + 1}/{reps} kept tables: {label}")
+    result["keeping"] = [{"case": label, "gbps": round(median_of(rows, "gbps"), 4),
+                          "tables_per_s": round(median_of(rows, "tables_per_s"), 1)} for label, rows in keep_rows.items()]
+
     # Rings across machines (issue 15), over loopback; interleaved per repetition. A build
     # without the bridge (ARROWRING_BUILD_BRIDGE=OFF) reports the Flight rows as not built.
     flight_rows: dict = {}
@@ -977,6 +997,9 @@ TARGETS_WHY = {
                     "work dominates. See docs/benchmarks.md.",
     "flight_zeromq": "ZeroMQ here is ipc:// (a Unix socket, one machine only), faster than plain Flight over TCP "
                      "loopback — the bridge's own bound — so no Flight path can be 5x it; see docs/benchmarks.md.",
+    "keeping": "Kept tables cost their bytes and the writer's detours around them; see docs/benchmarks.md.",
+    "big_ring": "A big ring holding little wraps early (warm writes); the rest is the run's noise; see "
+                "docs/benchmarks.md.",
     "seed": "At 1 MiB the seed's path is two copies of a cache-resident table (serialize to measure, serialize into "
             "the slot) plus Python per-table overhead, within a few times one copy; its 10 MB slots send larger "
             "tables to the pickle fallback, where the gap opens to 40x.",
@@ -1055,6 +1078,19 @@ def issue14_targets(result: dict) -> list:
                         f"after the fill: {size_label(big['size_bytes'])} {big['commit_us']:.1f} us, slowest size "
                         f"{worst:.1f} us; no fill between: at most {fmt(own, 1)} us", "loan_commit"))
     return targets
+
+
+def kept_tables_targets(result: dict) -> list:
+    """Kept tables cost their own bytes (the producer keeps its rate); big rings stay warm."""
+    if not result.get("keeping"):
+        return []
+    rate = {r["case"]: r["gbps"] for r in result["keeping"]}
+    labels = list(KEEPING_CASES)
+    kept, plain = rate[labels[1]] / rate[labels[0]], rate[labels[3]] / rate[labels[2]]
+    return [("subscribers keeping tables >= 0.9x nothing kept, 0 failed publishes", kept >= 0.9,
+             f"{kept:.2f}x ({rate[labels[1]]:.2f} vs {rate[labels[0]]:.2f} GB/s)", "keeping"),
+            ("1 MiB tables through a 256 MiB ring >= 0.9x a 4 MiB ring", plain >= 0.9,
+             f"{plain:.2f}x ({rate[labels[3]]:.2f} vs {rate[labels[2]]:.2f} GB/s)", "big_ring")]
 
 
 def flight_added_us(row: dict) -> float:
@@ -1213,6 +1249,11 @@ def report(result: dict) -> str:
             lines.append(f"| {size_label(r['size_bytes'])} | {r['bridge_p50_us']:.0f} | {r['bridge_p99_us']:.0f} | "
                          f"{r['local_p50_us']:.0f} | {r['local_p99_us']:.0f} | "
                          f"{r['bridge_p50_us'] - r['local_p50_us']:.0f} |")
+    if result.get("keeping"):
+        lines += ["", "## Tables readers keep, and big rings (1 MiB tables, C++ producer → consumer processes, GB/s)",
+                  "", "| case | GB/s | tables/s |", "|---|---|---|"]
+        for r in result["keeping"]:
+            lines.append(f"| {r['case']} | {r['gbps']:.3f} | {r['tables_per_s']:.0f} |")
     lines += ["", "## Consumer peak RSS", "", "| message | peak RSS |", "|---|---|"]
     for r in result["rss"]:
         lines.append(f"| {r['size_bytes'] // KiB} KiB | {r['consumer_peak_rss_bytes'] / MiB:.1f} MiB |")
@@ -1246,6 +1287,7 @@ def report(result: dict) -> str:
     targets += issue13_targets(by, lat)
     targets += issue14_targets(result)
     targets += issue15_targets(result)
+    targets += kept_tables_targets(result)
     lines += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
     for name, met, measured, why in targets:
         verdict = "not measured" if met is None else "met" if met else "missed: " + TARGETS_WHY.get(why, "")
