@@ -4,8 +4,10 @@ A supervisor makes the global ring under the framework's kind of name (``ring_``
 md5: '=' always, '+' here), spawned producer jobs send tables only through
 ``try_zero_copy_pyarrow(table, None, None)`` (they never name the ring), the handles travel
 pickled to two store jobs which both load every handle they get, release it through the
-framework's re-attaching ``release()``, and keep the previous table (checked intact after each
-newer one). Some messages are never loaded. Many laps of the ring, three table sizes.
+framework's re-attaching ``release()``, and keep the latest table of each tag (producer and
+size), as the framework's memory store does, checked intact after each newer table and at the
+end. Some messages are never loaded. Many laps of the ring, three table sizes: the kept tables
+cost their bytes, and no producer falls back because of them.
 """
 import base64
 import hashlib
@@ -51,7 +53,7 @@ def produce(producer, stores, acks, results):
 
 
 def store(inbox, acks, results):
-    previous = None
+    latest = {}  # tag -> (table, producer, i, size): what DAQJobStoreMemory keeps
     loaded = 0
     while True:
         item = inbox.get(timeout=TIMEOUT)
@@ -61,11 +63,14 @@ def store(inbox, acks, results):
         table = handle.load_pyarrow()
         handle.release()
         assert table.equals(make_table(producer, i, size)), f"message {i} of producer {producer} is wrong"
-        if previous is not None:
-            assert previous[0].equals(make_table(*previous[1:])), "a table was overwritten while held"
-        previous = (table, producer, i, size)
+        replaced = latest.get((producer, size))
+        if replaced is not None:  # kept through every message since it came
+            assert replaced[0].equals(make_table(*replaced[1:])), "a kept table was overwritten"
+        latest[(producer, size)] = (table, producer, i, size)
         loaded += 1
         acks[producer].put(1)
+    for kept, *made in latest.values():
+        assert kept.equals(make_table(*made)), "a kept table was overwritten"
     results.put(("store", os.getpid(), loaded))
 
 

@@ -82,3 +82,42 @@ def test_a_fork_child_exiting_normally_leaves_the_parents_tables_and_subscriptio
     assert [h["count"] for h in holders if h["kind"] == "read" and h["pid"] == os.getpid()] == [1]
     ring.publisher().publish(numbered(6, 1000))
     assert intact(sub.next(timeout=5.0)), "the parent's subscription still works"
+
+
+def _produce_numbered(ring_name: str, first: int, count: int, rows: int) -> None:
+    pub = ar.Ring.attach(ring_name).publisher(timeout=30.0)  # a kept table that blocked would time out
+    for number in range(first, first + count):
+        pub.publish(numbered(number, rows))
+
+
+@pytest.mark.parametrize("how", ["per-tag", "random"])
+def test_keepers_in_one_process_never_stop_producers_in_others(ring_name, how):
+    ring = ar.Ring.create(ring_name, capacity=32 * 2**20, policy="block")
+    sub = ring.subscribe("keeper")
+    context = multiprocessing.get_context("spawn")
+    producers = [context.Process(target=_produce_numbered, args=(ring_name, p * 1000, 300, 2**15)) for p in range(2)]
+    for producer in producers:
+        producer.start()
+    kept, random, received = {}, np.random.default_rng(7), 0
+    try:
+        while received < 600:
+            table = sub.next(timeout=60.0)
+            assert table is not None, "a producer stopped"
+            assert intact(table)
+            received += 1
+            number = table.column("number")[0].as_py()
+            if how == "per-tag" and number % 50 < 5:
+                kept[number % 5] = table  # the latest table of each of 5 tags
+            elif how == "random" and random.random() < 0.3:
+                kept[number] = (table, received + int(random.integers(1, 200)))
+                for key in [k for k, (_, until) in kept.items() if until <= received]:
+                    assert intact(kept.pop(key)[0])
+    finally:
+        for producer in producers:
+            producer.join(timeout=60)
+            if producer.exitcode is None:
+                producer.kill()
+    assert [p.exitcode for p in producers] == [0, 0]
+    tables = kept.values() if how == "per-tag" else (t for t, _ in kept.values())
+    assert all(intact(t) for t in tables)
+    assert stats(ring)["messages_kept_total"] > 0

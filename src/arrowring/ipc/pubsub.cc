@@ -4,6 +4,32 @@
 #include <arrow/table.h>
 
 namespace arrowring {
+
+namespace {
+
+// Why a ring has no room, from a snapshot of its stats: what a user can act on.
+std::string WhatHoldsTheSpace(const RingStats& stats) {
+  std::string why;
+  uint64_t most_lag = 0;
+  std::string slowest;
+  for (const auto& sub : stats.subscribers) {
+    if (sub.lag > most_lag) most_lag = sub.lag, slowest = sub.name;
+  }
+  if (most_lag > 0) why += "subscriber '" + slowest + "' is " + std::to_string(most_lag) + " messages behind; ";
+  if (stats.kept_messages > 0) {
+    why += std::to_string(stats.kept_messages) + " messages (" + std::to_string(stats.kept_bytes) +
+           " bytes) are kept by readers that hold their tables; ";
+  }
+  if (stats.kept_full > 0) {
+    why += "the kept table (" + std::to_string(stats.max_kept) + " messages) was full " +
+           std::to_string(stats.kept_full) + " times: held messages then hold the space behind them; ";
+  }
+  if (stats.writing_messages > 0) why += std::to_string(stats.writing_messages) + " messages are being written; ";
+  if (why.empty()) why = "messages are held or being written; ";
+  return why + "'arrowring stat " + stats.name + "' shows the ring";
+}
+
+}  // namespace
 namespace {
 
 class RingErrorDetail final : public arrow::StatusDetail {
@@ -100,8 +126,7 @@ arrow::Result<WriteSlot> Publisher::AllocateSlot(uint64_t bytes, bool wait, cons
                                                      options_.timeout)
                                                      .count()) +
                                   " ms") +
-             " (policy " + std::string(PolicyName(ring_.policy())) +
-             "); subscribers are behind or messages are held"});
+             " (policy " + std::string(PolicyName(ring_.policy())) + "); " + WhatHoldsTheSpace(ring_.Stats())});
   }
   return std::move(**slot);
 }
