@@ -288,6 +288,7 @@ NB_MODULE(ARROWRING_MODULE, m) {
       .def("retire", [](Ring& r, uint64_t sequence) { Unwrap(r.Retire(sequence)); }, "sequence"_a)
       .def_prop_ro("next_sequence", &Ring::next_sequence)
       .def_prop_ro("oldest_sequence", &Ring::oldest_sequence)
+      .def_prop_ro("messages_read", &Ring::messages_read)
       .def("subscribe", [](Ring& r, std::string_view name, std::string_view start) {
         if (start != "new" && start != "oldest") {
           Unwrap(Result<int>(Error{Errc::kInvalidArgument, "start must be \"new\" (messages published from now on) "

@@ -380,3 +380,33 @@ def test_install_refuses_after_the_framework_loaded_its_own_modules(framework_mo
     sys.modules["enrgdaq.utils.arrow_ipc"] = types.ModuleType("enrgdaq.utils.arrow_ipc")
     with pytest.raises(RuntimeError, match="call it first"):
         compat.install()
+
+
+def test_a_sender_waits_for_a_store_that_is_loading_and_nothing_is_lost(global_ring):
+    import queue
+    import threading
+    import time
+    handles, loaded, errors = queue.Queue(), [], []
+
+    def slow_store():  # loads every handle, with work between loads: far slower than the sender
+        while (item := handles.get(timeout=60)) is not None:
+            number, handle = item
+            try:
+                got = handle.load_pyarrow()
+                handle.release()
+                loaded.append(got.equals(table(60_000, value=number)))
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(repr(error))
+            time.sleep(0.005)  # the store's own work on the table
+
+    store = threading.Thread(target=slow_store)
+    store.start()
+    outcomes = []
+    for number in range(60):  # ~1 MiB each: seven laps of the 9 MiB ring
+        handle, ok = compat.try_zero_copy_pyarrow(table(60_000, value=number), None, None)
+        outcomes.append(ok)
+        handles.put((number, handle))
+    handles.put(None)
+    store.join(timeout=120)
+    assert all(outcomes), "no fallback: the sender waited while the store was loading"
+    assert errors == [] and loaded == [True] * 60, "every handle loaded, every table right"

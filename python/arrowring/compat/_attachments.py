@@ -46,6 +46,9 @@ class Attachment:
         self.writing: Dict[int, "_core.WriteSlot"] = {}
         self.reading: Dict[int, List["_core.ReadSlot"]] = {}
         self.by_address: Dict[int, "_core.ReadSlot"] = {}
+        # ring.messages_read when this process last retired unloaded messages for space: while
+        # it has not moved, nobody loads, and senders retire at once instead of waiting.
+        self.reads_when_retired = -1
 
     def index_of(self, sequence: int) -> int:
         """The slot index naming message ``sequence`` of this ring."""

@@ -20,6 +20,7 @@ import ctypes
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -50,6 +51,16 @@ DEFAULT_NAME = "enrgdaq_ring_buffer"
 GLOBAL_RING_ENV = "ARROWRING_COMPAT_GLOBAL_RING"
 
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions()
+# Senders wait for readers while they load (see SharedMemoryRingBuffer._reserve); a ring in
+# which no load happened for this long owes nothing to its oldest unloaded messages.
+LOAD_STALL_S = 1.0
+_WAIT_SLICE_S = 0.02
+# The core lets an owed load lapse after this long in any case (a handle lost on the way).
+_LOAD_TTL_S = 60
+# Most messages in the ring's window: bounds how far a reader can fall behind in messages (at
+# small tables the bytes would allow tens of thousands), so that a waiting sender waits for
+# seconds of loading, not minutes. Kept tables do not count.
+_MESSAGE_LIMIT = 4096
 _ALIGNMENT = 64  # The core places messages on 64-byte boundaries.
 
 
@@ -118,7 +129,9 @@ class SharedMemoryRingBuffer:
         # one slot's worth at the end can be unusable on a lap. Retention by space: a message
         # stays loadable until its bytes are needed (the core's default message limit, one per
         # 4 KiB, bounds only how many small ones).
-        return {"capacity": (self.slot_count + 1) * aligned_slot, "policy": "drop-oldest", "retain": True}
+        capacity = (self.slot_count + 1) * aligned_slot
+        return {"capacity": capacity, "policy": "block", "retain": True,
+                "max_messages": min(_MESSAGE_LIMIT, max(64, capacity // 4096))}
 
     def _ensure_initialized(self) -> "_attachments.Attachment":
         """Attaches this process to the ring (creating it if this object may); idempotent.
@@ -142,39 +155,86 @@ class SharedMemoryRingBuffer:
     # --- writing -----------------------------------------------------------------------------
     def allocate(self, required_size: int) -> Optional[RingBufferSlot]:
         """A reservation of ``required_size`` bytes (any size up to the ring's capacity), or None
-        when it can never fit or the oldest message is still being read. Drops the oldest
-        unread messages to make room, as the framework does."""
+        when it can never fit or tables still alive fill the ring. Waits while readers are
+        loading what the ring holds (see ``_reserve``), as a lossless bus would."""
         attachment = self._ensure_initialized()
         if required_size < 0:
             raise InvalidArgumentError(f"allocate({required_size}) on ring {self.name!r}: a size is >= 0")
-        slot = None
-        if required_size <= attachment.ring.capacity:
-            with attachment.lock:
-                slot = attachment.ring.try_allocate(max(required_size, 1))
+        slot = self._reserve(attachment, required_size)
         if slot is None:
-            _warnings.no_room(self.name, required_size, attachment.ring.capacity)
             return None
         with attachment.lock:
             index = attachment.index_of(slot.sequence)
             attachment.writing[index] = slot
         return RingBufferSlot(self, index, slot.address - attachment.data_address, required_size)
 
+    def _reserve(self, attachment: "_attachments.Attachment", size: int) -> Optional["_core.WriteSlot"]:
+        """Ring space for ``size`` bytes, or None (with a WARNING saying why).
+
+        A message is committed owing one load: loaded ones (and retained ones nobody holds) give
+        way for space at once, kept tables are gone around, but one nobody has loaded yet holds
+        its space — so a sender waits while readers are loading (a store behind five producers
+        catches up instead of losing handles). When no load happened for ``LOAD_STALL_S``, the
+        oldest unloaded messages are not wanted (no store reads them, or their handles were
+        dropped on the way): they are retired, oldest first, until the message fits, and later
+        senders retire at once until some load happens again."""
+        if size > attachment.ring.capacity:
+            _warnings.no_room(self.name, size, attachment.ring.capacity)
+            return None
+        size = max(size, 1)
+        ring = attachment.ring
+        with attachment.lock:
+            slot = ring.try_allocate(size)
+        if slot is not None:
+            return slot
+        reads, since = ring.messages_read, time.monotonic()
+        stalled = reads == attachment.reads_when_retired
+        while slot is None:
+            if not stalled:
+                slot = ring.allocate(size, _WAIT_SLICE_S)  # wakes as soon as space is freed
+                if slot is not None:
+                    break
+                now_reads = ring.messages_read
+                if now_reads != reads:  # readers are making progress: keep waiting, lose nothing
+                    reads, since = now_reads, time.monotonic()
+                    continue
+                stalled = time.monotonic() - since >= LOAD_STALL_S
+                continue
+            attachment.reads_when_retired = ring.messages_read
+            if not self._retire_oldest_unloaded(ring):
+                break  # nothing left to retire: tables still alive fill the ring
+            with attachment.lock:
+                slot = ring.try_allocate(size)
+        if slot is None:
+            _warnings.no_room(self.name, size, ring.capacity)
+        return slot
+
+    @staticmethod
+    def _retire_oldest_unloaded(ring: "_core.Ring") -> bool:
+        """Retires the oldest message the ring still owes a load; False when there is none."""
+        for sequence in range(ring.oldest_sequence, ring.next_sequence):
+            handle = ring.handle_of(sequence)
+            if handle is None:
+                continue
+            try:
+                ring.retire(sequence)
+                return True
+            except StaleHandleError:
+                continue
+        return False
+
     def _write_table(self, table, size: int) -> Optional[Tuple[int, int]]:
         """allocate + write the table as an IPC stream + mark_ready in one step, writing through
         the core's slot rather than a raw view: ``(slot_index, bytes_written)``, or None when
         there is no room. The send path of ``try_zero_copy_pyarrow``."""
         attachment = self._ensure_initialized()
-        slot = None
-        if size <= attachment.ring.capacity:
-            with attachment.lock:
-                slot = attachment.ring.try_allocate(max(size, 1))
+        slot = self._reserve(attachment, size)
         if slot is None:
-            _warnings.no_room(self.name, size, attachment.ring.capacity)
             return None
         index = attachment.index_of(slot.sequence)  # Before commit, which empties the slot.
         try:
             written = write_stream(slot, table, _IPC_OPTIONS)
-            slot.commit(written, 0)  # retained until its space is needed
+            slot.commit(written, 1, _LOAD_TTL_S)  # owes one load; then retained until its space is needed
         finally:
             if slot.open:
                 slot.abort()
@@ -195,7 +255,7 @@ class SharedMemoryRingBuffer:
                 raise InvalidArgumentError(f"mark_ready({slot_index}, {bytes_written}) on ring {self.name!r}: "
                                            f"the slot holds {slot.size} bytes")
             del attachment.writing[slot_index]
-            slot.commit(used, 0)  # retained until its space is needed
+            slot.commit(used, 1, _LOAD_TTL_S)  # owes one load; then retained until its space is needed
 
     # --- reading -----------------------------------------------------------------------------
     def acquire_for_read(self, slot_index: int, bytes_to_read: int = 0) -> bool:

@@ -301,6 +301,7 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
 
 uint64_t Ring::next_sequence() const { return state_->header->next_seq.load(std::memory_order_acquire); }
 uint64_t Ring::oldest_sequence() const { return state_->header->head_seq.load(std::memory_order_acquire); }
+uint64_t Ring::messages_read() const { return state_->header->messages_read.load(std::memory_order_relaxed); }
 
 std::optional<Handle> Ring::HandleOf(uint64_t seq) const {
   RingState& ring = *state_;

@@ -306,6 +306,9 @@ class Ring {
   /// Sequence number the next allocation will get, and the oldest message not reclaimed.
   uint64_t next_sequence() const;
   uint64_t oldest_sequence() const;
+  /// Read acquisitions since the ring was created (subscribers' and handle loads), from one
+  /// shared counter: cheap enough to poll, to tell whether readers are making progress.
+  uint64_t messages_read() const;
   /// The handle of committed message `seq`, or empty if it is not (or no longer) committed.
   std::optional<Handle> HandleOf(uint64_t seq) const;
   /// Waits until the commit epoch differs from `seen_epoch` or `timeout` passes; returns
