@@ -1,6 +1,7 @@
 import itertools
 import os
 import pathlib
+import signal
 import subprocess
 
 import pytest
@@ -26,14 +27,30 @@ def ring_name(binary):
     """A ring name unique to this test; whatever is left under it is removed afterwards."""
     name = f"test-cli-{os.getpid()}-{next(_names)}"
     yield name
-    subprocess.run([binary, "rm", name, "--force"], capture_output=True)
+    subprocess.run([binary, "rm", name, "--force"], capture_output=True, timeout=60)
+
+
+def run_in_group(argv, timeout=120, **kwargs):
+    """Runs `argv` in its own process group and returns the CompletedProcess (text mode, never
+    raises on exit code). On timeout the whole group is killed (the demo's workers too), then
+    TimeoutExpired is raised."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    with subprocess.Popen([*map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, **kwargs) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 @pytest.fixture
 def run(binary):
-    """Runs the CLI and returns the CompletedProcess (text mode, never raises on exit code)."""
+    """Runs the CLI (see run_in_group)."""
     def run(*args, timeout=120, **kwargs):
-        return subprocess.run([binary, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs)
+        return run_in_group([binary, *args], timeout=timeout, **kwargs)
     return run
 
 
