@@ -20,7 +20,8 @@ import pytest
 GOLD = pathlib.Path(os.environ.get("ARROWRING_TESTING_DATA",
                                    pathlib.Path(__file__).resolve().parents[3] / "shared" / "arrow-testing"))
 GOLD_STREAMS = sorted((GOLD / "integration").glob("**/*.stream"))
-SUBCOMMANDS = ["create", "ls", "stat", "top", "rm", "recover", "pub", "cat", "demo"]
+SUBCOMMANDS = ["create", "ls", "stat", "top", "rm", "recover", "pub", "cat", "demo", "help"]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 STAT_FIELDS = {
     "name": str, "capacity_bytes": int, "policy": str, "mode": str, "free_bytes": int,
     "writing_bytes": int, "committed_bytes": int, "high_water_bytes": int,
@@ -54,6 +55,44 @@ def test_every_subcommand_has_help(run, command):
 def test_no_subcommand_or_unknown_option_is_a_usage_error(run):
     assert run().returncode == 2
     assert run("ls", "--bogus").returncode == 2
+
+
+def test_version_prints_the_projects_version(run):
+    version = re.search(r"project\(arrowring VERSION (\S+)", (REPO / "CMakeLists.txt").read_text()).group(1)
+    result = run("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"arrowring {version}\n"
+
+
+def test_help_lists_every_command_and_help_cmd_describes_one(run):
+    result = run("help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: arrowring" in result.stdout
+    for command in SUBCOMMANDS:
+        assert re.search(rf"^  {command} ", result.stdout, re.M), command
+    one = run("help", "create")
+    assert one.returncode == 0, one.stderr
+    assert "Usage: arrowring create" in one.stdout and "--capacity" in one.stdout
+    unknown = run("help", "frobnicate")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("arrowring help: unknown command 'frobnicate'")
+
+
+@pytest.mark.parametrize("args,prefix", [(["frobnicate"], "arrowring"), (["frobnicate", "--json"], "arrowring"),
+                                         (["bridge", "frobnicate"], "arrowring bridge")])
+def test_an_unknown_command_names_itself(run, args, prefix):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{prefix}: unknown command 'frobnicate'"), result.stderr
+    assert "arrowring help" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args,usage", [([], "Usage: arrowring [OPTIONS]"), (["bridge"], "Usage: arrowring bridge")])
+def test_a_missing_command_prints_the_usage(run, args, usage):
+    result = run(*args)
+    assert result.returncode == 2
+    assert usage in result.stderr and "a command is required" in result.stderr, result.stderr
 
 
 def test_create_then_stat_json_has_the_documented_fields(run, ring_name):
