@@ -94,11 +94,11 @@ arrow::Result<std::string> ReadSmallFile(const std::string& path, const std::str
   return content.str();
 }
 
-arrow::Result<std::string> ReadToken(const std::string& path) {
+arrow::Result<std::string> ReadToken(const std::string& path, const std::string& command) {
   struct stat info {};
   if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 0077) != 0) {
     // Not refused (a group may share a token on purpose), but said: the token is the key.
-    Line(std::cerr, "arrowring: warning: token file '" + path +
+    Line(std::cerr, "arrowring " + command + ": warning: token file '" + path +
                         "' is readable by others than its owner (chmod 600 it)");
   }
   auto token = bridge::ReadTokenFile(path);
@@ -303,7 +303,7 @@ arrow::Result<bridge::ClientOptions> ClientOptionsFrom(const BridgeClientArgs& a
                                                        const std::string& command) {
   bridge::ClientOptions options;
   if (!args.token_file.empty()) {
-    ARROW_ASSIGN_OR_RAISE(options.token, ReadToken(args.token_file));
+    ARROW_ASSIGN_OR_RAISE(options.token, ReadToken(args.token_file, command));
   }
   if (!args.tls_roots.empty()) {
     ARROW_ASSIGN_OR_RAISE(options.tls_roots, ReadSmallFile(args.tls_roots, "--tls-roots"));
@@ -336,7 +336,7 @@ int RunServe(const ServeArgs& args) {
     options.tls_key = *key;
   }
   if (!args.token_file.empty()) {
-    auto token = ReadToken(args.token_file);
+    auto token = ReadToken(args.token_file, command);
     if (!token.ok()) return Usage(command, token.status().message());
     options.token = *token;
   }

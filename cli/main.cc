@@ -211,8 +211,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    const int code = app.exit(error);
-    return code == 0 ? kExitOk : kExitUsage;
+    if (error.get_exit_code() == 0) return app.exit(error);  // --help, --help-all, --version
+    // CLI11's own message ("Could not convert: --interval = abc"), with the command it is about.
+    std::cerr << Prefix(scan.path) << ": " << error.what() << " (see '" << Prefix(scan.path) << " --help')\n";
+    return kExitUsage;
   }
   // A command that needs a subcommand and got none: its usage, as an error.
   for (CLI::App* command : scan.path) {

@@ -95,6 +95,34 @@ def test_a_missing_command_prints_the_usage(run, args, usage):
     assert usage in result.stderr and "a command is required" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("args,prefix,message", [
+    (["top", "--interval", "abc"], "arrowring top: ", "Could not convert: --interval = abc"),
+    (["pub", "some-ring", "missing.arrow"], "arrowring pub: ", "File does not exist: missing.arrow"),
+    (["create"], "arrowring create: ", "name is required"),
+    (["--bogus"], "arrowring: ", "--bogus"),
+    (["stat", "--format", "xml"], "arrowring stat: ", "xml"),
+])
+def test_argument_errors_carry_the_command_prefix(run, args, prefix, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith(prefix) for line in lines), result.stderr
+
+
+def test_a_bridge_warning_carries_the_command_prefix(run, tmp_path):
+    if run("serve", "--help").returncode != 0:
+        pytest.skip("built without the Flight bridge")
+    token = tmp_path / "token"
+    token.write_text("secret\n")
+    token.chmod(0o644)
+    result = run("bridge", "pull", "grpc://127.0.0.1:9/x", "--into", "no-such-ring-here", "--token-file", token)
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.splitlines()
+    assert any("warning: token file" in line for line in lines), result.stderr
+    assert all(line.startswith("arrowring bridge pull: ") for line in lines), result.stderr
+
+
 def test_create_then_stat_json_has_the_documented_fields(run, ring_name):
     created = run("create", ring_name, "--capacity", "8MiB", "--policy", "drop-oldest", "--mode", "0660")
     assert created.returncode == 0, created.stderr
