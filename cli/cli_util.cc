@@ -14,8 +14,9 @@ int Fail(std::string_view command, Errc code, std::string_view message) {
   std::cerr << "arrowring " << command << ": " << message << "\n";
   switch (code) {
     case Errc::kInvalidArgument:
-    case Errc::kTooLarge:
       return kExitUsage;
+    case Errc::kTooLarge:
+      return kExitTooLarge;
     case Errc::kNotFound:
       return kExitNotFound;
     case Errc::kPermissionDenied:

@@ -27,6 +27,8 @@ enum ExitCode : int {
   kExitBadInput = 8,      // an input file that is not Arrow, Parquet or CSV
   kExitRingFull = 9,      // publishing found no room within its timeout
   kExitNoDiskSpace = 10,  // demo: the output's filesystem cannot hold what the run may write
+  kExitTooLarge = 11,     // a message larger than the ring can ever hold (pub: use --batch-rows)
+  kExitSchemaChanged = 12,  // cat --format arrow: a message of another schema than the first
 };
 
 /// Prints "arrowring <command>: <message>" to stderr and returns the exit code for `code`.

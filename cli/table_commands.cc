@@ -119,6 +119,34 @@ arrow::Status WriteJsonLines(const arrow::Table& table) {
   return arrow::Status::OK();
 }
 
+// The advice for a message too large for the ring: how many rows per message would fit
+// (half the ring each, so that one can be written while the previous one is read).
+std::string TooLargeAdvice(const arrow::Table& message, const Ring& ring, const std::string& path) {
+  int64_t bytes = 0;
+  arrow::TableBatchReader batches(message);
+  std::shared_ptr<arrow::RecordBatch> batch;
+  while (batches.ReadNext(&batch).ok() && batch != nullptr) {
+    int64_t size = 0;
+    if (arrow::ipc::GetRecordBatchSize(*batch, &size).ok()) bytes += size;
+  }
+  const int64_t rows = message.num_rows();
+  std::string advice = path + ": a message of " + std::to_string(rows) + " row(s) is about " +
+                       HumanBytes(static_cast<double>(bytes)) + " as Arrow IPC, more than ring '" + ring.name() +
+                       "' can ever hold (" + HumanBytes(static_cast<double>(ring.capacity())) + "); ";
+  const int64_t fitting = bytes > 0 ? static_cast<int64_t>(static_cast<double>(rows) *
+                                                           static_cast<double>(ring.capacity()) / 2.0 /
+                                                           static_cast<double>(bytes))
+                                    : 0;
+  if (rows > 1 && fitting >= 1) {
+    advice += "publish it in smaller messages with --batch-rows (e.g. --batch-rows " + std::to_string(fitting) +
+              "), or use a larger ring";
+  } else {
+    advice += "a single row does not fit even with --batch-rows 1: use a larger ring (arrowring create "
+              "--capacity)";
+  }
+  return advice;
+}
+
 }  // namespace
 
 int RunPub(const PubArgs& args) {
@@ -142,7 +170,11 @@ int RunPub(const PubArgs& args) {
     const int64_t step = args.batch_rows > 0 ? args.batch_rows : std::max<int64_t>(rows, 1);
     int64_t offset = 0;
     do {  // At least one message: an empty file still publishes its schema.
-      auto handle = publisher.Publish(*(*table)->Slice(offset, step));
+      const auto message = (*table)->Slice(offset, step);
+      auto handle = publisher.Publish(*message);
+      if (!handle.ok() && ErrcOf(handle.status()) == Errc::kTooLarge) {
+        return Fail("pub", Errc::kTooLarge, TooLargeAdvice(*message, *ring, path));
+      }
       if (!handle.ok()) return Fail("pub", handle.status());
       ++messages;
       bytes += static_cast<int64_t>(handle->size);
@@ -219,9 +251,12 @@ int RunCat(const CatArgs& args) {
         if (!writer.ok()) return Fail("cat", writer.status());
         arrow_writer = *writer;
       } else if (!table.schema()->Equals(*schema)) {
-        return Fail("cat", Errc::kInvalidArgument,
-                    "message " + std::to_string(got.handle.sequence) +
-                        " has another schema than the first; --format arrow writes one stream of one schema");
+        std::cerr << "arrowring cat: message " << got.handle.sequence
+                  << " has another schema than the first; --format arrow writes one stream of one schema "
+                     "(the stream so far is complete; --format jsonl or csv take any schema)\n";
+        if (auto status = arrow_writer->Close(); !status.ok()) return Fail("cat", status);
+        std::cout.flush();
+        return kExitSchemaChanged;
       }
       status = arrow_writer->WriteTable(table);
     }

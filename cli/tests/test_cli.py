@@ -359,6 +359,40 @@ def test_pub_refuses_a_file_that_is_not_arrow_parquet_or_csv(run, ring_name, tmp
     assert run("pub", ring_name, truncated).returncode == 8
 
 
+def write_stream(path, table):
+    with pa.ipc.new_stream(path, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def test_pub_of_a_table_larger_than_the_ring_advises_batch_rows(run, ring_name, tmp_path):
+    big = write_stream(tmp_path / "big.arrows", pa.table({"x": pa.array(range(300_000), pa.int64())}))
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    result = run("pub", ring_name, big)
+    assert result.returncode == 11, result.stderr  # docs/cli.md: too large for the ring, not a usage error
+    assert result.stderr.startswith(f"arrowring pub: {big}: ")
+    assert "copying fallback" not in result.stderr
+    rows = re.search(r"--batch-rows (\d+)", result.stderr)
+    assert rows, result.stderr
+    # The advice works as given.
+    advised = run("pub", ring_name, big, "--batch-rows", rows.group(1), "--json")
+    assert advised.returncode == 0, advised.stderr
+    assert json.loads(advised.stdout)["rows"] == 300_000
+
+
+def test_cat_arrow_ends_a_complete_stream_with_its_own_code_when_the_schema_changes(binary, run, ring_name,
+                                                                                      tmp_path):
+    first = write_stream(tmp_path / "a.arrows", pa.table({"id": [1, 2]}))
+    second = write_stream(tmp_path / "b.arrows", pa.table({"name": ["x"]}))
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--format", "arrow", "--limit", "2", "--timeout", "60")
+    assert run("pub", ring_name, first, second).returncode == 0
+    code, out, err = cat.finish()
+    assert code == 12, err  # docs/cli.md: a schema change, not a usage error
+    assert "another schema than the first" in err
+    assert pa.ipc.open_stream(out).read_all().equals(pa.table({"id": [1, 2]}))
+
+
 @pytest.mark.parametrize("fmt,check", [
     ("table", lambda out: "--- message" in out and "id:" in out),
     ("csv", lambda out: out.splitlines()[0] == '"id","name"' and len(out.splitlines()) == 4),
