@@ -441,6 +441,7 @@ def test_top_without_a_terminal_runs_its_iterations(run, ring_name):
     result = run("top", "--interval", "0.05", "--iterations", "2", stdin=subprocess.DEVNULL)
     assert result.returncode == 0
     assert result.stdout.count("arrowring top") == 2 and ring_name in result.stdout
+    assert "\x1b" not in result.stdout, "no escape sequences into a pipe"
 
 
 def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
