@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <iostream>
 
@@ -102,6 +103,151 @@ void JsonValue(const arrow::Scalar& scalar, std::string* out) {
     default:
       *out += JsonString(scalar.ToString());  // Nested and other types: Arrow's rendering.
   }
+}
+
+// Value i of `array` as JSON: numbers, booleans and strings as themselves (NaN and infinities
+// as null), lists (every kind) as arrays, structs as objects, maps as arrays of [key, value],
+// dictionary values as their value; any other type as a string of Arrow's rendering.
+void AppendJson(const arrow::Array& array, int64_t i, std::string* out) {
+  if (array.IsNull(i)) {
+    *out += "null";
+    return;
+  }
+  auto number = [out](auto value) {
+    char text[64];
+    auto [end, error] = std::to_chars(text, text + sizeof text, value);
+    out->append(text, error == std::errc() ? end : text);
+  };
+  auto list = [&](const arrow::Array& values, int64_t offset, int64_t length) {
+    *out += '[';
+    for (int64_t k = 0; k < length; ++k) {
+      if (k) *out += ',';
+      AppendJson(values, offset + k, out);
+    }
+    *out += ']';
+  };
+  switch (array.type_id()) {
+    case arrow::Type::BOOL:
+      *out += static_cast<const arrow::BooleanArray&>(array).Value(i) ? "true" : "false";
+      return;
+    case arrow::Type::INT8: return number(static_cast<const arrow::Int8Array&>(array).Value(i));
+    case arrow::Type::INT16: return number(static_cast<const arrow::Int16Array&>(array).Value(i));
+    case arrow::Type::INT32: return number(static_cast<const arrow::Int32Array&>(array).Value(i));
+    case arrow::Type::INT64: return number(static_cast<const arrow::Int64Array&>(array).Value(i));
+    case arrow::Type::UINT8: return number(static_cast<const arrow::UInt8Array&>(array).Value(i));
+    case arrow::Type::UINT16: return number(static_cast<const arrow::UInt16Array&>(array).Value(i));
+    case arrow::Type::UINT32: return number(static_cast<const arrow::UInt32Array&>(array).Value(i));
+    case arrow::Type::UINT64: return number(static_cast<const arrow::UInt64Array&>(array).Value(i));
+    case arrow::Type::FLOAT: case arrow::Type::DOUBLE: {
+      const double value = array.type_id() == arrow::Type::FLOAT
+                               ? static_cast<double>(static_cast<const arrow::FloatArray&>(array).Value(i))
+                               : static_cast<const arrow::DoubleArray&>(array).Value(i);
+      if (!std::isfinite(value)) {
+        *out += "null";
+      } else if (array.type_id() == arrow::Type::FLOAT) {
+        number(static_cast<const arrow::FloatArray&>(array).Value(i));  // shortest float text
+      } else {
+        number(value);
+      }
+      return;
+    }
+    case arrow::Type::STRING:
+      *out += JsonString(static_cast<const arrow::StringArray&>(array).GetView(i));
+      return;
+    case arrow::Type::LARGE_STRING:
+      *out += JsonString(static_cast<const arrow::LargeStringArray&>(array).GetView(i));
+      return;
+    case arrow::Type::STRING_VIEW:
+      *out += JsonString(static_cast<const arrow::StringViewArray&>(array).GetView(i));
+      return;
+    case arrow::Type::LIST: {
+      const auto& a = static_cast<const arrow::ListArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::LARGE_LIST: {
+      const auto& a = static_cast<const arrow::LargeListArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::LIST_VIEW: {
+      const auto& a = static_cast<const arrow::ListViewArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::LARGE_LIST_VIEW: {
+      const auto& a = static_cast<const arrow::LargeListViewArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::FIXED_SIZE_LIST: {
+      const auto& a = static_cast<const arrow::FixedSizeListArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::MAP: {
+      const auto& a = static_cast<const arrow::MapArray&>(array);
+      *out += '[';
+      for (int64_t k = 0; k < a.value_length(i); ++k) {
+        *out += k ? ",[" : "[";
+        AppendJson(*a.keys(), a.value_offset(i) + k, out);
+        *out += ',';
+        AppendJson(*a.items(), a.value_offset(i) + k, out);
+        *out += ']';
+      }
+      *out += ']';
+      return;
+    }
+    case arrow::Type::STRUCT: {
+      const auto& a = static_cast<const arrow::StructArray&>(array);
+      *out += '{';
+      for (int f = 0; f < a.num_fields(); ++f) {
+        if (f) *out += ',';
+        *out += JsonString(a.struct_type()->field(f)->name()) + ':';
+        AppendJson(*a.field(f), i, out);
+      }
+      *out += '}';
+      return;
+    }
+    case arrow::Type::DICTIONARY: {
+      const auto& a = static_cast<const arrow::DictionaryArray&>(array);
+      return AppendJson(*a.dictionary(), a.GetValueIndex(i), out);
+    }
+    default: {
+      auto scalar = array.GetScalar(i);
+      *out += JsonString(scalar.ok() ? (*scalar)->ToString() : std::string("?"));
+    }
+  }
+}
+
+bool Nested(const arrow::DataType& type) {
+  if (type.id() == arrow::Type::DICTIONARY) {
+    return Nested(*static_cast<const arrow::DictionaryType&>(type).value_type());
+  }
+  return arrow::is_nested(type.id());
+}
+
+// CSV cells are text: each nested column (lists, structs, maps, unions) becomes a utf8
+// column of the JSON text of its values (null stays an empty cell). Other columns are left
+// to Arrow's CSV writer.
+arrow::Result<std::shared_ptr<arrow::Table>> NestedAsJsonText(const std::shared_ptr<arrow::Table>& table) {
+  std::shared_ptr<arrow::Table> out = table;
+  for (int c = 0; c < table->num_columns(); ++c) {
+    const auto& field = table->field(c);
+    if (!Nested(*field->type())) continue;
+    arrow::StringBuilder builder;
+    std::string text;
+    for (const auto& chunk : table->column(c)->chunks()) {
+      for (int64_t i = 0; i < chunk->length(); ++i) {
+        if (chunk->IsNull(i)) {
+          ARROW_RETURN_NOT_OK(builder.AppendNull());
+          continue;
+        }
+        text.clear();
+        AppendJson(*chunk, i, &text);
+        ARROW_RETURN_NOT_OK(builder.Append(text));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto strings, builder.Finish());
+    ARROW_ASSIGN_OR_RAISE(out, out->SetColumn(c, arrow::field(field->name(), arrow::utf8(), field->nullable()),
+                                              std::make_shared<arrow::ChunkedArray>(strings)));
+  }
+  return out;
 }
 
 arrow::Status WriteJsonLines(const arrow::Table& table) {
@@ -241,7 +387,8 @@ int RunCat(const CatArgs& args) {
       auto options = arrow::csv::WriteOptions::Defaults();
       options.include_header = received == 1;
       std::cout.flush();
-      status = arrow::csv::WriteCSV(table, options, stdout_stream.get());
+      auto text = NestedAsJsonText(got.table);
+      status = text.ok() ? arrow::csv::WriteCSV(**text, options, stdout_stream.get()) : text.status();
     } else if (args.format == "jsonl") {
       status = WriteJsonLines(table);
     } else {

@@ -411,6 +411,67 @@ def test_cat_formats(binary, run, ring_name, tmp_path, fmt, check):
     assert check(out.decode()), out.decode()
 
 
+def demo_like_table(events=3, samples=1024):
+    """The schema `arrowring demo` publishes: a fixed_size_list waveform per event."""
+    waveform = pa.FixedSizeListArray.from_arrays(
+        pa.array([(e * 31 + k * 7) & 0x3FFF for e in range(events) for k in range(samples)], pa.int16()), samples)
+    return pa.table({"event_id": pa.array(range(events), pa.int64()),
+                     "timestamp_ns": pa.array([10**18 + e for e in range(events)], pa.int64()),
+                     "channel": pa.array([e % 64 for e in range(events)], pa.int16()),
+                     "waveform": waveform})
+
+
+def nested_table():
+    return pa.table({
+        "id": [0, 1, 2],
+        "hits": pa.array([[1, 2], [], None], pa.list_(pa.int64())),
+        "xyz": pa.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], pa.list_(pa.int16(), 3)),
+        "energy": pa.array([[0.5, float("nan")], [1e300], [-2.25]], pa.large_list(pa.float64())),
+        "track": pa.array([{"a": 1, "b": "x\"y"}, {"a": None, "b": "z"}, None],
+                          pa.struct([("a", pa.int32()), ("b", pa.string())])),
+        "tags": pa.array([[("k", 1)], [], [("m", 2), ("n", 3)]], pa.map_(pa.string(), pa.int32())),
+        "deep": pa.array([[[1], [2, 3]], [], [[]]], pa.list_(pa.list_(pa.uint8()))),
+    })
+
+
+def as_json_value(value):
+    """What the CSV cell's JSON holds for a to_pylist value: maps as [key, value] pairs, NaN as null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, tuple):
+        return [as_json_value(v) for v in value]
+    if isinstance(value, list):
+        return [as_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_json_value(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("table", [nested_table(), demo_like_table()], ids=["nested", "demo"])
+def test_cat_csv_writes_nested_columns_as_json_text(binary, run, ring_name, tmp_path, table):
+    import csv
+    import io
+    path = write_stream(tmp_path / "t.arrows", table)
+    assert run("create", ring_name, "--capacity", "4MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--format", "csv", "--limit", "1", "--timeout", "60")
+    assert run("pub", ring_name, path).returncode == 0
+    code, out, err = cat.finish()
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out.decode())))
+    assert rows[0] == table.column_names and len(rows) == table.num_rows + 1
+    for c, name in enumerate(table.column_names):
+        column = table.column(name)
+        nested = pa.types.is_nested(column.type)
+        for r, value in enumerate(column.to_pylist()):
+            cell = rows[r + 1][c]
+            if value is None:
+                assert cell == "", (name, r, cell)
+            elif nested:
+                assert json.loads(cell) == as_json_value(value), (name, r, cell)
+            else:
+                assert cell == str(value), (name, r, cell)
+
+
 def test_cat_ends_after_its_timeout_on_an_empty_ring(run, ring_name):
     assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
     result = run("cat", ring_name, "--timeout", "0.3")
