@@ -468,38 +468,78 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   }
   const RingStats stats = ring->Stats();
 
+  // How a worker ended, for messages: "exit code 11" or "killed by signal 15".
+  auto ending = [](const Worker& worker) {
+    return worker.exit_code >= 128 ? "killed by signal " + std::to_string(worker.exit_code - 128)
+                                   : "exit code " + std::to_string(worker.exit_code);
+  };
+  auto succeeded = [](const Worker& worker) { return worker.reported && worker.exit_code == 0; };
+  if (!succeeded(produce)) {
+    // Without the producer's report nothing was measured: no summary, only what happened.
+    std::fprintf(stderr,
+                 "arrowring demo: FAILED: the producer failed (%s; its error is above), so there is no "
+                 "summary%s\n",
+                 ending(produce).c_str(),
+                 produce.reported ? "" : "; the subscribers were stopped");
+    return kExitFailure;
+  }
+
   const int64_t published = Number(produce, "tables");
-  const double seconds = produce.reported ? std::stod(produce.report["seconds"]) : 0;
+  const double seconds = std::stod(produce.report["seconds"]);
   const int64_t bytes = Number(produce, "bytes");
   const int64_t verified = Number(verify, "verified");
   const int64_t failures = Number(verify, "failures");
-  const int64_t missed = Number(verify, "missed") + Number(store, "missed");
+  const int64_t received = Number(verify, "tables");
   std::error_code size_error;
   const auto file_bytes = std::filesystem::file_size(output, size_error);
-  std::printf("arrowring demo: %s\n", stop_requested.load() ? "interrupted; summary of what ran" : "done");
+  const bool all_succeeded = succeeded(verify) && succeeded(store);
+  std::printf("arrowring demo: %s\n", !all_succeeded        ? "FAILED; summary of what ran"
+                                       : stop_requested.load() ? "interrupted; summary of what ran"
+                                                               : "done");
   std::printf("  moved       %lld tables, %s, %lld events\n", static_cast<long long>(published),
               HumanBytes(static_cast<double>(bytes)).c_str(), static_cast<long long>(Number(produce, "events")));
-  if (seconds > 0) {
+  if (seconds > 0 && published > 0) {
     std::printf("  throughput  %.2f GB/s, %.1f tables/s over %.1f s\n", static_cast<double>(bytes) / seconds / 1e9,
                 static_cast<double>(published) / seconds, seconds);
   }
-  std::printf("  latency     publish -> receive p50 %.0f us, p99 %.0f us (verifier)\n",
-              static_cast<double>(Number(verify, "p50_ns")) / 1e3, static_cast<double>(Number(verify, "p99_ns")) / 1e3);
-  std::printf("  drops       %llu dropped, %lld missed\n", static_cast<unsigned long long>(stats.messages_dropped),
-              static_cast<long long>(std::max<int64_t>(missed, 0)));
-  std::printf("  verified    %lld of %lld tables, every value checked, zero-copy; %lld failed\n",
-              static_cast<long long>(verified), static_cast<long long>(published), static_cast<long long>(failures));
-  if (keep_output) {
+  if (!succeeded(verify)) {
+    std::printf("  latency     not measured: the verifier failed (%s)\n", ending(verify).c_str());
+  } else if (received > 0) {
+    std::printf("  latency     publish -> receive p50 %.0f us, p99 %.0f us (verifier)\n",
+                static_cast<double>(Number(verify, "p50_ns")) / 1e3,
+                static_cast<double>(Number(verify, "p99_ns")) / 1e3);
+  }
+  int64_t missed = 0;
+  std::string unknown;
+  for (const Worker* subscriber : {&verify, &store}) {
+    if (succeeded(*subscriber)) {
+      missed += Number(*subscriber, "missed");
+    } else {
+      unknown += " (unknown for the " + subscriber->role + " subscriber)";
+    }
+  }
+  std::printf("  drops       %llu dropped, %lld missed%s\n", static_cast<unsigned long long>(stats.messages_dropped),
+              static_cast<long long>(missed), unknown.c_str());
+  if (succeeded(verify)) {
+    std::printf("  verified    %lld of %lld tables, every value checked, zero-copy; %lld failed\n",
+                static_cast<long long>(verified), static_cast<long long>(published),
+                static_cast<long long>(failures));
+  } else {
+    std::printf("  verified    nothing: the verifier failed (%s; its error is above)\n", ending(verify).c_str());
+  }
+  const std::string file_size = size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes));
+  if (!succeeded(store)) {
+    std::printf("  stored      unknown: the storage subscriber failed (%s; its error is above)\n",
+                ending(store).c_str());
+  } else if (keep_output) {
     std::printf("  stored      %lld tables in %s (%s)\n", static_cast<long long>(Number(store, "tables")),
-                output.c_str(), size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes)).c_str());
+                output.c_str(), file_size.c_str());
   } else {
     std::printf("  stored      %lld tables (%s), file removed; pass --output PATH to keep it\n",
-                static_cast<long long>(Number(store, "tables")),
-                size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes)).c_str());
+                static_cast<long long>(Number(store, "tables")), file_size.c_str());
   }
 
-  const bool ok = produce.exit_code == 0 && verify.exit_code == 0 && store.exit_code == 0 && published >= 0 &&
-                  verified == published && failures == 0 && missed == 0 &&
+  const bool ok = all_succeeded && verified == published && failures == 0 && missed == 0 &&
                   Number(verify, "announced") == published && Number(store, "tables") == published;
   if (!ok) {
     std::fprintf(stderr, "arrowring demo: FAILED (exit codes producer %d, verify %d, store %d)\n", produce.exit_code,

@@ -515,6 +515,7 @@ def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
     moved = int(result.stdout.split("moved")[1].split("tables")[0])
     assert f"verified    {moved} of {moved} tables" in result.stdout
     assert moved > 0
+    assert not re.search(r"(?<![\w.])-\d", result.stdout), "no negative value in a summary"
     with pa.ipc.open_file(output) as reader:
         assert reader.num_record_batches == moved
         stored = reader.read_all()
@@ -538,6 +539,20 @@ def test_demo_refuses_to_start_when_the_output_filesystem_cannot_hold_the_run(ru
     assert result.returncode == 10, result.stderr
     assert "free, but a" in result.stderr and "--output on a larger filesystem" in result.stderr
     assert list(tmp_path.iterdir()) == [] and run("stat", name).returncode == 3, "nothing was started"
+
+
+def test_a_demo_whose_producer_failed_says_so_and_invents_no_statistics(run, tmp_path):
+    # The default table (4096 events of 1024 samples, 8 MiB) cannot fit a 4 MiB ring.
+    name = f"test-cli-{os.getpid()}-demo-small"
+    result = run("demo", "--seconds", "1", "--capacity", "4MiB", "--ring", name,
+                 env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "arrowring demo producer: " in result.stderr  # its own error
+    assert "the producer failed" in result.stderr and "no summary" in result.stderr
+    for statistic in ("moved", "latency", "verified", "stored", "throughput"):
+        assert statistic not in result.stdout, statistic
+    assert not re.search(r"(?<![\w.])-\d", result.stdout), "no negative value"
+    assert list(tmp_path.iterdir()) == [] and run("stat", name).returncode == 3, "nothing left behind"
 
 
 def test_demo_refuses_bad_arguments(run):
