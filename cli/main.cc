@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
 
   CreateArgs create;
   auto* create_cmd = app.add_subcommand("create", "Create a ring");
-  create_cmd->add_option("name", create.name, "Ring name: 1-200 characters of [A-Za-z0-9._-]")->required();
+  create_cmd->add_option("name", create.name, "Ring name: 1-200 bytes, any character but '/' and control characters")->required();
   create_cmd->add_option("--capacity", create.capacity, "Data bytes, e.g. 256MiB, 1GiB, 4096")->required();
   create_cmd->add_option("--policy", create.policy, "When full: block (lossless), fail, drop-oldest")
       ->capture_default_str();

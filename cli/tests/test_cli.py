@@ -173,6 +173,20 @@ def test_names_the_seed_framework_makes_work_in_every_command(run, ring_name):
         assert run("rm", name, "--force").returncode == 0
 
 
+def test_create_help_states_the_name_rule_the_core_applies(run, ring_name):
+    help_text = run("create", "--help").stdout
+    assert "[A-Za-z0-9._-]" not in help_text
+    assert "1-200 bytes, any character but '/' and control characters" in help_text
+    # What it allows works, and what it forbids is refused.
+    for name in (ring_name + "_a+b= é", ring_name + "x" * (200 - len(ring_name) - 1)):
+        try:
+            assert run("create", name, "--capacity", "1MiB").returncode == 0, name
+        finally:
+            run("rm", name, "--force")
+    for name in ("a/b", "tab\there", "x" * 201, ""):
+        assert run("create", name, "--capacity", "1MiB").returncode == 2, repr(name)
+
+
 def test_create_of_an_existing_name_fails(run, ring_name):
     assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
     result = run("create", ring_name, "--capacity", "1MiB")
