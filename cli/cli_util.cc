@@ -65,6 +65,12 @@ Result<uint64_t> ParseSize(std::string_view text) {
   return bad();
 }
 
+void NoteRounding(std::string_view command, uint64_t asked, uint64_t capacity) {
+  if (asked == capacity) return;
+  std::cerr << "arrowring " << command << ": note: capacity " << asked << " B rounded up to " << capacity << " B ("
+            << HumanBytes(static_cast<double>(capacity)) << "): a ring holds whole 4 KiB pages\n";
+}
+
 std::string HumanBytes(double bytes) {
   static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int unit = 0;

@@ -398,6 +398,7 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   auto ring = Ring::Create(name, *capacity, {.policy = Policy::kBlock});
   if (!ring.ok()) return Fail("demo", ring.error());
   RingRemover remover{name};
+  NoteRounding("demo", *capacity, ring->capacity());
   HandleStopSignals(OnStop);
   const bool live = isatty(STDOUT_FILENO);
 

@@ -27,6 +27,7 @@ int RunCreate(const CreateArgs& args) {
   auto ring = Ring::Create(args.name, *capacity,
                            {.policy = *policy, .max_messages = args.max_messages, .mode = mode, .retain = args.retain});
   if (!ring.ok()) return Fail("create", ring.error());
+  NoteRounding("create", *capacity, ring->capacity());
   std::cout << "created ring '" << args.name << "': " << HumanBytes(static_cast<double>(ring->capacity()))
             << ", policy " << PolicyName(*policy) << (args.retain ? ", retaining" : "") << ", mode "
             << ModeString(mode) << "\n";

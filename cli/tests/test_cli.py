@@ -146,6 +146,20 @@ def test_sizes_accept_units(run, ring_name, size, expected):
     assert capacity == (expected + 4095) // 4096 * 4096
 
 
+@pytest.mark.parametrize("size,rounded", [("1", 4096), ("4097", 8192)])
+def test_create_says_when_it_rounds_the_capacity_up(run, ring_name, size, rounded):
+    result = run("create", ring_name, "--capacity", size)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (f"arrowring create: note: capacity {size} B rounded up to {rounded} B "
+                             f"({rounded // 1024}.0 KiB): a ring holds whole 4 KiB pages\n")
+    assert json.loads(run("stat", ring_name, "--json").stdout)["capacity_bytes"] == rounded
+
+
+def test_create_of_a_whole_number_of_pages_says_nothing_on_stderr(run, ring_name):
+    result = run("create", ring_name, "--capacity", "64KiB")
+    assert result.returncode == 0 and result.stderr == ""
+
+
 @pytest.mark.parametrize("args,code,message", [
     (["create", "bad/name", "--capacity", "1MiB"], 2, "contains '/'"),
     (["create", "x" * 201, "--capacity", "1MiB"], 2, "1 to 200 bytes"),
