@@ -77,7 +77,11 @@ int RunList(bool json) {
 
 int RunStat(const StatArgs& args) {
   const std::string format = args.json ? "json" : args.format;
-  if (args.all == !args.name.empty()) {
+  if (args.all && !args.name.empty()) {
+    return Fail("stat", Errc::kInvalidArgument,
+                "a ring name and --all together: give either NAME (that ring) or --all (every ring), not both");
+  }
+  if (!args.all && args.name.empty()) {
     return Fail("stat", Errc::kInvalidArgument, "name one ring, or pass --all for every ring");
   }
   if (args.all && format == "text") {

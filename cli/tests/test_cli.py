@@ -167,6 +167,8 @@ def test_create_of_a_whole_number_of_pages_says_nothing_on_stderr(run, ring_name
     (["create", "ok-name", "--capacity", "1MiB", "--policy", "maybe"], 2, "block, fail or drop-oldest"),
     (["create", "ok-name", "--capacity", "1MiB", "--mode", "0777"], 2, "0600"),
     (["stat", "no-such-ring-here"], 3, "'arrowring ls' lists rings"),
+    (["stat", "daq", "--all", "--format", "json"], 2, "give either NAME (that ring) or --all (every ring), not both"),
+    (["stat"], 2, "name one ring, or pass --all"),
     (["rm", "no-such-ring-here"], 3, "no ring named"),
     (["cat", "no-such-ring-here", "--limit", "1"], 3, "no ring named"),
 ])
