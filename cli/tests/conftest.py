@@ -9,6 +9,8 @@ import pytest
 
 def pytest_addoption(parser):
     parser.addoption("--arrowring-binary", default=None, help="path to build/bin/arrowring")
+    parser.addoption("--arrowring-holder", default=None,
+                     help="path to build/bin/arrowring_test_holder (default: beside the binary)")
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +18,15 @@ def binary(request):
     path = request.config.getoption("--arrowring-binary") or str(
         pathlib.Path(__file__).resolve().parents[2] / "build" / "bin" / "arrowring")
     assert os.access(path, os.X_OK), f"{path} missing: run `make build`"
+    return path
+
+
+@pytest.fixture(scope="session")
+def holder(request, binary):
+    """cli/tests/holder.cc: a process that dies holding ring space, for `recover`."""
+    path = request.config.getoption("--arrowring-holder") or os.path.join(os.path.dirname(binary),
+                                                                          "arrowring_test_holder")
+    assert os.access(path, os.X_OK), f"{path} missing: build with ARROWRING_BUILD_TESTS=ON"
     return path
 
 

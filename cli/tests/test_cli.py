@@ -344,6 +344,41 @@ def test_recover_reclaims_what_a_killed_subscriber_held(binary, run, ring_name):
     assert "nothing to recover" in run("recover", ring_name).stdout
 
 
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_recover_counts_the_bytes_of_aborted_writes_and_released_reads(holder, run, ring_name, tmp_path, as_json):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    small = write_stream(tmp_path / "small.arrows", pa.table({"x": [1, 2, 3]}))
+    process = subprocess.Popen([holder, ring_name, "8400"], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        assert process.stdout.readline() == "subscribed\n"
+        assert run("pub", ring_name, small).returncode == 0
+        held = process.stdout.readline().split()  # "holding READ_BYTES WRITE_BYTES", then it waits
+        assert held[0] == "holding", held
+        read_bytes, write_bytes = int(held[1]), int(held[2])
+        assert write_bytes >= 8400 and read_bytes > 0
+    finally:
+        process.kill()
+        process.communicate(timeout=60)
+    reserved = -(-read_bytes // 64) * 64 + -(-write_bytes // 64) * 64  # the ring reserves 64-byte multiples
+    result = run("recover", ring_name, *(["--json"] if as_json else []))
+    assert result.returncode == 0, result.stderr
+    if as_json:
+        report = json.loads(result.stdout)
+        assert report["dead_pids"] == [process.pid]
+        assert (report["aborted_writes"], report["aborted_bytes"]) == (1, write_bytes)
+        assert (report["released_references"], report["released_bytes"]) == (1, read_bytes)
+        assert report["removed_subscribers"] == 1
+        assert report["reclaimed_bytes"] == reserved
+    else:
+        kib = lambda n: f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"  # noqa: E731
+        assert f"aborted writes        1 ({kib(write_bytes)})" in result.stdout
+        assert f"released references   1 ({kib(read_bytes)})" in result.stdout
+        assert f"reclaimed             {kib(reserved)}" in result.stdout
+    stat = json.loads(run("stat", ring_name, "--json").stdout)
+    assert stat["free_bytes"] == stat["capacity_bytes"] and stat["holders"] == []
+
+
 @pytest.mark.parametrize("gold", GOLD_STREAMS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_pub_then_cat_arrow_round_trips_gold_files(binary, run, ring_name, gold):
     assert run("create", ring_name, "--capacity", "16MiB").returncode == 0
