@@ -174,8 +174,9 @@ struct Rate {
     auto now = Clock::now();
     double seconds = std::chrono::duration<double>(now - at).count();
     std::pair<double, double> rate{0, 0};
-    if (seconds > 0) {
-      rate = {(now_tables - tables) / seconds, (now_bytes - bytes) / seconds};
+    // Counters only grow; a smaller one (never expected) gives no rate rather than a wrapped one.
+    if (seconds > 0 && now_tables >= tables && now_bytes >= bytes) {
+      rate = {static_cast<double>(now_tables - tables) / seconds, static_cast<double>(now_bytes - bytes) / seconds};
     }
     at = now;
     tables = now_tables;
@@ -388,13 +389,10 @@ int RunServe(const ServeArgs& args) {
   Rate rate;
   auto print = [&](const std::string& event) {
     auto stats = (*server)->stats();
-    uint64_t sent = 0, bytes = 0, missed = 0, active = 0;
-    for (const auto& stream : stats.streams) {
-      sent += stream.tables_sent;
-      bytes += stream.bytes_sent;
-      missed += stream.missed;
-      active += stream.active;
-    }
+    // Totals over the server's whole life: streams that ended, or were released at stop, count.
+    const uint64_t sent = stats.tables_sent, bytes = stats.bytes_sent, missed = stats.missed;
+    uint64_t active = 0;
+    for (const auto& stream : stats.streams) active += stream.active;
     auto [tables_per_second, bytes_per_second] =
         rate.Update(sent + stats.tables_received, bytes + stats.bytes_received);
     if (args.json) {

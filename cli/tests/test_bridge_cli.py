@@ -1,0 +1,120 @@
+"""`arrowring serve` and `arrowring bridge pull` driven through the CLI alone (no Python
+package): what their summaries and messages say, and docs/bridge.md's TLS recipe for localhost.
+
+As in test_bridge.py, nothing waits on a clock for synchronisation: each step waits for a line
+a process prints once the state it names holds, bounded by WATCHDOG. Servers listen on
+127.0.0.1 on a port the kernel picks; rings have unique names and are removed; certificates,
+tokens and cursors live under tmp_path.
+"""
+import itertools
+import os
+import pathlib
+import re
+import shlex
+import signal
+import subprocess
+import sys
+
+import pyarrow as pa
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "support"))
+from cli_process import WATCHDOG, CliProcess  # noqa: E402
+
+DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needs_bridge(binary):
+    if subprocess.run([binary, "serve", "--help"], capture_output=True, timeout=60).returncode != 0:
+        pytest.skip("arrowring built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)")
+
+
+@pytest.fixture
+def start(binary):
+    """Starts `arrowring ...` processes; any still running when the test ends is killed."""
+    started = []
+
+    def start(*args):
+        proc = CliProcess(binary, *args)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+@pytest.fixture
+def rings(run):
+    """Creates rings with `arrowring create` under names unique to this test; removes them."""
+    made = []
+
+    def make(capacity="16MiB"):
+        name = f"test-cli-{os.getpid()}-bridgecli-{next(_names)}"
+        result = run("create", name, "--capacity", capacity)
+        assert result.returncode == 0, result.stderr
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        run("rm", name, "--force")
+
+
+def table_file(path, rows):
+    table = pa.table({"seq": pa.array(range(rows), pa.int64()), "label": [f"row-{i}" for i in range(rows)]})
+    with pa.ipc.new_stream(path, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def listening_port(serve):
+    return int(serve.wait_for(r"listening on grpc(?:\+tls)?://127\.0\.0\.1:(\d+)", "out").group(1))
+
+
+def test_serve_summary_counts_what_it_sent_over_its_whole_life(start, run, rings, tmp_path):
+    source, destination = rings(), rings()
+    serve = start("serve", "--listen", "127.0.0.1:0", "--ring", source, "--interval", "0.2")
+    port = listening_port(serve)
+    pull = start("bridge", "pull", f"grpc://127.0.0.1:{port}/{source}", "--into", destination,
+                 "--cursor", tmp_path / "cursor", "--interval", "0.2")
+    pull.wait_for(r"streaming .* as subscriber")  # the server holds the durable subscriber
+    assert run("pub", source, table_file(tmp_path / "t.arrows", 5), "--batch-rows", "1").returncode == 0
+    pull.wait_for(r"^arrowring bridge pull: 5 tables", "out")
+    serve.wait_for(r"sent 5 tables", "out")  # a progress line counted them while the stream lived
+    assert pull.finish(signal.SIGINT) == 0, pull.text()
+    assert serve.finish(signal.SIGINT) == 0, serve.text()
+    last = serve.lines["out"][-1]
+    assert last.startswith("arrowring serve: stopped: 0 active stream(s); sent 5 tables, "), serve.text()
+    rates = [float(rate) for line in serve.lines["out"] for rate in re.findall(r"([-\d.e+]+) tables/s", line)]
+    assert rates and all(0 <= rate < 1e6 for rate in rates), rates  # 5 tables: never 1e19 tables/s
+
+
+def test_serve_json_stopped_event_keeps_the_totals(start, run, rings, tmp_path):
+    import json
+    source, destination = rings(), rings()
+    serve = start("serve", "--listen", "127.0.0.1:0", "--ring", source, "--interval", "0.2", "--json")
+    port = int(serve.wait_for(r'"port":(\d+)', "out").group(1))
+    pull = start("bridge", "pull", f"grpc://127.0.0.1:{port}/{source}", "--into", destination,
+                 "--cursor", tmp_path / "cursor", "--interval", "0.2")
+    pull.wait_for(r"streaming .* as subscriber")
+    assert run("pub", source, table_file(tmp_path / "t.arrows", 3), "--batch-rows", "1").returncode == 0
+    pull.wait_for(r"^arrowring bridge pull: 3 tables", "out")
+    assert pull.finish(signal.SIGINT) == 0, pull.text()
+    assert serve.finish(signal.SIGINT) == 0, serve.text()
+    events = [json.loads(line) for line in serve.lines["out"]]
+    assert events[-1]["event"] == "stopped"
+    assert events[-1]["tables_sent"] == 3 and events[-1]["active_streams"] == 0
+    assert all(0 <= e.get("tables_per_second", 0) < 1e6 for e in events)
+
+
+def fenced_blocks(markdown, language):
+    return re.findall(rf"^```{language}\n(.*?)^```", markdown, re.S | re.M)
+
+
+def commands(block):
+    """The command lines of a shell block: continuations joined, comments dropped."""
+    lines = block.replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True) for line in lines if line.strip() and not line.strip().startswith("#")]
