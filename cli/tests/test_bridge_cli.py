@@ -110,6 +110,21 @@ def test_serve_json_stopped_event_keeps_the_totals(start, run, rings, tmp_path):
     assert all(0 <= e.get("tables_per_second", 0) < 1e6 for e in events)
 
 
+def test_pull_says_where_it_resumes_once(start, run, rings, tmp_path):
+    # The source ring is empty when the pull connects, so its first table has another schema
+    # than the stream's (empty) one, and the puller reconnects at once: still one line.
+    source, destination = rings(), rings()
+    serve = start("serve", "--listen", "127.0.0.1:0", "--ring", source)
+    port = listening_port(serve)
+    pull = start("bridge", "pull", f"grpc://127.0.0.1:{port}/{source}", "--into", destination,
+                 "--cursor", tmp_path / "cursor", "--interval", "0.2")
+    pull.wait_for(r"resuming from the start")
+    assert run("pub", source, table_file(tmp_path / "t.arrows", 4)).returncode == 0
+    pull.wait_for(r"^arrowring bridge pull: 1 tables", "out")
+    assert pull.finish(signal.SIGINT) == 0, pull.text()
+    assert sum("resuming from the start" in line for line in pull.lines["err"]) == 1, pull.text()
+
+
 def fenced_blocks(markdown, language):
     return re.findall(rf"^```{language}\n(.*?)^```", markdown, re.S | re.M)
 
