@@ -140,9 +140,13 @@ class Signals {
  public:
   enum class Event { kTimeout, kStop, kWake };
   Signals() : main_(pthread_self()) {
-    // gRPC logs at INFO level to stderr by default (every failed TLS handshake, say); our
-    // own lines say what matters. Before gRPC starts; a user's own setting wins.
-    setenv("GRPC_VERBOSITY", "ERROR", /*overwrite=*/0);
+    // gRPC logs to stderr through absl (unprefixed lines, and absl's "WARNING: All log
+    // messages before absl::InitializeLog() ..." before the first), e.g. for a key that is
+    // not the certificate's; our own lines say what matters. absl's InitializeLog and
+    // SetMinLogLevel are not exported by libarrow_flight, but gRPC sets absl's minimum level
+    // from GRPC_VERBOSITY when it starts: NONE turns its log off. A user's own setting wins
+    // (GRPC_VERBOSITY=ERROR to diagnose a connection; docs/bridge.md).
+    setenv("GRPC_VERBOSITY", "NONE", /*overwrite=*/0);
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);

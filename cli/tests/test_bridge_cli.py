@@ -133,3 +133,20 @@ def commands(block):
     """The command lines of a shell block: continuations joined, comments dropped."""
     lines = block.replace("\\\n", " ").splitlines()
     return [shlex.split(line, comments=True) for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def test_a_tls_failure_prints_only_arrowrings_own_lines(start, tmp_path):
+    # A key that is not the certificate's: gRPC refuses it while starting the server, and its
+    # own log (absl's "WARNING: All log messages before absl::InitializeLog()...", "E0000 ...
+    # Invalid private key") stays off; our message says what to check.
+    def make(stem):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "1", "-keyout", tmp_path / f"{stem}.key", "-out", tmp_path / f"{stem}.crt",
+                        "-subj", "/CN=localhost"], check=True, capture_output=True, timeout=WATCHDOG)
+    make("one")
+    make("other")
+    serve = start("serve", "--listen", "127.0.0.1:0", "--tls-cert", tmp_path / "one.crt",
+                  "--tls-key", tmp_path / "other.key")
+    assert serve.finish() == 1, serve.text()
+    assert any("--tls-cert and --tls-key" in line for line in serve.lines["err"]), serve.text()
+    assert all(line.startswith("arrowring serve: ") for line in serve.lines["err"]), serve.text()
