@@ -125,6 +125,27 @@ def test_pull_says_where_it_resumes_once(start, run, rings, tmp_path):
     assert sum("resuming from the start" in line for line in pull.lines["err"]) == 1, pull.text()
 
 
+def test_pull_keeps_its_cursor_where_the_docs_say(start, run, rings, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    docs = (DOCS / "bridge.md").read_text()
+    assert "~/.local/state/arrowring/pull-<RING>-into-<LOCAL>.cursor" in docs
+    source, destination = rings(), rings()
+    serve = start("serve", "--listen", "127.0.0.1:0", "--ring", source)
+    port = listening_port(serve)
+    pull = start("bridge", "pull", f"grpc://127.0.0.1:{port}/{source}", "--into", destination, "--interval", "0.2")
+    expected = home / ".local" / "state" / "arrowring" / f"pull-{source}-into-{destination}.cursor"
+    pull.wait_for(re.escape(f"(cursor {expected})"))
+    pull.wait_for(r"streaming .* as subscriber")
+    assert run("pub", source, table_file(tmp_path / "t.arrows", 2)).returncode == 0
+    pull.wait_for(r"^arrowring bridge pull: 1 tables", "out")
+    assert pull.finish(signal.SIGINT) == 0, pull.text()
+    assert expected.is_file()
+    assert oct(expected.parent.stat().st_mode & 0o777) == "0o700"
+
+
 def fenced_blocks(markdown, language):
     return re.findall(rf"^```{language}\n(.*?)^```", markdown, re.S | re.M)
 
@@ -133,6 +154,46 @@ def commands(block):
     """The command lines of a shell block: continuations joined, comments dropped."""
     lines = block.replace("\\\n", " ").splitlines()
     return [shlex.split(line, comments=True) for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def test_the_documented_localhost_tls_recipe_works(binary, start, run, rings, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the default cursor, kept here
+    docs = (DOCS / "bridge.md").read_text()
+    recipe = next(b for b in fenced_blocks(docs, "sh") if "openssl req" in b and "127.0.0.1" in b)
+    work = tmp_path / "recipe"
+    work.mkdir()
+    made = subprocess.run(["bash", "-euo", "pipefail", "-c", recipe], cwd=work, capture_output=True, text=True,
+                          timeout=WATCHDOG, start_new_session=True)
+    assert made.returncode == 0, made.stderr
+    # The commands that use it, as documented, on this test's rings and a free port.
+    usage = next(b for b in fenced_blocks(docs, "sh") if "arrowring serve" in b and "localhost.crt" in b)
+    source, destination = rings(), rings()
+    names = {"daq": source, "daq-copy": destination}
+    made_files = {path.name: str(path) for path in work.iterdir()}  # the recipe's relative paths
+    serve_args = pull_args = None
+    for words in commands(usage):
+        assert words[0] == "arrowring", words
+        words = [names.get(word, made_files.get(word, word)) for word in words[1:] if word != "&"]
+        if words[0] == "create":
+            continue  # the rings: this test's own
+        if words[0] == "serve":
+            serve_args = [("127.0.0.1:0" if word == "127.0.0.1:8815" else word) for word in words]
+        elif words[:2] == ["bridge", "pull"]:
+            pull_args = words
+    assert serve_args and pull_args, usage
+    serve = start(*serve_args)
+    port = listening_port(serve)
+    url = "grpc+tls://127.0.0.1:8815/daq"
+    assert url in pull_args, pull_args
+    pull = start(*[f"grpc+tls://127.0.0.1:{port}/{source}" if word == url else word for word in pull_args],
+                 "--interval", "0.2")
+    pull.wait_for(r"streaming .* as subscriber")
+    assert run("pub", source, table_file(tmp_path / "t.arrows", 3)).returncode == 0
+    pull.wait_for(r"^arrowring bridge pull: 1 tables", "out")
+    assert pull.finish(signal.SIGINT) == 0, pull.text()
+    assert serve.finish(signal.SIGINT) == 0, serve.text()
+    for proc in (serve, pull):
+        assert not any("absl" in line or line.startswith(("E0000", "W0000", "I0000")) for line in proc.lines["err"])
 
 
 def test_a_tls_failure_prints_only_arrowrings_own_lines(start, tmp_path):
