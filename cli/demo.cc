@@ -164,7 +164,7 @@ int Produce(Ring ring, const DemoWorkerArgs& args) {
   int64_t tables = 0, events = 0, bytes = 0;
   while (!stop_requested.load() && Clock::now() < deadline) {
     auto handle = PublishEvents(publisher, schema, events, args.events_per_table);
-    if (!handle.ok()) return Fail("demo producer", handle.status());
+    if (!handle.ok()) return Fail("demo: producer", handle.status());
     ++tables;
     events += args.events_per_table;
     bytes += static_cast<int64_t>(handle->size);
@@ -172,8 +172,8 @@ int Produce(Ring ring, const DemoWorkerArgs& args) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   auto end = arrow::Table::MakeEmpty(EventSchema()->WithMetadata(
       arrow::key_value_metadata({kEndKey}, {std::to_string(tables)})));
-  if (!end.ok()) return Fail("demo producer", end.status());
-  if (auto handle = publisher.Publish(**end); !handle.ok()) return Fail("demo producer", handle.status());
+  if (!end.ok()) return Fail("demo: producer", end.status());
+  if (auto handle = publisher.Publish(**end); !handle.ok()) return Fail("demo: producer", handle.status());
   std::cout << "tables=" << tables << " events=" << events << " bytes=" << bytes << " seconds=" << seconds
             << std::endl;
   return kExitOk;
@@ -184,15 +184,15 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
   // producer's end marker, so that what was published is accounted for. SIGTERM still ends them.
   signal(SIGINT, SIG_IGN);
   auto subscriber = Subscriber::Make(ring, args.role);
-  if (!subscriber.ok()) return Fail("demo " + args.role, subscriber.status());
+  if (!subscriber.ok()) return Fail("demo: " + args.role, subscriber.status());
   std::shared_ptr<arrow::ipc::RecordBatchWriter> file_writer;
   std::shared_ptr<arrow::io::FileOutputStream> file;
   if (args.role == "store") {
     auto opened = arrow::io::FileOutputStream::Open(args.output);
-    if (!opened.ok()) return Fail("demo store", opened.status());
+    if (!opened.ok()) return Fail("demo: store", opened.status());
     file = *opened;
     auto writer = arrow::ipc::MakeFileWriter(file, EventSchema());
-    if (!writer.ok()) return Fail("demo store", writer.status());
+    if (!writer.ok()) return Fail("demo: store", writer.status());
     file_writer = *writer;
   }
   std::cout << "ready" << std::endl;
@@ -203,9 +203,9 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
   std::vector<uint64_t> latencies;
   while (true) {
     auto message = subscriber->Next(std::chrono::seconds(60));
-    if (!message.ok()) return Fail("demo " + args.role, message.status());
+    if (!message.ok()) return Fail("demo: " + args.role, message.status());
     if (!message->has_value()) {
-      std::cerr << "arrowring demo " << args.role << ": no message for 60 s; giving up\n";
+      std::cerr << "arrowring demo: " << args.role << ": no message for 60 s; giving up\n";
       return kExitFailure;
     }
     const uint64_t received_ns = sys::RealtimeNs();
@@ -227,12 +227,12 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
         ++failures;
       }
     } else if (auto status = file_writer->WriteTable(*got.table); !status.ok()) {
-      return Fail("demo store", status);
+      return Fail("demo: store", status);
     }
   }
   if (file_writer != nullptr) {
-    if (auto status = file_writer->Close(); !status.ok()) return Fail("demo store", status);
-    if (auto status = file->Close(); !status.ok()) return Fail("demo store", status);
+    if (auto status = file_writer->Close(); !status.ok()) return Fail("demo: store", status);
+    if (auto status = file->Close(); !status.ok()) return Fail("demo: store", status);
   }
   std::sort(latencies.begin(), latencies.end());
   auto percentile = [&](double p) -> uint64_t {
@@ -338,7 +338,7 @@ struct RingRemover {
 
 int RunDemoWorker(const DemoWorkerArgs& args) {
   auto ring = AttachRing(args.ring);
-  if (!ring.ok()) return Fail("demo " + args.role, ring.error());
+  if (!ring.ok()) return Fail("demo: " + args.role, ring.error());
   if (args.role == "produce") return Produce(*ring, args);
   if (args.role == "verify" || args.role == "store") return Subscribe(*ring, args);
   return Fail("demo-worker", Errc::kInvalidArgument, "unknown role '" + args.role + "'");

@@ -612,7 +612,8 @@ def test_a_demo_whose_producer_failed_says_so_and_invents_no_statistics(run, tmp
     result = run("demo", "--seconds", "1", "--capacity", "4MiB", "--ring", name,
                  env={**os.environ, "TMPDIR": str(tmp_path)})
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "arrowring demo producer: " in result.stderr  # its own error
+    assert "arrowring demo: producer: " in result.stderr  # its own error
+    assert all(line.startswith("arrowring demo: ") for line in result.stderr.splitlines()), result.stderr
     assert "the producer failed" in result.stderr and "no summary" in result.stderr
     for statistic in ("moved", "latency", "verified", "stored", "throughput"):
         assert statistic not in result.stdout, statistic
