@@ -35,13 +35,19 @@ class Cat:
     """`arrowring cat` in the background, started once it has subscribed."""
 
     def __init__(self, binary, ring, *args):
+        # Its own process group; every use passes --timeout, so the first line always comes.
         self.process = subprocess.Popen([binary, "cat", ring, *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
         line = self.process.stderr.readline().decode()
         assert "subscribed" in line, line
 
     def finish(self, timeout=60):
-        out, err = self.process.communicate(timeout=timeout)
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.communicate()
+            raise
         return self.process.returncode, out, err.decode()
 
 
