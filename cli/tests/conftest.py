@@ -13,10 +13,26 @@ def pytest_addoption(parser):
                      help="path to build/bin/arrowring_test_holder (default: beside the binary)")
 
 
+def build_dir():
+    """$ARROWRING_BUILD_DIR, else the checkout's build/."""
+    return pathlib.Path(os.environ.get("ARROWRING_BUILD_DIR") or pathlib.Path(__file__).resolve().parents[2] / "build")
+
+
+def binary_path(config):
+    """--arrowring-binary, else the build directory's bin/arrowring."""
+    return config.getoption("--arrowring-binary") or str(build_dir() / "bin" / "arrowring")
+
+
+def pytest_configure(config):
+    # Temporary files under the build directory (pytest-cli, as ctest passes), not /tmp,
+    # unless --basetemp says otherwise.
+    if config.option.basetemp is None and build_dir().is_dir():
+        config.option.basetemp = str(build_dir() / "pytest-cli")
+
+
 @pytest.fixture(scope="session")
 def binary(request):
-    path = request.config.getoption("--arrowring-binary") or str(
-        pathlib.Path(__file__).resolve().parents[2] / "build" / "bin" / "arrowring")
+    path = binary_path(request.config)
     assert os.access(path, os.X_OK), f"{path} missing: run `make build`"
     return path
 
