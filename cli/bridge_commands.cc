@@ -94,11 +94,11 @@ arrow::Result<std::string> ReadSmallFile(const std::string& path, const std::str
   return content.str();
 }
 
-arrow::Result<std::string> ReadToken(const std::string& path) {
+arrow::Result<std::string> ReadToken(const std::string& path, const std::string& command) {
   struct stat info {};
   if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 0077) != 0) {
     // Not refused (a group may share a token on purpose), but said: the token is the key.
-    Line(std::cerr, "arrowring: warning: token file '" + path +
+    Line(std::cerr, "arrowring " + command + ": warning: token file '" + path +
                         "' is readable by others than its owner (chmod 600 it)");
   }
   auto token = bridge::ReadTokenFile(path);
@@ -140,9 +140,13 @@ class Signals {
  public:
   enum class Event { kTimeout, kStop, kWake };
   Signals() : main_(pthread_self()) {
-    // gRPC logs at INFO level to stderr by default (every failed TLS handshake, say); our
-    // own lines say what matters. Before gRPC starts; a user's own setting wins.
-    setenv("GRPC_VERBOSITY", "ERROR", /*overwrite=*/0);
+    // gRPC logs to stderr through absl (unprefixed lines, and absl's "WARNING: All log
+    // messages before absl::InitializeLog() ..." before the first), e.g. for a key that is
+    // not the certificate's; our own lines say what matters. absl's InitializeLog and
+    // SetMinLogLevel are not exported by libarrow_flight, but gRPC sets absl's minimum level
+    // from GRPC_VERBOSITY when it starts: NONE turns its log off. A user's own setting wins
+    // (GRPC_VERBOSITY=ERROR to diagnose a connection; docs/bridge.md).
+    setenv("GRPC_VERBOSITY", "NONE", /*overwrite=*/0);
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
@@ -174,8 +178,9 @@ struct Rate {
     auto now = Clock::now();
     double seconds = std::chrono::duration<double>(now - at).count();
     std::pair<double, double> rate{0, 0};
-    if (seconds > 0) {
-      rate = {(now_tables - tables) / seconds, (now_bytes - bytes) / seconds};
+    // Counters only grow; a smaller one (never expected) gives no rate rather than a wrapped one.
+    if (seconds > 0 && now_tables >= tables && now_bytes >= bytes) {
+      rate = {static_cast<double>(now_tables - tables) / seconds, static_cast<double>(now_bytes - bytes) / seconds};
     }
     at = now;
     tables = now_tables;
@@ -303,7 +308,7 @@ arrow::Result<bridge::ClientOptions> ClientOptionsFrom(const BridgeClientArgs& a
                                                        const std::string& command) {
   bridge::ClientOptions options;
   if (!args.token_file.empty()) {
-    ARROW_ASSIGN_OR_RAISE(options.token, ReadToken(args.token_file));
+    ARROW_ASSIGN_OR_RAISE(options.token, ReadToken(args.token_file, command));
   }
   if (!args.tls_roots.empty()) {
     ARROW_ASSIGN_OR_RAISE(options.tls_roots, ReadSmallFile(args.tls_roots, "--tls-roots"));
@@ -336,7 +341,7 @@ int RunServe(const ServeArgs& args) {
     options.tls_key = *key;
   }
   if (!args.token_file.empty()) {
-    auto token = ReadToken(args.token_file);
+    auto token = ReadToken(args.token_file, command);
     if (!token.ok()) return Usage(command, token.status().message());
     options.token = *token;
   }
@@ -388,13 +393,10 @@ int RunServe(const ServeArgs& args) {
   Rate rate;
   auto print = [&](const std::string& event) {
     auto stats = (*server)->stats();
-    uint64_t sent = 0, bytes = 0, missed = 0, active = 0;
-    for (const auto& stream : stats.streams) {
-      sent += stream.tables_sent;
-      bytes += stream.bytes_sent;
-      missed += stream.missed;
-      active += stream.active;
-    }
+    // Totals over the server's whole life: streams that ended, or were released at stop, count.
+    const uint64_t sent = stats.tables_sent, bytes = stats.bytes_sent, missed = stats.missed;
+    uint64_t active = 0;
+    for (const auto& stream : stats.streams) active += stream.active;
     auto [tables_per_second, bytes_per_second] =
         rate.Update(sent + stats.tables_received, bytes + stats.bytes_received);
     if (args.json) {

@@ -14,8 +14,9 @@ int Fail(std::string_view command, Errc code, std::string_view message) {
   std::cerr << "arrowring " << command << ": " << message << "\n";
   switch (code) {
     case Errc::kInvalidArgument:
-    case Errc::kTooLarge:
       return kExitUsage;
+    case Errc::kTooLarge:
+      return kExitTooLarge;
     case Errc::kNotFound:
       return kExitNotFound;
     case Errc::kPermissionDenied:
@@ -62,6 +63,12 @@ Result<uint64_t> ParseSize(std::string_view text) {
     }
   }
   return bad();
+}
+
+void NoteRounding(std::string_view command, uint64_t asked, uint64_t capacity) {
+  if (asked == capacity) return;
+  std::cerr << "arrowring " << command << ": note: capacity " << asked << " B rounded up to " << capacity << " B ("
+            << HumanBytes(static_cast<double>(capacity)) << "): a ring holds whole 4 KiB pages\n";
 }
 
 std::string HumanBytes(double bytes) {

@@ -27,6 +27,8 @@ enum ExitCode : int {
   kExitBadInput = 8,      // an input file that is not Arrow, Parquet or CSV
   kExitRingFull = 9,      // publishing found no room within its timeout
   kExitNoDiskSpace = 10,  // demo: the output's filesystem cannot hold what the run may write
+  kExitTooLarge = 11,     // a message larger than the ring can ever hold (pub: use --batch-rows)
+  kExitSchemaChanged = 12,  // cat --format arrow: a message of another schema than the first
 };
 
 /// Prints "arrowring <command>: <message>" to stderr and returns the exit code for `code`.
@@ -36,6 +38,9 @@ int Fail(std::string_view command, const arrow::Status& status);
 
 /// "256MiB", "1GiB", "4096", "10MB" (KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000).
 Result<uint64_t> ParseSize(std::string_view text);
+/// Says on stderr when a ring's capacity is not the one asked for (rounded up to whole 4 KiB
+/// pages): "arrowring create: note: capacity 1 B rounded up to 4.0 KiB (...)".
+void NoteRounding(std::string_view command, uint64_t asked, uint64_t capacity);
 /// 1536 -> "1.5 KiB".
 std::string HumanBytes(double bytes);
 

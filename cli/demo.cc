@@ -164,7 +164,7 @@ int Produce(Ring ring, const DemoWorkerArgs& args) {
   int64_t tables = 0, events = 0, bytes = 0;
   while (!stop_requested.load() && Clock::now() < deadline) {
     auto handle = PublishEvents(publisher, schema, events, args.events_per_table);
-    if (!handle.ok()) return Fail("demo producer", handle.status());
+    if (!handle.ok()) return Fail("demo: producer", handle.status());
     ++tables;
     events += args.events_per_table;
     bytes += static_cast<int64_t>(handle->size);
@@ -172,8 +172,8 @@ int Produce(Ring ring, const DemoWorkerArgs& args) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   auto end = arrow::Table::MakeEmpty(EventSchema()->WithMetadata(
       arrow::key_value_metadata({kEndKey}, {std::to_string(tables)})));
-  if (!end.ok()) return Fail("demo producer", end.status());
-  if (auto handle = publisher.Publish(**end); !handle.ok()) return Fail("demo producer", handle.status());
+  if (!end.ok()) return Fail("demo: producer", end.status());
+  if (auto handle = publisher.Publish(**end); !handle.ok()) return Fail("demo: producer", handle.status());
   std::cout << "tables=" << tables << " events=" << events << " bytes=" << bytes << " seconds=" << seconds
             << std::endl;
   return kExitOk;
@@ -184,15 +184,15 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
   // producer's end marker, so that what was published is accounted for. SIGTERM still ends them.
   signal(SIGINT, SIG_IGN);
   auto subscriber = Subscriber::Make(ring, args.role);
-  if (!subscriber.ok()) return Fail("demo " + args.role, subscriber.status());
+  if (!subscriber.ok()) return Fail("demo: " + args.role, subscriber.status());
   std::shared_ptr<arrow::ipc::RecordBatchWriter> file_writer;
   std::shared_ptr<arrow::io::FileOutputStream> file;
   if (args.role == "store") {
     auto opened = arrow::io::FileOutputStream::Open(args.output);
-    if (!opened.ok()) return Fail("demo store", opened.status());
+    if (!opened.ok()) return Fail("demo: store", opened.status());
     file = *opened;
     auto writer = arrow::ipc::MakeFileWriter(file, EventSchema());
-    if (!writer.ok()) return Fail("demo store", writer.status());
+    if (!writer.ok()) return Fail("demo: store", writer.status());
     file_writer = *writer;
   }
   std::cout << "ready" << std::endl;
@@ -203,9 +203,9 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
   std::vector<uint64_t> latencies;
   while (true) {
     auto message = subscriber->Next(std::chrono::seconds(60));
-    if (!message.ok()) return Fail("demo " + args.role, message.status());
+    if (!message.ok()) return Fail("demo: " + args.role, message.status());
     if (!message->has_value()) {
-      std::cerr << "arrowring demo " << args.role << ": no message for 60 s; giving up\n";
+      std::cerr << "arrowring demo: " << args.role << ": no message for 60 s; giving up\n";
       return kExitFailure;
     }
     const uint64_t received_ns = sys::RealtimeNs();
@@ -227,12 +227,12 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
         ++failures;
       }
     } else if (auto status = file_writer->WriteTable(*got.table); !status.ok()) {
-      return Fail("demo store", status);
+      return Fail("demo: store", status);
     }
   }
   if (file_writer != nullptr) {
-    if (auto status = file_writer->Close(); !status.ok()) return Fail("demo store", status);
-    if (auto status = file->Close(); !status.ok()) return Fail("demo store", status);
+    if (auto status = file_writer->Close(); !status.ok()) return Fail("demo: store", status);
+    if (auto status = file->Close(); !status.ok()) return Fail("demo: store", status);
   }
   std::sort(latencies.begin(), latencies.end());
   auto percentile = [&](double p) -> uint64_t {
@@ -338,7 +338,7 @@ struct RingRemover {
 
 int RunDemoWorker(const DemoWorkerArgs& args) {
   auto ring = AttachRing(args.ring);
-  if (!ring.ok()) return Fail("demo " + args.role, ring.error());
+  if (!ring.ok()) return Fail("demo: " + args.role, ring.error());
   if (args.role == "produce") return Produce(*ring, args);
   if (args.role == "verify" || args.role == "store") return Subscribe(*ring, args);
   return Fail("demo-worker", Errc::kInvalidArgument, "unknown role '" + args.role + "'");
@@ -398,6 +398,7 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   auto ring = Ring::Create(name, *capacity, {.policy = Policy::kBlock});
   if (!ring.ok()) return Fail("demo", ring.error());
   RingRemover remover{name};
+  NoteRounding("demo", *capacity, ring->capacity());
   HandleStopSignals(OnStop);
   const bool live = isatty(STDOUT_FILENO);
 
@@ -468,38 +469,78 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   }
   const RingStats stats = ring->Stats();
 
+  // How a worker ended, for messages: "exit code 11" or "killed by signal 15".
+  auto ending = [](const Worker& worker) {
+    return worker.exit_code >= 128 ? "killed by signal " + std::to_string(worker.exit_code - 128)
+                                   : "exit code " + std::to_string(worker.exit_code);
+  };
+  auto succeeded = [](const Worker& worker) { return worker.reported && worker.exit_code == 0; };
+  if (!succeeded(produce)) {
+    // Without the producer's report nothing was measured: no summary, only what happened.
+    std::fprintf(stderr,
+                 "arrowring demo: FAILED: the producer failed (%s; its error is above), so there is no "
+                 "summary%s\n",
+                 ending(produce).c_str(),
+                 produce.reported ? "" : "; the subscribers were stopped");
+    return kExitFailure;
+  }
+
   const int64_t published = Number(produce, "tables");
-  const double seconds = produce.reported ? std::stod(produce.report["seconds"]) : 0;
+  const double seconds = std::stod(produce.report["seconds"]);
   const int64_t bytes = Number(produce, "bytes");
   const int64_t verified = Number(verify, "verified");
   const int64_t failures = Number(verify, "failures");
-  const int64_t missed = Number(verify, "missed") + Number(store, "missed");
+  const int64_t received = Number(verify, "tables");
   std::error_code size_error;
   const auto file_bytes = std::filesystem::file_size(output, size_error);
-  std::printf("arrowring demo: %s\n", stop_requested.load() ? "interrupted; summary of what ran" : "done");
+  const bool all_succeeded = succeeded(verify) && succeeded(store);
+  std::printf("arrowring demo: %s\n", !all_succeeded        ? "FAILED; summary of what ran"
+                                       : stop_requested.load() ? "interrupted; summary of what ran"
+                                                               : "done");
   std::printf("  moved       %lld tables, %s, %lld events\n", static_cast<long long>(published),
               HumanBytes(static_cast<double>(bytes)).c_str(), static_cast<long long>(Number(produce, "events")));
-  if (seconds > 0) {
+  if (seconds > 0 && published > 0) {
     std::printf("  throughput  %.2f GB/s, %.1f tables/s over %.1f s\n", static_cast<double>(bytes) / seconds / 1e9,
                 static_cast<double>(published) / seconds, seconds);
   }
-  std::printf("  latency     publish -> receive p50 %.0f us, p99 %.0f us (verifier)\n",
-              static_cast<double>(Number(verify, "p50_ns")) / 1e3, static_cast<double>(Number(verify, "p99_ns")) / 1e3);
-  std::printf("  drops       %llu dropped, %lld missed\n", static_cast<unsigned long long>(stats.messages_dropped),
-              static_cast<long long>(std::max<int64_t>(missed, 0)));
-  std::printf("  verified    %lld of %lld tables, every value checked, zero-copy; %lld failed\n",
-              static_cast<long long>(verified), static_cast<long long>(published), static_cast<long long>(failures));
-  if (keep_output) {
+  if (!succeeded(verify)) {
+    std::printf("  latency     not measured: the verifier failed (%s)\n", ending(verify).c_str());
+  } else if (received > 0) {
+    std::printf("  latency     publish -> receive p50 %.0f us, p99 %.0f us (verifier)\n",
+                static_cast<double>(Number(verify, "p50_ns")) / 1e3,
+                static_cast<double>(Number(verify, "p99_ns")) / 1e3);
+  }
+  int64_t missed = 0;
+  std::string unknown;
+  for (const Worker* subscriber : {&verify, &store}) {
+    if (succeeded(*subscriber)) {
+      missed += Number(*subscriber, "missed");
+    } else {
+      unknown += " (unknown for the " + subscriber->role + " subscriber)";
+    }
+  }
+  std::printf("  drops       %llu dropped, %lld missed%s\n", static_cast<unsigned long long>(stats.messages_dropped),
+              static_cast<long long>(missed), unknown.c_str());
+  if (succeeded(verify)) {
+    std::printf("  verified    %lld of %lld tables, every value checked, zero-copy; %lld failed\n",
+                static_cast<long long>(verified), static_cast<long long>(published),
+                static_cast<long long>(failures));
+  } else {
+    std::printf("  verified    nothing: the verifier failed (%s; its error is above)\n", ending(verify).c_str());
+  }
+  const std::string file_size = size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes));
+  if (!succeeded(store)) {
+    std::printf("  stored      unknown: the storage subscriber failed (%s; its error is above)\n",
+                ending(store).c_str());
+  } else if (keep_output) {
     std::printf("  stored      %lld tables in %s (%s)\n", static_cast<long long>(Number(store, "tables")),
-                output.c_str(), size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes)).c_str());
+                output.c_str(), file_size.c_str());
   } else {
     std::printf("  stored      %lld tables (%s), file removed; pass --output PATH to keep it\n",
-                static_cast<long long>(Number(store, "tables")),
-                size_error ? "missing" : HumanBytes(static_cast<double>(file_bytes)).c_str());
+                static_cast<long long>(Number(store, "tables")), file_size.c_str());
   }
 
-  const bool ok = produce.exit_code == 0 && verify.exit_code == 0 && store.exit_code == 0 && published >= 0 &&
-                  verified == published && failures == 0 && missed == 0 &&
+  const bool ok = all_succeeded && verified == published && failures == 0 && missed == 0 &&
                   Number(verify, "announced") == published && Number(store, "tables") == published;
   if (!ok) {
     std::fprintf(stderr, "arrowring demo: FAILED (exit codes producer %d, verify %d, store %d)\n", produce.exit_code,

@@ -5,6 +5,8 @@
 #include <climits>
 #include <iostream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -21,17 +23,68 @@ std::string SelfPath(const char* argv0) {
   return path;
 }
 
+// The subcommand of `parent` called `name` (hidden ones included), or null.
+CLI::App* FindCommand(CLI::App* parent, std::string_view name) {
+  for (CLI::App* command : parent->get_subcommands({})) {
+    if (command->check_name(std::string(name))) return command;
+  }
+  return nullptr;
+}
+
+// "create, ls, stat, ...": the visible subcommands of `parent`.
+std::string CommandList(CLI::App* parent) {
+  std::string list;
+  for (CLI::App* command : parent->get_subcommands({})) {
+    if (command->get_group().empty()) continue;  // hidden
+    list += (list.empty() ? "" : ", ") + command->get_name();
+  }
+  return list;
+}
+
+// What the arguments name before CLI11 parses them: the command (and sub-command) path, e.g.
+// {app, bridge, pull}, and the first word that names no command where one was expected.
+struct Scan {
+  std::vector<CLI::App*> path;
+  std::string unknown;
+};
+Scan ScanCommands(CLI::App* app, int argc, char** argv) {
+  Scan scan{{app}, {}};
+  for (int i = 1; i < argc; ++i) {
+    CLI::App* current = scan.path.back();
+    if (current->get_subcommands({}).empty()) break;  // the rest are the command's arguments
+    const std::string_view word = argv[i];
+    if (word.starts_with('-')) continue;  // --help, --version: flags, they take no value
+    CLI::App* command = FindCommand(current, word);
+    if (command == nullptr) {
+      scan.unknown = word;
+      break;
+    }
+    scan.path.push_back(command);
+  }
+  return scan;
+}
+
+// "arrowring bridge pull": the prefix of every message about this command line.
+std::string Prefix(const std::vector<CLI::App*>& path) {
+  std::string prefix = "arrowring";
+  for (size_t i = 1; i < path.size(); ++i) prefix += " " + path[i]->get_name();
+  return prefix;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace arrowring::cli;
   CLI::App app{"arrowring: zero-copy Arrow tables between processes through shared-memory rings", "arrowring"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // none: usage on stderr, exit 2 (below)
   app.set_help_all_flag("--help-all", "Every subcommand's help");
+  app.set_version_flag("--version", std::string("arrowring ") + ARROWRING_VERSION,
+                       "Print the version and exit");
+
 
   CreateArgs create;
   auto* create_cmd = app.add_subcommand("create", "Create a ring");
-  create_cmd->add_option("name", create.name, "Ring name: 1-200 characters of [A-Za-z0-9._-]")->required();
+  create_cmd->add_option("name", create.name, "Ring name: 1-200 bytes, any character but '/' and control characters")->required();
   create_cmd->add_option("--capacity", create.capacity, "Data bytes, e.g. 256MiB, 1GiB, 4096")->required();
   create_cmd->add_option("--policy", create.policy, "When full: block (lossless), fail, drop-oldest")
       ->capture_default_str();
@@ -123,7 +176,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_flag("--json", serve.json, "JSON lines on stdout (see docs/bridge.md)");
 
   auto* bridge_cmd = app.add_subcommand("bridge", "Connect a local ring to a remote one over Arrow Flight");
-  bridge_cmd->require_subcommand(1);
+  bridge_cmd->require_subcommand(0, 1);  // none: its usage on stderr, exit 2 (below)
   auto add_client_options = [](CLI::App* cmd, BridgeClientArgs& client) {
     cmd->add_option("--token-file", client.token_file, "File holding the server's bearer token");
     cmd->add_option("--tls-roots", client.tls_roots, "PEM file of the roots to verify a grpc+tls:// server with");
@@ -145,11 +198,49 @@ int main(int argc, char** argv) {
   add_client_options(push_cmd, push.client);
 #endif
 
+  std::vector<std::string> help_topic;
+  auto* help_cmd = app.add_subcommand("help", "Help on arrowring, or on one command: help [COMMAND...]");
+  help_cmd->add_option("command", help_topic, "A command, e.g. create, or bridge pull");
+
+  const Scan scan = ScanCommands(&app, argc, argv);
+  if (!scan.unknown.empty()) {
+    std::cerr << Prefix(scan.path) << ": unknown command '" << scan.unknown << "'; the commands are "
+              << CommandList(scan.path.back()) << " ('arrowring help' says what each does)\n";
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    const int code = app.exit(error);
-    return code == 0 ? kExitOk : kExitUsage;
+    if (error.get_exit_code() == 0) return app.exit(error);  // --help, --help-all, --version
+    // CLI11's own message ("Could not convert: --interval = abc"), with the command it is about.
+    std::cerr << Prefix(scan.path) << ": " << error.what() << " (see '" << Prefix(scan.path) << " --help')\n";
+    return kExitUsage;
+  }
+  // A command that needs a subcommand and got none: its usage, as an error.
+  for (CLI::App* command : scan.path) {
+    if (command->get_subcommands({}).empty() || !command->get_subcommands().empty()) {
+      continue;
+    }
+    std::cerr << command->help(command == &app ? "" : "arrowring") << "\n"
+              << Prefix(scan.path) << ": a command is required: " << CommandList(command) << "\n";
+    return kExitUsage;
+  }
+  if (*help_cmd) {
+    CLI::App* topic = &app;
+    for (const std::string& word : help_topic) {
+      CLI::App* command = topic->get_subcommands({}).empty() ? nullptr : FindCommand(topic, word);
+      if (command == nullptr) {
+        std::cerr << "arrowring help: unknown command '" << word << "'; the commands are "
+                  << CommandList(topic) << "\n";
+        return kExitUsage;
+      }
+      topic = command;
+    }
+    std::string name = "arrowring";  // the usage line's: "arrowring bridge pull"
+    for (const std::string& word : help_topic) name += " " + word;
+    // The formatter itself: App::help() of the app would describe the selected `help`.
+    std::cout << topic->get_formatter()->make_help(topic, name, CLI::AppFormatMode::Normal);
+    return kExitOk;
   }
   if (cat_timeout >= 0) cat.timeout_seconds = cat_timeout;
 

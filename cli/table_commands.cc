@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <iostream>
 
@@ -104,6 +105,151 @@ void JsonValue(const arrow::Scalar& scalar, std::string* out) {
   }
 }
 
+// Value i of `array` as JSON: numbers, booleans and strings as themselves (NaN and infinities
+// as null), lists (every kind) as arrays, structs as objects, maps as arrays of [key, value],
+// dictionary values as their value; any other type as a string of Arrow's rendering.
+void AppendJson(const arrow::Array& array, int64_t i, std::string* out) {
+  if (array.IsNull(i)) {
+    *out += "null";
+    return;
+  }
+  auto number = [out](auto value) {
+    char text[64];
+    auto [end, error] = std::to_chars(text, text + sizeof text, value);
+    out->append(text, error == std::errc() ? end : text);
+  };
+  auto list = [&](const arrow::Array& values, int64_t offset, int64_t length) {
+    *out += '[';
+    for (int64_t k = 0; k < length; ++k) {
+      if (k) *out += ',';
+      AppendJson(values, offset + k, out);
+    }
+    *out += ']';
+  };
+  switch (array.type_id()) {
+    case arrow::Type::BOOL:
+      *out += static_cast<const arrow::BooleanArray&>(array).Value(i) ? "true" : "false";
+      return;
+    case arrow::Type::INT8: return number(static_cast<const arrow::Int8Array&>(array).Value(i));
+    case arrow::Type::INT16: return number(static_cast<const arrow::Int16Array&>(array).Value(i));
+    case arrow::Type::INT32: return number(static_cast<const arrow::Int32Array&>(array).Value(i));
+    case arrow::Type::INT64: return number(static_cast<const arrow::Int64Array&>(array).Value(i));
+    case arrow::Type::UINT8: return number(static_cast<const arrow::UInt8Array&>(array).Value(i));
+    case arrow::Type::UINT16: return number(static_cast<const arrow::UInt16Array&>(array).Value(i));
+    case arrow::Type::UINT32: return number(static_cast<const arrow::UInt32Array&>(array).Value(i));
+    case arrow::Type::UINT64: return number(static_cast<const arrow::UInt64Array&>(array).Value(i));
+    case arrow::Type::FLOAT: case arrow::Type::DOUBLE: {
+      const double value = array.type_id() == arrow::Type::FLOAT
+                               ? static_cast<double>(static_cast<const arrow::FloatArray&>(array).Value(i))
+                               : static_cast<const arrow::DoubleArray&>(array).Value(i);
+      if (!std::isfinite(value)) {
+        *out += "null";
+      } else if (array.type_id() == arrow::Type::FLOAT) {
+        number(static_cast<const arrow::FloatArray&>(array).Value(i));  // shortest float text
+      } else {
+        number(value);
+      }
+      return;
+    }
+    case arrow::Type::STRING:
+      *out += JsonString(static_cast<const arrow::StringArray&>(array).GetView(i));
+      return;
+    case arrow::Type::LARGE_STRING:
+      *out += JsonString(static_cast<const arrow::LargeStringArray&>(array).GetView(i));
+      return;
+    case arrow::Type::STRING_VIEW:
+      *out += JsonString(static_cast<const arrow::StringViewArray&>(array).GetView(i));
+      return;
+    case arrow::Type::LIST: {
+      const auto& a = static_cast<const arrow::ListArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::LARGE_LIST: {
+      const auto& a = static_cast<const arrow::LargeListArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::LIST_VIEW: {
+      const auto& a = static_cast<const arrow::ListViewArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::LARGE_LIST_VIEW: {
+      const auto& a = static_cast<const arrow::LargeListViewArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::FIXED_SIZE_LIST: {
+      const auto& a = static_cast<const arrow::FixedSizeListArray&>(array);
+      return list(*a.values(), a.value_offset(i), a.value_length(i));
+    }
+    case arrow::Type::MAP: {
+      const auto& a = static_cast<const arrow::MapArray&>(array);
+      *out += '[';
+      for (int64_t k = 0; k < a.value_length(i); ++k) {
+        *out += k ? ",[" : "[";
+        AppendJson(*a.keys(), a.value_offset(i) + k, out);
+        *out += ',';
+        AppendJson(*a.items(), a.value_offset(i) + k, out);
+        *out += ']';
+      }
+      *out += ']';
+      return;
+    }
+    case arrow::Type::STRUCT: {
+      const auto& a = static_cast<const arrow::StructArray&>(array);
+      *out += '{';
+      for (int f = 0; f < a.num_fields(); ++f) {
+        if (f) *out += ',';
+        *out += JsonString(a.struct_type()->field(f)->name()) + ':';
+        AppendJson(*a.field(f), i, out);
+      }
+      *out += '}';
+      return;
+    }
+    case arrow::Type::DICTIONARY: {
+      const auto& a = static_cast<const arrow::DictionaryArray&>(array);
+      return AppendJson(*a.dictionary(), a.GetValueIndex(i), out);
+    }
+    default: {
+      auto scalar = array.GetScalar(i);
+      *out += JsonString(scalar.ok() ? (*scalar)->ToString() : std::string("?"));
+    }
+  }
+}
+
+bool Nested(const arrow::DataType& type) {
+  if (type.id() == arrow::Type::DICTIONARY) {
+    return Nested(*static_cast<const arrow::DictionaryType&>(type).value_type());
+  }
+  return arrow::is_nested(type.id());
+}
+
+// CSV cells are text: each nested column (lists, structs, maps, unions) becomes a utf8
+// column of the JSON text of its values (null stays an empty cell). Other columns are left
+// to Arrow's CSV writer.
+arrow::Result<std::shared_ptr<arrow::Table>> NestedAsJsonText(const std::shared_ptr<arrow::Table>& table) {
+  std::shared_ptr<arrow::Table> out = table;
+  for (int c = 0; c < table->num_columns(); ++c) {
+    const auto& field = table->field(c);
+    if (!Nested(*field->type())) continue;
+    arrow::StringBuilder builder;
+    std::string text;
+    for (const auto& chunk : table->column(c)->chunks()) {
+      for (int64_t i = 0; i < chunk->length(); ++i) {
+        if (chunk->IsNull(i)) {
+          ARROW_RETURN_NOT_OK(builder.AppendNull());
+          continue;
+        }
+        text.clear();
+        AppendJson(*chunk, i, &text);
+        ARROW_RETURN_NOT_OK(builder.Append(text));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto strings, builder.Finish());
+    ARROW_ASSIGN_OR_RAISE(out, out->SetColumn(c, arrow::field(field->name(), arrow::utf8(), field->nullable()),
+                                              std::make_shared<arrow::ChunkedArray>(strings)));
+  }
+  return out;
+}
+
 arrow::Status WriteJsonLines(const arrow::Table& table) {
   std::string line;
   for (int64_t row = 0; row < table.num_rows(); ++row) {
@@ -117,6 +263,34 @@ arrow::Status WriteJsonLines(const arrow::Table& table) {
     std::cout << line;
   }
   return arrow::Status::OK();
+}
+
+// The advice for a message too large for the ring: how many rows per message would fit
+// (half the ring each, so that one can be written while the previous one is read).
+std::string TooLargeAdvice(const arrow::Table& message, const Ring& ring, const std::string& path) {
+  int64_t bytes = 0;
+  arrow::TableBatchReader batches(message);
+  std::shared_ptr<arrow::RecordBatch> batch;
+  while (batches.ReadNext(&batch).ok() && batch != nullptr) {
+    int64_t size = 0;
+    if (arrow::ipc::GetRecordBatchSize(*batch, &size).ok()) bytes += size;
+  }
+  const int64_t rows = message.num_rows();
+  std::string advice = path + ": a message of " + std::to_string(rows) + " row(s) is about " +
+                       HumanBytes(static_cast<double>(bytes)) + " as Arrow IPC, more than ring '" + ring.name() +
+                       "' can ever hold (" + HumanBytes(static_cast<double>(ring.capacity())) + "); ";
+  const int64_t fitting = bytes > 0 ? static_cast<int64_t>(static_cast<double>(rows) *
+                                                           static_cast<double>(ring.capacity()) / 2.0 /
+                                                           static_cast<double>(bytes))
+                                    : 0;
+  if (rows > 1 && fitting >= 1) {
+    advice += "publish it in smaller messages with --batch-rows (e.g. --batch-rows " + std::to_string(fitting) +
+              "), or use a larger ring";
+  } else {
+    advice += "a single row does not fit even with --batch-rows 1: use a larger ring (arrowring create "
+              "--capacity)";
+  }
+  return advice;
 }
 
 }  // namespace
@@ -142,7 +316,11 @@ int RunPub(const PubArgs& args) {
     const int64_t step = args.batch_rows > 0 ? args.batch_rows : std::max<int64_t>(rows, 1);
     int64_t offset = 0;
     do {  // At least one message: an empty file still publishes its schema.
-      auto handle = publisher.Publish(*(*table)->Slice(offset, step));
+      const auto message = (*table)->Slice(offset, step);
+      auto handle = publisher.Publish(*message);
+      if (!handle.ok() && ErrcOf(handle.status()) == Errc::kTooLarge) {
+        return Fail("pub", Errc::kTooLarge, TooLargeAdvice(*message, *ring, path));
+      }
       if (!handle.ok()) return Fail("pub", handle.status());
       ++messages;
       bytes += static_cast<int64_t>(handle->size);
@@ -209,7 +387,8 @@ int RunCat(const CatArgs& args) {
       auto options = arrow::csv::WriteOptions::Defaults();
       options.include_header = received == 1;
       std::cout.flush();
-      status = arrow::csv::WriteCSV(table, options, stdout_stream.get());
+      auto text = NestedAsJsonText(got.table);
+      status = text.ok() ? arrow::csv::WriteCSV(**text, options, stdout_stream.get()) : text.status();
     } else if (args.format == "jsonl") {
       status = WriteJsonLines(table);
     } else {
@@ -219,9 +398,12 @@ int RunCat(const CatArgs& args) {
         if (!writer.ok()) return Fail("cat", writer.status());
         arrow_writer = *writer;
       } else if (!table.schema()->Equals(*schema)) {
-        return Fail("cat", Errc::kInvalidArgument,
-                    "message " + std::to_string(got.handle.sequence) +
-                        " has another schema than the first; --format arrow writes one stream of one schema");
+        std::cerr << "arrowring cat: message " << got.handle.sequence
+                  << " has another schema than the first; --format arrow writes one stream of one schema "
+                     "(the stream so far is complete; --format jsonl or csv take any schema)\n";
+        if (auto status = arrow_writer->Close(); !status.ok()) return Fail("cat", status);
+        std::cout.flush();
+        return kExitSchemaChanged;
       }
       status = arrow_writer->WriteTable(table);
     }

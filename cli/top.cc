@@ -64,9 +64,12 @@ int RunTop(const TopArgs& args) {
   std::map<std::string, Ring> rings;
   std::map<std::string, Sample> previous;
   bool input_open = true;  // stdin at EOF (not a terminal): wait on the timer alone
+  // On a terminal each refresh redraws the screen; into a pipe or a file, refreshes follow
+  // each other as plain text, a blank line apart, with no escape sequences.
+  const bool redraw = isatty(STDOUT_FILENO);
   for (int64_t iteration = 0; !stop.load(); ++iteration) {
     const auto now = std::chrono::steady_clock::now();
-    std::string screen = "\x1b[H\x1b[2J";
+    std::string screen = redraw ? "\x1b[H\x1b[2J" : iteration > 0 ? "\n" : "";
     const auto names = MappedSegment::List();
     char line[512];
     std::snprintf(line, sizeof line, "arrowring top - %zu ring(s) - refresh %.1fs - q to quit\n\n", names.size(),

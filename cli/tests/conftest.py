@@ -1,6 +1,7 @@
 import itertools
 import os
 import pathlib
+import signal
 import subprocess
 
 import pytest
@@ -8,13 +9,40 @@ import pytest
 
 def pytest_addoption(parser):
     parser.addoption("--arrowring-binary", default=None, help="path to build/bin/arrowring")
+    parser.addoption("--arrowring-holder", default=None,
+                     help="path to build/bin/arrowring_test_holder (default: beside the binary)")
+
+
+def build_dir():
+    """$ARROWRING_BUILD_DIR, else the checkout's build/."""
+    return pathlib.Path(os.environ.get("ARROWRING_BUILD_DIR") or pathlib.Path(__file__).resolve().parents[2] / "build")
+
+
+def binary_path(config):
+    """--arrowring-binary, else the build directory's bin/arrowring."""
+    return config.getoption("--arrowring-binary") or str(build_dir() / "bin" / "arrowring")
+
+
+def pytest_configure(config):
+    # Temporary files under the build directory (pytest-cli, as ctest passes), not /tmp,
+    # unless --basetemp says otherwise.
+    if config.option.basetemp is None and build_dir().is_dir():
+        config.option.basetemp = str(build_dir() / "pytest-cli")
 
 
 @pytest.fixture(scope="session")
 def binary(request):
-    path = request.config.getoption("--arrowring-binary") or str(
-        pathlib.Path(__file__).resolve().parents[2] / "build" / "bin" / "arrowring")
+    path = binary_path(request.config)
     assert os.access(path, os.X_OK), f"{path} missing: run `make build`"
+    return path
+
+
+@pytest.fixture(scope="session")
+def holder(request, binary):
+    """cli/tests/holder.cc: a process that dies holding ring space, for `recover`."""
+    path = request.config.getoption("--arrowring-holder") or os.path.join(os.path.dirname(binary),
+                                                                          "arrowring_test_holder")
+    assert os.access(path, os.X_OK), f"{path} missing: build with ARROWRING_BUILD_TESTS=ON"
     return path
 
 
@@ -26,14 +54,30 @@ def ring_name(binary):
     """A ring name unique to this test; whatever is left under it is removed afterwards."""
     name = f"test-cli-{os.getpid()}-{next(_names)}"
     yield name
-    subprocess.run([binary, "rm", name, "--force"], capture_output=True)
+    subprocess.run([binary, "rm", name, "--force"], capture_output=True, timeout=60)
+
+
+def run_in_group(argv, timeout=120, **kwargs):
+    """Runs `argv` in its own process group and returns the CompletedProcess (text mode, never
+    raises on exit code). On timeout the whole group is killed (the demo's workers too), then
+    TimeoutExpired is raised."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    with subprocess.Popen([*map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, **kwargs) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 @pytest.fixture
 def run(binary):
-    """Runs the CLI and returns the CompletedProcess (text mode, never raises on exit code)."""
+    """Runs the CLI (see run_in_group)."""
     def run(*args, timeout=120, **kwargs):
-        return subprocess.run([binary, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs)
+        return run_in_group([binary, *args], timeout=timeout, **kwargs)
     return run
 
 

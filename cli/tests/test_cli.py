@@ -20,7 +20,8 @@ import pytest
 GOLD = pathlib.Path(os.environ.get("ARROWRING_TESTING_DATA",
                                    pathlib.Path(__file__).resolve().parents[3] / "shared" / "arrow-testing"))
 GOLD_STREAMS = sorted((GOLD / "integration").glob("**/*.stream"))
-SUBCOMMANDS = ["create", "ls", "stat", "top", "rm", "recover", "pub", "cat", "demo"]
+SUBCOMMANDS = ["create", "ls", "stat", "top", "rm", "recover", "pub", "cat", "demo", "help"]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 STAT_FIELDS = {
     "name": str, "capacity_bytes": int, "policy": str, "mode": str, "free_bytes": int,
     "writing_bytes": int, "committed_bytes": int, "high_water_bytes": int,
@@ -34,13 +35,19 @@ class Cat:
     """`arrowring cat` in the background, started once it has subscribed."""
 
     def __init__(self, binary, ring, *args):
+        # Its own process group; every use passes --timeout, so the first line always comes.
         self.process = subprocess.Popen([binary, "cat", ring, *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
         line = self.process.stderr.readline().decode()
         assert "subscribed" in line, line
 
     def finish(self, timeout=60):
-        out, err = self.process.communicate(timeout=timeout)
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.communicate()
+            raise
         return self.process.returncode, out, err.decode()
 
 
@@ -54,6 +61,72 @@ def test_every_subcommand_has_help(run, command):
 def test_no_subcommand_or_unknown_option_is_a_usage_error(run):
     assert run().returncode == 2
     assert run("ls", "--bogus").returncode == 2
+
+
+def test_version_prints_the_projects_version(run):
+    version = re.search(r"project\(arrowring VERSION (\S+)", (REPO / "CMakeLists.txt").read_text()).group(1)
+    result = run("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"arrowring {version}\n"
+
+
+def test_help_lists_every_command_and_help_cmd_describes_one(run):
+    result = run("help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: arrowring" in result.stdout
+    for command in SUBCOMMANDS:
+        assert re.search(rf"^  {command} ", result.stdout, re.M), command
+    one = run("help", "create")
+    assert one.returncode == 0, one.stderr
+    assert "Usage: arrowring create" in one.stdout and "--capacity" in one.stdout
+    unknown = run("help", "frobnicate")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("arrowring help: unknown command 'frobnicate'")
+
+
+@pytest.mark.parametrize("args,prefix", [(["frobnicate"], "arrowring"), (["frobnicate", "--json"], "arrowring"),
+                                         (["bridge", "frobnicate"], "arrowring bridge")])
+def test_an_unknown_command_names_itself(run, args, prefix):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{prefix}: unknown command 'frobnicate'"), result.stderr
+    assert "arrowring help" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args,usage", [([], "Usage: arrowring [OPTIONS]"), (["bridge"], "Usage: arrowring bridge")])
+def test_a_missing_command_prints_the_usage(run, args, usage):
+    result = run(*args)
+    assert result.returncode == 2
+    assert usage in result.stderr and "a command is required" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args,prefix,message", [
+    (["top", "--interval", "abc"], "arrowring top: ", "Could not convert: --interval = abc"),
+    (["pub", "some-ring", "missing.arrow"], "arrowring pub: ", "File does not exist: missing.arrow"),
+    (["create"], "arrowring create: ", "name is required"),
+    (["--bogus"], "arrowring: ", "--bogus"),
+    (["stat", "--format", "xml"], "arrowring stat: ", "xml"),
+])
+def test_argument_errors_carry_the_command_prefix(run, args, prefix, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith(prefix) for line in lines), result.stderr
+
+
+def test_a_bridge_warning_carries_the_command_prefix(run, tmp_path):
+    if run("serve", "--help").returncode != 0:
+        pytest.skip("built without the Flight bridge")
+    token = tmp_path / "token"
+    token.write_text("secret\n")
+    token.chmod(0o644)
+    result = run("bridge", "pull", "grpc://127.0.0.1:9/x", "--into", "no-such-ring-here", "--token-file", token)
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.splitlines()
+    assert any("warning: token file" in line for line in lines), result.stderr
+    assert all(line.startswith("arrowring bridge pull: ") for line in lines), result.stderr
 
 
 def test_create_then_stat_json_has_the_documented_fields(run, ring_name):
@@ -79,6 +152,20 @@ def test_sizes_accept_units(run, ring_name, size, expected):
     assert capacity == (expected + 4095) // 4096 * 4096
 
 
+@pytest.mark.parametrize("size,rounded", [("1", 4096), ("4097", 8192)])
+def test_create_says_when_it_rounds_the_capacity_up(run, ring_name, size, rounded):
+    result = run("create", ring_name, "--capacity", size)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (f"arrowring create: note: capacity {size} B rounded up to {rounded} B "
+                             f"({rounded // 1024}.0 KiB): a ring holds whole 4 KiB pages\n")
+    assert json.loads(run("stat", ring_name, "--json").stdout)["capacity_bytes"] == rounded
+
+
+def test_create_of_a_whole_number_of_pages_says_nothing_on_stderr(run, ring_name):
+    result = run("create", ring_name, "--capacity", "64KiB")
+    assert result.returncode == 0 and result.stderr == ""
+
+
 @pytest.mark.parametrize("args,code,message", [
     (["create", "bad/name", "--capacity", "1MiB"], 2, "contains '/'"),
     (["create", "x" * 201, "--capacity", "1MiB"], 2, "1 to 200 bytes"),
@@ -86,6 +173,8 @@ def test_sizes_accept_units(run, ring_name, size, expected):
     (["create", "ok-name", "--capacity", "1MiB", "--policy", "maybe"], 2, "block, fail or drop-oldest"),
     (["create", "ok-name", "--capacity", "1MiB", "--mode", "0777"], 2, "0600"),
     (["stat", "no-such-ring-here"], 3, "'arrowring ls' lists rings"),
+    (["stat", "daq", "--all", "--format", "json"], 2, "give either NAME (that ring) or --all (every ring), not both"),
+    (["stat"], 2, "name one ring, or pass --all"),
     (["rm", "no-such-ring-here"], 3, "no ring named"),
     (["cat", "no-such-ring-here", "--limit", "1"], 3, "no ring named"),
 ])
@@ -104,6 +193,20 @@ def test_names_the_seed_framework_makes_work_in_every_command(run, ring_name):
         assert json.loads(run("stat", name, "--json").stdout)["capacity_bytes"] == 2**20
     finally:
         assert run("rm", name, "--force").returncode == 0
+
+
+def test_create_help_states_the_name_rule_the_core_applies(run, ring_name):
+    help_text = run("create", "--help").stdout
+    assert "[A-Za-z0-9._-]" not in help_text
+    assert "1-200 bytes, any character but '/' and control characters" in help_text
+    # What it allows works, and what it forbids is refused.
+    for name in (ring_name + "_a+b= é", ring_name + "x" * (200 - len(ring_name) - 1)):
+        try:
+            assert run("create", name, "--capacity", "1MiB").returncode == 0, name
+        finally:
+            run("rm", name, "--force")
+    for name in ("a/b", "tab\there", "x" * 201, ""):
+        assert run("create", name, "--capacity", "1MiB").returncode == 2, repr(name)
 
 
 def test_create_of_an_existing_name_fails(run, ring_name):
@@ -247,6 +350,41 @@ def test_recover_reclaims_what_a_killed_subscriber_held(binary, run, ring_name):
     assert "nothing to recover" in run("recover", ring_name).stdout
 
 
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_recover_counts_the_bytes_of_aborted_writes_and_released_reads(holder, run, ring_name, tmp_path, as_json):
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    small = write_stream(tmp_path / "small.arrows", pa.table({"x": [1, 2, 3]}))
+    process = subprocess.Popen([holder, ring_name, "8400"], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        assert process.stdout.readline() == "subscribed\n"
+        assert run("pub", ring_name, small).returncode == 0
+        held = process.stdout.readline().split()  # "holding READ_BYTES WRITE_BYTES", then it waits
+        assert held[0] == "holding", held
+        read_bytes, write_bytes = int(held[1]), int(held[2])
+        assert write_bytes >= 8400 and read_bytes > 0
+    finally:
+        process.kill()
+        process.communicate(timeout=60)
+    reserved = -(-read_bytes // 64) * 64 + -(-write_bytes // 64) * 64  # the ring reserves 64-byte multiples
+    result = run("recover", ring_name, *(["--json"] if as_json else []))
+    assert result.returncode == 0, result.stderr
+    if as_json:
+        report = json.loads(result.stdout)
+        assert report["dead_pids"] == [process.pid]
+        assert (report["aborted_writes"], report["aborted_bytes"]) == (1, write_bytes)
+        assert (report["released_references"], report["released_bytes"]) == (1, read_bytes)
+        assert report["removed_subscribers"] == 1
+        assert report["reclaimed_bytes"] == reserved
+    else:
+        kib = lambda n: f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"  # noqa: E731
+        assert f"aborted writes        1 ({kib(write_bytes)})" in result.stdout
+        assert f"released references   1 ({kib(read_bytes)})" in result.stdout
+        assert f"reclaimed             {kib(reserved)}" in result.stdout
+    stat = json.loads(run("stat", ring_name, "--json").stdout)
+    assert stat["free_bytes"] == stat["capacity_bytes"] and stat["holders"] == []
+
+
 @pytest.mark.parametrize("gold", GOLD_STREAMS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_pub_then_cat_arrow_round_trips_gold_files(binary, run, ring_name, gold):
     assert run("create", ring_name, "--capacity", "16MiB").returncode == 0
@@ -292,6 +430,40 @@ def test_pub_refuses_a_file_that_is_not_arrow_parquet_or_csv(run, ring_name, tmp
     assert run("pub", ring_name, truncated).returncode == 8
 
 
+def write_stream(path, table):
+    with pa.ipc.new_stream(path, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def test_pub_of_a_table_larger_than_the_ring_advises_batch_rows(run, ring_name, tmp_path):
+    big = write_stream(tmp_path / "big.arrows", pa.table({"x": pa.array(range(300_000), pa.int64())}))
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    result = run("pub", ring_name, big)
+    assert result.returncode == 11, result.stderr  # docs/cli.md: too large for the ring, not a usage error
+    assert result.stderr.startswith(f"arrowring pub: {big}: ")
+    assert "copying fallback" not in result.stderr
+    rows = re.search(r"--batch-rows (\d+)", result.stderr)
+    assert rows, result.stderr
+    # The advice works as given.
+    advised = run("pub", ring_name, big, "--batch-rows", rows.group(1), "--json")
+    assert advised.returncode == 0, advised.stderr
+    assert json.loads(advised.stdout)["rows"] == 300_000
+
+
+def test_cat_arrow_ends_a_complete_stream_with_its_own_code_when_the_schema_changes(binary, run, ring_name,
+                                                                                      tmp_path):
+    first = write_stream(tmp_path / "a.arrows", pa.table({"id": [1, 2]}))
+    second = write_stream(tmp_path / "b.arrows", pa.table({"name": ["x"]}))
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--format", "arrow", "--limit", "2", "--timeout", "60")
+    assert run("pub", ring_name, first, second).returncode == 0
+    code, out, err = cat.finish()
+    assert code == 12, err  # docs/cli.md: a schema change, not a usage error
+    assert "another schema than the first" in err
+    assert pa.ipc.open_stream(out).read_all().equals(pa.table({"id": [1, 2]}))
+
+
 @pytest.mark.parametrize("fmt,check", [
     ("table", lambda out: "--- message" in out and "id:" in out),
     ("csv", lambda out: out.splitlines()[0] == '"id","name"' and len(out.splitlines()) == 4),
@@ -308,6 +480,67 @@ def test_cat_formats(binary, run, ring_name, tmp_path, fmt, check):
     code, out, err = cat.finish()
     assert code == 0, err
     assert check(out.decode()), out.decode()
+
+
+def demo_like_table(events=3, samples=1024):
+    """The schema `arrowring demo` publishes: a fixed_size_list waveform per event."""
+    waveform = pa.FixedSizeListArray.from_arrays(
+        pa.array([(e * 31 + k * 7) & 0x3FFF for e in range(events) for k in range(samples)], pa.int16()), samples)
+    return pa.table({"event_id": pa.array(range(events), pa.int64()),
+                     "timestamp_ns": pa.array([10**18 + e for e in range(events)], pa.int64()),
+                     "channel": pa.array([e % 64 for e in range(events)], pa.int16()),
+                     "waveform": waveform})
+
+
+def nested_table():
+    return pa.table({
+        "id": [0, 1, 2],
+        "hits": pa.array([[1, 2], [], None], pa.list_(pa.int64())),
+        "xyz": pa.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], pa.list_(pa.int16(), 3)),
+        "energy": pa.array([[0.5, float("nan")], [1e300], [-2.25]], pa.large_list(pa.float64())),
+        "track": pa.array([{"a": 1, "b": "x\"y"}, {"a": None, "b": "z"}, None],
+                          pa.struct([("a", pa.int32()), ("b", pa.string())])),
+        "tags": pa.array([[("k", 1)], [], [("m", 2), ("n", 3)]], pa.map_(pa.string(), pa.int32())),
+        "deep": pa.array([[[1], [2, 3]], [], [[]]], pa.list_(pa.list_(pa.uint8()))),
+    })
+
+
+def as_json_value(value):
+    """What the CSV cell's JSON holds for a to_pylist value: maps as [key, value] pairs, NaN as null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, tuple):
+        return [as_json_value(v) for v in value]
+    if isinstance(value, list):
+        return [as_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_json_value(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("table", [nested_table(), demo_like_table()], ids=["nested", "demo"])
+def test_cat_csv_writes_nested_columns_as_json_text(binary, run, ring_name, tmp_path, table):
+    import csv
+    import io
+    path = write_stream(tmp_path / "t.arrows", table)
+    assert run("create", ring_name, "--capacity", "4MiB").returncode == 0
+    cat = Cat(binary, ring_name, "--format", "csv", "--limit", "1", "--timeout", "60")
+    assert run("pub", ring_name, path).returncode == 0
+    code, out, err = cat.finish()
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out.decode())))
+    assert rows[0] == table.column_names and len(rows) == table.num_rows + 1
+    for c, name in enumerate(table.column_names):
+        column = table.column(name)
+        nested = pa.types.is_nested(column.type)
+        for r, value in enumerate(column.to_pylist()):
+            cell = rows[r + 1][c]
+            if value is None:
+                assert cell == "", (name, r, cell)
+            elif nested:
+                assert json.loads(cell) == as_json_value(value), (name, r, cell)
+            else:
+                assert cell == str(value), (name, r, cell)
 
 
 def test_cat_ends_after_its_timeout_on_an_empty_ring(run, ring_name):
@@ -340,6 +573,7 @@ def test_top_without_a_terminal_runs_its_iterations(run, ring_name):
     result = run("top", "--interval", "0.05", "--iterations", "2", stdin=subprocess.DEVNULL)
     assert result.returncode == 0
     assert result.stdout.count("arrowring top") == 2 and ring_name in result.stdout
+    assert "\x1b" not in result.stdout, "no escape sequences into a pipe"
 
 
 def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
@@ -352,6 +586,7 @@ def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
     moved = int(result.stdout.split("moved")[1].split("tables")[0])
     assert f"verified    {moved} of {moved} tables" in result.stdout
     assert moved > 0
+    assert not re.search(r"(?<![\w.])-\d", result.stdout), "no negative value in a summary"
     with pa.ipc.open_file(output) as reader:
         assert reader.num_record_batches == moved
         stored = reader.read_all()
@@ -375,6 +610,21 @@ def test_demo_refuses_to_start_when_the_output_filesystem_cannot_hold_the_run(ru
     assert result.returncode == 10, result.stderr
     assert "free, but a" in result.stderr and "--output on a larger filesystem" in result.stderr
     assert list(tmp_path.iterdir()) == [] and run("stat", name).returncode == 3, "nothing was started"
+
+
+def test_a_demo_whose_producer_failed_says_so_and_invents_no_statistics(run, tmp_path):
+    # The default table (4096 events of 1024 samples, 8 MiB) cannot fit a 4 MiB ring.
+    name = f"test-cli-{os.getpid()}-demo-small"
+    result = run("demo", "--seconds", "1", "--capacity", "4MiB", "--ring", name,
+                 env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "arrowring demo: producer: " in result.stderr  # its own error
+    assert all(line.startswith("arrowring demo: ") for line in result.stderr.splitlines()), result.stderr
+    assert "the producer failed" in result.stderr and "no summary" in result.stderr
+    for statistic in ("moved", "latency", "verified", "stored", "throughput"):
+        assert statistic not in result.stdout, statistic
+    assert not re.search(r"(?<![\w.])-\d", result.stdout), "no negative value"
+    assert list(tmp_path.iterdir()) == [] and run("stat", name).returncode == 3, "nothing left behind"
 
 
 def test_demo_refuses_bad_arguments(run):

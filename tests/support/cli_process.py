@@ -4,6 +4,7 @@ bounded by a watchdog instead of sleeps, and TLS material made by the openssl CL
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -17,7 +18,10 @@ class CliProcess:
 
     def __init__(self, *args):
         self.args = [str(a) for a in args]
-        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Its own process group (and session): kill() ends whatever it started too, and a
+        # Ctrl-C meant for the test runner does not reach it.
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
         self.lines = {"out": [], "err": []}
         self.closed = {"out": False, "err": False}
         self.changed = threading.Condition()
@@ -64,17 +68,19 @@ class CliProcess:
         try:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.kill()
             raise AssertionError(f"watchdog: {self.args} did not end within {timeout}s:\n{self.text()}")
         for thread in self.threads:
             thread.join()
         return code
 
     def kill(self):
-        """Kills it if it still runs and reaps it (a fixture's cleanup)."""
+        """Kills its process group if it still runs and reaps it (a fixture's cleanup)."""
         if self.process.poll() is None:
-            self.process.kill()
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait()
 
 

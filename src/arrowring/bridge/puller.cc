@@ -141,10 +141,14 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
   ARROW_ASSIGN_OR_RAISE(auto reader, client.DoGet(call, flight::Ticket{ticket.Encode()}));
   // DoGet returned: the server holds the durable subscriber from here on, so whatever is
   // published into the source ring after this line is due to us (scripts wait for it).
-  Log("streaming " + remote_.location + "/" + remote_.ring + " as subscriber " +
-      pull_options_.subscriber + ", resuming " +
-      (ticket.resume_after ? "after sequence " + std::to_string(*ticket.resume_after)
-                           : std::string("from the start")));
+  std::string streaming = "streaming " + remote_.location + "/" + remote_.ring + " as subscriber " +
+                          pull_options_.subscriber + ", resuming " +
+                          (ticket.resume_after ? "after sequence " + std::to_string(*ticket.resume_after)
+                                               : std::string("from the start"));
+  if (streaming != last_streaming_line_) {  // said once, not again for each reconnect at the same place
+    Log(streaming);
+    last_streaming_line_ = std::move(streaming);
+  }
   flight::FlightStreamReader* raw = reader.get();
   SetCancel([raw] { raw->Cancel(); });
   // Declared after `reader`, so destroyed before it: Stop() must not cancel a dead stream.

@@ -57,6 +57,9 @@ class Puller : public ClientBase {
   Publisher publisher_;
   CursorFile cursor_;
   PullStats stats_;
+  // The last "streaming ..." line logged: a stream that ends before its first table (the
+  // schema of a ring that was empty at DoGet) reconnects at once and would say it again.
+  std::string last_streaming_line_;
 };
 
 }  // namespace arrowring::bridge

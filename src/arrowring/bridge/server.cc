@@ -34,6 +34,10 @@ bool IsLoopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
+struct RingServer::Sent {
+  std::atomic<uint64_t> tables{0}, bytes{0}, missed{0};
+};
+
 // A durable subscriber: the ring subscription and the messages sent but not acknowledged.
 // One stream at a time serves it; a new DoGet for the same name takes it over.
 struct RingServer::Durable {
@@ -51,6 +55,7 @@ struct RingServer::Durable {
   std::atomic<uint64_t> generation{0};  // bumped by each new stream: older streams end
   std::mutex stream_mutex;  // held by the stream using `subscriber`
   ServerStats::Stream stats;
+  std::shared_ptr<RingServer::Sent> sent;  // the server's lifetime totals
 
   void AckLocked(uint64_t sequence) {
     if (!acked || sequence > *acked) acked = sequence;
@@ -105,6 +110,9 @@ class DurableReader : public arrow::RecordBatchReader {
     ++durable_->stats.tables_sent;
     durable_->stats.missed += held->message.missed;
     durable_->stats.bytes_sent += held->message.handle.size;
+    durable_->sent->tables += 1;
+    durable_->sent->missed += held->message.missed;
+    durable_->sent->bytes += held->message.handle.size;
     return Yield(out);
   }
 
@@ -207,7 +215,8 @@ std::string StatsJson(const RingStats& s) {
 
 }  // namespace
 
-RingServer::RingServer(ServerOptions options) : options_(std::move(options)) {}
+RingServer::RingServer(ServerOptions options)
+    : options_(std::move(options)), sent_(std::make_shared<Sent>()) {}
 
 RingServer::~RingServer() { (void)Stop(); }
 
@@ -283,6 +292,9 @@ ServerStats RingServer::stats() const {
     std::lock_guard durable_lock(durable->mutex);
     out.streams.push_back(durable->stats);
   }
+  out.tables_sent = sent_->tables;
+  out.bytes_sent = sent_->bytes;
+  out.missed = sent_->missed;
   out.tables_received = tables_received_;
   out.bytes_received = bytes_received_;
   out.duplicates_received = duplicates_received_;
@@ -394,6 +406,7 @@ arrow::Status RingServer::DoGet(const flight::ServerCallContext& context,
     durable->ring_name = ticket->ring;
     durable->name = ticket->subscriber;
     durable->subscriber.emplace(std::move(*subscriber));
+    durable->sent = sent_;
     durable->stats.ring = ticket->ring;
     durable->stats.subscriber = ticket->subscriber;
     std::lock_guard lock(mutex_);

@@ -56,7 +56,10 @@ struct ServerStats {
     int64_t acked = -1;  ///< last acknowledged source sequence, -1: none
     bool active = false;
   };
-  std::vector<Stream> streams;
+  std::vector<Stream> streams;  ///< the durable subscribers the server holds now
+  /// Sent over the server's whole life: streams that ended, and durable subscribers that were
+  /// replaced or released at Stop(), included (the sums over `streams` only cover the ones held now).
+  uint64_t tables_sent = 0, bytes_sent = 0, missed = 0;
   uint64_t tables_received = 0, bytes_received = 0, duplicates_received = 0;
   uint64_t rejected = 0;
 };
@@ -90,6 +93,7 @@ class RingServer : public arrow::flight::FlightServerBase {
                          std::unique_ptr<arrow::flight::ResultStream>* result) override;
 
   struct Durable;  // a durable subscriber and what it holds (server.cc)
+  struct Sent;     // what every stream sent, over the server's life (server.cc)
 
  private:
   explicit RingServer(ServerOptions options);
@@ -109,6 +113,7 @@ class RingServer : public arrow::flight::FlightServerBase {
   std::map<std::pair<std::string, uint64_t>, uint64_t> put_last_;
   std::atomic<uint64_t> tables_received_{0}, bytes_received_{0}, duplicates_received_{0},
       rejected_{0};
+  std::shared_ptr<Sent> sent_;  // shared with every Durable, which may outlive the server
 };
 
 /// True for 127.0.0.0/8, ::1 and "localhost".

@@ -10,10 +10,25 @@
 
 namespace arrowring {
 
+namespace {
+
+// Logical position of the oldest byte still reserved (the tail when the ring is empty): the
+// space recovery returns is how far it moves.
+uint64_t HeadPosition(RingState& ring) {
+  RingHeader& h = *ring.header;
+  const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
+  const uint64_t next = WindowEnd(ring, head, h.next_seq.load(std::memory_order_relaxed));
+  return head < next ? ring.descriptor(head).begin.load(std::memory_order_relaxed)
+                     : h.tail.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
 // Under the allocator lock: releases everything attachments of dead processes held.
 RecoveryReport RecoverLocked(RingState& ring) {
   RecoveryReport report;
   RingHeader& h = *ring.header;
+  const uint64_t head_before = HeadPosition(ring);
   for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
     if (i == ring.attachment) continue;
     Attachment& a = ring.attachments[i];
@@ -68,7 +83,10 @@ RecoveryReport RecoverLocked(RingState& ring) {
   }
   if (!report.empty()) {
     h.recoveries.fetch_add(1, std::memory_order_relaxed);
-    report.reclaimed_bytes += ReclaimHeadLocked(ring);
+    // Removing a dead subscriber already reclaims what only it was due to read: count the
+    // head's whole move since the start, not only this last step's.
+    ReclaimHeadLocked(ring);
+    report.reclaimed_bytes += HeadPosition(ring) - head_before;
     BumpAndWake(h.space_epoch, h.space_waiters);
     // Subscribers waiting at an aborted message move on.
     BumpAndWake(h.commit_epoch, h.commit_waiters);
