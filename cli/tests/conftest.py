@@ -3,8 +3,11 @@ import os
 import pathlib
 import signal
 import subprocess
+import sys
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "support"))
 
 
 def pytest_addoption(parser):
@@ -79,6 +82,30 @@ def run(binary):
     def run(*args, timeout=120, **kwargs):
         return run_in_group([binary, *args], timeout=timeout, **kwargs)
     return run
+
+
+@pytest.fixture(scope="module")
+def needs_bridge(binary):
+    """Skips a module of bridge tests when the binary was built without the Flight bridge."""
+    if subprocess.run([binary, "serve", "--help"], capture_output=True, timeout=60).returncode != 0:
+        pytest.skip("arrowring built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)")
+
+
+@pytest.fixture
+def start(binary):
+    """Starts `arrowring ...` processes (tests/support/cli_process.py); any still running when
+    the test ends is killed, with its process group."""
+    from cli_process import CliProcess
+    started = []
+
+    def start(*args):
+        proc = CliProcess(binary, *args)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
 
 
 def pytest_sessionfinish(session, exitstatus):

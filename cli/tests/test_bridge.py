@@ -23,32 +23,14 @@ import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "support"))
-from cli_process import WATCHDOG, CliProcess, make_tls  # noqa: E402
+from cli_process import WATCHDOG, make_tls  # noqa: E402
 
 ar = pytest.importorskip("arrowring")
 
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def needs_bridge(binary):
-    if subprocess.run([binary, "serve", "--help"], capture_output=True).returncode != 0:
-        pytest.skip("arrowring built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)")
-
-
-@pytest.fixture
-def start(binary):
-    """Starts CLI processes; any still running when the test ends is killed."""
-    started = []
-
-    def start(*args):
-        proc = CliProcess(binary, *args)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
+pytestmark = pytest.mark.usefixtures("needs_bridge")
 
 
 @pytest.fixture

@@ -19,31 +19,13 @@ import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "support"))
-from cli_process import WATCHDOG, CliProcess  # noqa: E402
+from cli_process import WATCHDOG  # noqa: E402
 
 DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def needs_bridge(binary):
-    if subprocess.run([binary, "serve", "--help"], capture_output=True, timeout=60).returncode != 0:
-        pytest.skip("arrowring built without the Flight bridge (ARROWRING_BUILD_BRIDGE=OFF)")
-
-
-@pytest.fixture
-def start(binary):
-    """Starts `arrowring ...` processes; any still running when the test ends is killed."""
-    started = []
-
-    def start(*args):
-        proc = CliProcess(binary, *args)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
+pytestmark = pytest.mark.usefixtures("needs_bridge")
 
 
 @pytest.fixture

@@ -268,9 +268,13 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
   // hold our bit here, so the message cannot be freed while we count.
   if (sound && subscriber >= 0) {
     const uint32_t bit = uint32_t{1} << subscriber;
-    if ((m->due.fetch_and(~bit, std::memory_order_acq_rel) & bit) == 0) {
+    const uint32_t due_before = m->due.fetch_and(~bit, std::memory_order_acq_rel);
+    if ((due_before & bit) == 0) {
       // Dropped for this subscriber (counted in its `missed`) between its look and our hold.
       sound = Stale(ring, handle, "was dropped for subscriber space before it was taken");
+    } else if (due_before == bit) {
+      // Owed to nobody now: a writer waiting for space may keep it and go on.
+      BumpAndWake(h.space_epoch, h.space_waiters);
     }
   } else if (sound && subscriber == kNoDelivery) {
     // History read by a subscriber that joined after it: nothing was owed.
@@ -278,7 +282,11 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
     uint32_t pending = m->pending.load(std::memory_order_relaxed);
     while (pending > 0 && pending != WriteSlot::kUntilDropped && pending != layout::kRetained) {
       const uint32_t after = pending == 1 && ring.retain ? layout::kRetained : pending - 1;
-      if (m->pending.compare_exchange_weak(pending, after, std::memory_order_acq_rel)) break;
+      if (m->pending.compare_exchange_weak(pending, after, std::memory_order_acq_rel)) {
+        // Its last owed load: a writer waiting for space may now let it give way, or keep it.
+        if (pending == 1) BumpAndWake(h.space_epoch, h.space_waiters);
+        break;
+      }
     }
   }
   if (!sound) {
