@@ -179,6 +179,24 @@ bool MakeRoomLocked(RingState& ring) {
   return moved;
 }
 
+namespace {
+
+// Under the allocator lock, when no room was made: whether a dead process could be what holds
+// the space. Not when the head is committed, unheld and owed only to handle loads and nothing
+// is kept: no process holds anything there, and recovery's look at every attached process
+// (/proc reads, ~15 µs each) would run under the lock on every attempt of every waiting writer.
+bool RecoveryCouldHelpLocked(const RingState& ring) {
+  const RingHeader& h = *ring.header;
+  const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
+  if (head >= h.next_seq.load(std::memory_order_relaxed) || ring.kept_bound() != 0) return true;
+  const MessageDescriptor& d = ring.descriptor(head);
+  const uint64_t word = d.state.load(std::memory_order_acquire);
+  return StateOf(word) != MessageState::kCommitted || HoldersOf(word) != 0 ||
+         d.due.load(std::memory_order_acquire) != 0;
+}
+
+}  // namespace
+
 Result<std::optional<WriteSlot>> Ring::TryAllocate(uint64_t size) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
   if (size == 0 || size > state_->capacity) {
@@ -196,7 +214,7 @@ Result<std::optional<WriteSlot>> Ring::TryAllocate(uint64_t size) {
   // No free run holds it: give way, keep, or drop at the head, one message at a time, as
   // retention and the policy allow; then look for dead processes' holds.
   while (!reserved && MakeRoomLocked(ring)) reserved = ReserveLocked(ring, size);
-  if (!reserved && !RecoverLocked(ring).empty()) {
+  if (!reserved && RecoveryCouldHelpLocked(ring) && !RecoverLocked(ring).empty()) {
     reserved = ReserveLocked(ring, size);
     while (!reserved && MakeRoomLocked(ring)) reserved = ReserveLocked(ring, size);
   }
