@@ -57,10 +57,12 @@ LOAD_STALL_S = 1.0
 _WAIT_SLICE_S = 0.02
 # The core lets an owed load lapse after this long in any case (a handle lost on the way).
 _LOAD_TTL_S = 60
-# Most messages in the ring's window: bounds how far a reader can fall behind in messages (at
-# small tables the bytes would allow tens of thousands), so that a waiting sender waits for
-# seconds of loading, not minutes. Kept tables do not count.
-_MESSAGE_LIMIT = 4096
+# Most messages in the ring's window (kept tables do not count): how far a store can fall
+# behind in messages before its senders wait. Below the 1,000 messages at which the
+# framework's ZeroMQ PUB/SUB starts dropping (its default high-water mark): a handle dropped
+# there is never loaded, and its message would hold its space until loads stop for a second
+# (at 4,096, 16 KB tables on the framework's real path lost 1,591 handles in 20 s that way).
+_MESSAGE_LIMIT = 512
 _ALIGNMENT = 64  # The core places messages on 64-byte boundaries.
 
 
