@@ -298,6 +298,7 @@ NB_MODULE(ARROWRING_MODULE, m) {
         return Unwrap(r.Subscribe(name, start == "oldest" ? SubscribeStart::kOldest : SubscribeStart::kNew));
       }, "name"_a, "start"_a = "new")
       .def("handle_of", &Ring::HandleOf, "sequence"_a)
+      .def("pending_deliveries", &Ring::PendingDeliveries, "sequence"_a)
       .def("stats_json", [](const Ring& r) { return StatsJson(r.Stats()); })
       .def("recover", [](Ring& r) {
         const RecoveryReport report = r.Recover();

@@ -410,3 +410,33 @@ def test_a_sender_waits_for_a_store_that_is_loading_and_nothing_is_lost(global_r
     store.join(timeout=120)
     assert all(outcomes), "no fallback: the sender waited while the store was loading"
     assert errors == [] and loaded == [True] * 60, "every handle loaded, every table right"
+
+
+def test_handles_lost_on_the_way_are_retired_together_and_the_rest_all_load(global_ring):
+    import queue
+    import threading
+    handles, results, lost = queue.Queue(), [], []
+
+    def store():  # never sees the first 50 handles (a bus that dropped them), loads the rest
+        while (item := handles.get(timeout=60)) is not None:
+            number, handle = item
+            if number < 50:
+                lost.append(handle)
+                continue
+            got = handle.load_pyarrow()
+            handle.release()
+            results.append(got.equals(table(100, value=number)))
+
+    loader = threading.Thread(target=store)
+    loader.start()
+    outcomes = []
+    for number in range(1200):  # the window holds 512: the lost ones reach the head
+        handle, ok = compat.try_zero_copy_pyarrow(table(100, value=number), None, None)
+        outcomes.append(ok)
+        handles.put((number, handle))
+    handles.put(None)
+    loader.join(timeout=60)
+    assert not loader.is_alive(), "the store waited on senders stuck behind lost handles"
+    assert all(outcomes) and results == [True] * 1150
+    with pytest.raises(ar.StaleHandleError):
+        lost[0].load_pyarrow()  # retired when the store was seen loading past it

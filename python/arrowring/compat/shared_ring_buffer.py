@@ -190,17 +190,25 @@ class SharedMemoryRingBuffer:
         if slot is not None:
             return slot
         reads, since = ring.messages_read, time.monotonic()
+        head, head_since = ring.oldest_sequence, since
         stalled = reads == attachment.reads_when_retired
         while slot is None:
             if not stalled:
                 slot = ring.allocate(size, _WAIT_SLICE_S)  # wakes as soon as space is freed
                 if slot is not None:
                     break
+                now = time.monotonic()
+                if ring.oldest_sequence != head:
+                    head, head_since = ring.oldest_sequence, now
                 now_reads = ring.messages_read
-                if now_reads != reads:  # readers are making progress: keep waiting, lose nothing
-                    reads, since = now_reads, time.monotonic()
-                    continue
-                stalled = time.monotonic() - since >= LOAD_STALL_S
+                if now_reads != reads:
+                    reads, since = now_reads, now
+                    # Readers are loading, but not the oldest message: they passed it (its
+                    # handle was lost on the way); the ones they passed are retired at once.
+                    if now - head_since >= LOAD_STALL_S and self._retire_passed(ring):
+                        head_since = now
+                    continue  # readers are making progress: keep waiting, lose nothing
+                stalled = now - since >= LOAD_STALL_S
                 continue
             attachment.reads_when_retired = ring.messages_read
             if not self._retire_oldest_unloaded(ring):
@@ -210,6 +218,26 @@ class SharedMemoryRingBuffer:
         if slot is None:
             _warnings.no_room(self.name, size, ring.capacity)
         return slot
+
+    @staticmethod
+    def _retire_passed(ring: "_core.Ring") -> bool:
+        """Retires every unloaded message older than the newest one readers have loaded: readers
+        load in order, so those handles were lost on the way (a bus that dropped them, or
+        published before the reader joined). False when none was."""
+        newest_loaded = None
+        for sequence in range(ring.next_sequence - 1, ring.oldest_sequence - 1, -1):
+            if ring.pending_deliveries(sequence) == 0:
+                newest_loaded = sequence
+                break
+        retired = False
+        for sequence in range(ring.oldest_sequence, newest_loaded if newest_loaded is not None else -1):
+            if ring.pending_deliveries(sequence):
+                try:
+                    ring.retire(sequence)
+                    retired = True
+                except StaleHandleError:
+                    pass
+        return retired
 
     @staticmethod
     def _retire_oldest_unloaded(ring: "_core.Ring") -> bool:

@@ -325,6 +325,18 @@ std::optional<Handle> Ring::HandleOf(uint64_t seq) const {
   return handle;
 }
 
+std::optional<uint32_t> Ring::PendingDeliveries(uint64_t seq) const {
+  RingState& ring = *state_;
+  uint64_t word = 0;
+  const MessageDescriptor* m = LocateMessage(ring, seq, word);
+  if (m == nullptr) return std::nullopt;
+  const uint32_t pending = m->pending.load(std::memory_order_acquire);
+  if (m->state.load(std::memory_order_acquire) != word || m->seq.load(std::memory_order_relaxed) != seq) {
+    return std::nullopt;  // it changed meanwhile: the count may be another message's
+  }
+  return pending == layout::kRetained ? 0 : pending;
+}
+
 uint32_t Ring::commit_epoch() const { return state_->header->commit_epoch.load(std::memory_order_seq_cst); }
 
 uint32_t Ring::WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeout) const {

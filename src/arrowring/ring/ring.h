@@ -311,6 +311,11 @@ class Ring {
   uint64_t messages_read() const;
   /// The handle of committed message `seq`, or empty if it is not (or no longer) committed.
   std::optional<Handle> HandleOf(uint64_t seq) const;
+  /// Handle deliveries committed message `seq` still waits for (Commit's `deliveries`, less
+  /// the acquisitions through its handle so far; WriteSlot::kUntilDropped stays as it is;
+  /// 0 once none are owed — also for a retained or kept message), or empty when `seq` is not
+  /// committed. A snapshot: loaders change it.
+  std::optional<uint32_t> PendingDeliveries(uint64_t seq) const;
   /// Waits until the commit epoch differs from `seen_epoch` or `timeout` passes; returns
   /// the current epoch. Read commit_epoch() first, check for work, then wait with it.
   uint32_t commit_epoch() const;
