@@ -190,7 +190,9 @@ class SharedMemoryRingBuffer:
         if slot is not None:
             return slot
         reads, since = ring.messages_read, time.monotonic()
-        head, head_since = ring.oldest_sequence, since
+        head, head_since = attachment.head_seen
+        if head != ring.oldest_sequence:
+            head, head_since = ring.oldest_sequence, since
         stalled = reads == attachment.reads_when_retired
         while slot is None:
             if not stalled:
@@ -200,6 +202,7 @@ class SharedMemoryRingBuffer:
                 now = time.monotonic()
                 if ring.oldest_sequence != head:
                     head, head_since = ring.oldest_sequence, now
+                attachment.head_seen = (head, head_since)
                 now_reads = ring.messages_read
                 if now_reads != reads:
                     reads, since = now_reads, now
@@ -211,7 +214,8 @@ class SharedMemoryRingBuffer:
                 stalled = now - since >= LOAD_STALL_S
                 continue
             attachment.reads_when_retired = ring.messages_read
-            if not self._retire_oldest_unloaded(ring):
+            # Those readers passed first (all at once), else the oldest one.
+            if not (self._retire_passed(ring) or self._retire_oldest_unloaded(ring)):
                 break  # nothing left to retire: tables still alive fill the ring
             with attachment.lock:
                 slot = ring.try_allocate(size)
