@@ -35,16 +35,18 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   } else {
     head_position = ring.descriptor(head).begin.load(std::memory_order_relaxed);
     const uint64_t limit = head_position + ring.capacity;  // never past the oldest message
-    // Warm writes: past the warm window, wrap early if the front of the ring is free, rather
-    // than cycling through the whole capacity (cold memory) while the ring holds little. A
-    // retaining ring keeps history in that capacity instead.
-    // The window holds at least kWarmMessages messages of this size, so that wrapping early
+    // Warm writes: once the tail is a warm window past where a message would land at the
+    // front (the first free run there, around kept messages), wrap early rather than cycle
+    // through the whole capacity (cold memory) while the ring holds little. A retaining ring
+    // keeps history in that capacity instead. The window is measured from the landing point,
+    // not from physical 0: kept messages at the front would otherwise shrink it to a message
+    // or two. It holds at least kWarmMessages messages of this size, so that wrapping early
     // keeps that many in flight between the writer and the slowest reader (with fewer, they
     // take turns: 1-2 MiB windows moved 1 MiB tables at 0.4-1.3 GB/s, docs/design.md).
-    if (!ring.retain && ring.warm_bytes != 0 &&
-        tail % ring.capacity >= std::max(ring.warm_bytes, kWarmMessages * reserve)) {
+    const uint64_t window = std::max(ring.warm_bytes, kWarmMessages * reserve);
+    if (!ring.retain && ring.warm_bytes != 0 && tail % ring.capacity >= window) {
       const auto early = FitAroundKeptLocked(ring, RoundUp(tail, ring.capacity), reserve, limit);
-      if (early && *early % ring.capacity < tail % ring.capacity) begin = early;
+      if (early && *early % ring.capacity + window <= tail % ring.capacity) begin = early;
     }
     if (!begin) begin = FitAroundKeptLocked(ring, tail, reserve, limit);
   }
