@@ -16,39 +16,69 @@ namespace arrowring {
 // Messages of the size being placed that a warm window holds at least.
 constexpr uint64_t kWarmMessages = 8;
 
+namespace {
+
+// Under the allocator lock: moves the window's oldest message to the kept table if only readers
+// still hold it (committed, no subscriber due, no handle load owed) and advances the head.
+bool KeepHeadIfOnlyReadersHoldItLocked(RingState& ring) {
+  const uint64_t head = ring.header->head_seq.load(std::memory_order_relaxed);
+  const MessageDescriptor& d = ring.descriptor(head);
+  const uint32_t pending = d.pending.load(std::memory_order_acquire);
+  if (pending != 0 && pending != layout::kRetained) return false;
+  if (!KeepLocked(ring, head)) return false;
+  ReclaimHeadLocked(ring);
+  return true;
+}
+
+}  // namespace
+
 // Returns the reserved span for a fresh allocation, or empty when there is no room.
 std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState& ring, uint64_t size) {
   RingHeader& h = *ring.header;
   const uint64_t reserve = RoundUp(size, layout::kMessageAlignment);
-  const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
   const uint64_t seq = h.next_seq.load(std::memory_order_relaxed);
-  if (seq - head >= ring.message_limit) return std::nullopt;  // As many messages as allowed.
+  if (seq - h.head_seq.load(std::memory_order_relaxed) >= ring.message_limit) {
+    return std::nullopt;  // As many messages as allowed.
+  }
   const uint64_t tail = h.tail.load(std::memory_order_relaxed);
+  const uint64_t lap = RoundUp(tail, ring.capacity);
   std::optional<uint64_t> begin;
   uint64_t head_position;
-  if (head == seq) {
-    // Empty window: start at the front (physical 0 of the next lap), so that the whole
-    // capacity but what readers keep is one run, and the bytes written last are the warmest.
-    const uint64_t lap = RoundUp(tail, ring.capacity);
-    begin = FitAroundKeptLocked(ring, lap, reserve, lap + ring.capacity);
-    head_position = begin.value_or(lap);
-  } else {
+  // Warm writes: once the tail is a warm window of free bytes past where a message would land
+  // at the front (the first free run there, around kept messages), wrap early rather than
+  // cycle through the whole capacity (cold memory) while the ring holds little. A retaining
+  // ring keeps history in that capacity instead. The window counts free bytes only — kept
+  // messages inside it would otherwise shrink it to a message or two — and holds at least
+  // kWarmMessages messages of this size, so that wrapping early keeps that many in flight
+  // between the writer and the slowest reader (with fewer, they take turns: 1-2 MiB windows
+  // moved 1 MiB tables at 0.4-1.3 GB/s, docs/design.md).
+  const uint64_t window = std::max(ring.warm_bytes, kWarmMessages * reserve);
+  const bool warm = !ring.retain && ring.warm_bytes != 0 && tail % ring.capacity >= window;
+  for (int moved = 0;; ++moved) {
+    const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
+    if (head == seq) {
+      // Empty window: start at the front (physical 0 of the next lap), so that the whole
+      // capacity but what readers keep is one run, and the bytes written last are the warmest.
+      begin = FitAroundKeptLocked(ring, lap, reserve, lap + ring.capacity);
+      head_position = begin.value_or(lap);
+      break;
+    }
     head_position = ring.descriptor(head).begin.load(std::memory_order_relaxed);
     const uint64_t limit = head_position + ring.capacity;  // never past the oldest message
-    // Warm writes: once the tail is a warm window past where a message would land at the
-    // front (the first free run there, around kept messages), wrap early rather than cycle
-    // through the whole capacity (cold memory) while the ring holds little. A retaining ring
-    // keeps history in that capacity instead. The window is measured from the landing point,
-    // not from physical 0: kept messages at the front would otherwise shrink it to a message
-    // or two. It holds at least kWarmMessages messages of this size, so that wrapping early
-    // keeps that many in flight between the writer and the slowest reader (with fewer, they
-    // take turns: 1-2 MiB windows moved 1 MiB tables at 0.4-1.3 GB/s, docs/design.md).
-    const uint64_t window = std::max(ring.warm_bytes, kWarmMessages * reserve);
-    if (!ring.retain && ring.warm_bytes != 0 && tail % ring.capacity >= window) {
-      const auto early = FitAroundKeptLocked(ring, RoundUp(tail, ring.capacity), reserve, limit);
-      if (early && *early % ring.capacity + window <= tail % ring.capacity) begin = early;
+    if (!warm) break;
+    const auto early = FitAroundKeptLocked(ring, lap, reserve, limit);
+    if (early) {
+      const uint64_t landing = *early % ring.capacity, end = tail % ring.capacity;
+      if (landing < end && end - landing - KeptBytesWithinLocked(ring, landing, end) >= window) begin = early;
+      break;
     }
-    if (!begin) begin = FitAroundKeptLocked(ring, tail, reserve, limit);
+    // The front is held by the oldest message of the window: if only readers hold it, it is
+    // kept out of the window now (as it would be once the writer came round to it), so the
+    // writer stays warm instead of cycling through the whole ring to get there.
+    if (moved == static_cast<int>(kWarmMessages) || !KeepHeadIfOnlyReadersHoldItLocked(ring)) break;
+  }
+  if (!begin && h.head_seq.load(std::memory_order_relaxed) != seq) {
+    begin = FitAroundKeptLocked(ring, tail, reserve, head_position + ring.capacity);
   }
   if (!begin) return std::nullopt;
   const uint64_t end = *begin + reserve;

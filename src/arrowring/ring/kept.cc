@@ -150,6 +150,20 @@ std::optional<uint64_t> FitAroundKeptLocked(RingState& ring, uint64_t begin, uin
   }
 }
 
+uint64_t KeptBytesWithinLocked(const RingState& ring, uint64_t from, uint64_t to) {
+  uint64_t bytes = 0;
+  const uint32_t bound = ring.kept_bound();
+  for (uint32_t i = 0; i < bound; ++i) {
+    const KeptMessage& k = ring.kept[i];
+    if (StateOf(k.state.load(std::memory_order_acquire)) != MessageState::kCommitted) continue;
+    const auto extent = PhysicalExtent(ring, k);
+    if (!extent) continue;
+    const uint64_t lo = std::max(from, extent->first), hi = std::min(to, extent->second);
+    if (lo < hi) bytes += hi - lo;
+  }
+  return bytes;
+}
+
 void ShrinkKeptHighLocked(RingState& ring) {
   RingHeader& h = *ring.header;
   uint32_t high = ring.kept_bound();

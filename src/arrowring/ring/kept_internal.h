@@ -31,6 +31,9 @@ void ReleaseHold(RingState& ring, uint64_t seq);
 std::optional<uint64_t> FitAroundKeptLocked(RingState& ring, uint64_t begin, uint64_t reserve,
                                             uint64_t limit);
 
+/// Under the allocator lock: bytes of kept messages lying within physical [from, to).
+uint64_t KeptBytesWithinLocked(const RingState& ring, uint64_t from, uint64_t to);
+
 /// Under the allocator lock: lowers kept_high over free entries at the top of the table.
 void ShrinkKeptHighLocked(RingState& ring);
 

@@ -330,3 +330,33 @@ TEST(KeptMessages, RandomHoldTimesNeverCorruptAndNeverStopTheProducer) {
 
 }  // namespace
 }  // namespace arrowring
+
+namespace arrowring {
+namespace {
+TEST(WarmWrites, KeptMessagesDoNotPushTheWriterOutOfItsWindow) {
+  constexpr uint64_t kMiB = 1024 * kKiB;
+  Ring ring = HeapRing(64 * kMiB, {.warm_bytes = 8 * kMiB});
+  const std::byte* base = ring.data_region().data();
+  std::vector<ReadSlot> kept;
+  std::vector<std::optional<ReadSlot>> per_tag(5);
+  std::optional<ReadSlot> previous;
+  uint64_t far = 0;
+  for (int i = 0; i < 600; ++i) {
+    WriteSlot slot = MustAllocate(ring, kMiB);
+    const uint64_t offset = static_cast<uint64_t>(slot.data().data() - base);
+    auto read = ring.Acquire(*slot.Commit(kMiB, 1));
+    ASSERT_TRUE(read.ok());
+    if (i < 200 && i % 10 == 0) {
+      kept.push_back(std::move(*read));  // 20 MiB kept for good
+    } else if (i % 50 < 5) {
+      per_tag[static_cast<size_t>(i % 5)] = std::move(*read);  // the latest of 5 tags
+    } else {
+      previous = std::move(*read);
+    }
+    if (i >= 300) far = std::max(far, offset);
+  }
+  // 25 MiB kept (20 for good, 5 per tag), a window of 8 MiB free, one message of slack.
+  EXPECT_LE(far, 25 * kMiB + 8 * kMiB + kMiB) << "the writer left its warm window";
+}
+}  // namespace
+}  // namespace arrowring
