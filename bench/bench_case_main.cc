@@ -48,13 +48,14 @@ int Run(const CaseArgs& a) {
                 bench::MeasureMemcpy(a.size, a.min_seconds));
     return 0;
   }
-  if (a.kind == "memcpy-cold") {
+  if (a.kind == "memcpy-cold" || a.kind == "stream-cold") {
     int64_t target = 0;
-    const double gbps = bench::MeasureColdMemcpy(a.size, a.target_bytes, a.min_seconds, &target);
+    const bool streaming = a.kind == "stream-cold";
+    const double gbps = bench::MeasureColdMemcpy(a.size, a.target_bytes, a.min_seconds, &target, streaming);
     if (gbps <= 0) return Fail(kExitFailure, "could not map the target");
-    std::printf("{\"contender\": \"memcpy-cold\", \"size_bytes\": %lld, \"gbps\": %.4f, \"target_bytes\": %lld, "
+    std::printf("{\"contender\": \"%s\", \"size_bytes\": %lld, \"gbps\": %.4f, \"target_bytes\": %lld, "
                 "\"llc_bytes\": %lld}\n",
-                static_cast<long long>(a.size), gbps, static_cast<long long>(target),
+                a.kind.c_str(), static_cast<long long>(a.size), gbps, static_cast<long long>(target),
                 static_cast<long long>(bench::LastLevelCacheBytes()));
     return 0;
   }
@@ -148,7 +149,7 @@ int Run(const CaseArgs& a) {
                 static_cast<long long>(*rss));
     return 0;
   }
-  return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, "
+  return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, memcpy-cold, stream-cold, floor-futex, floor-spin, throughput, fanout, latency, "
                               "ipc-size, rss, loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge, "
                               "flight-plain or flight-latency");
 }
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
   CLI::App app{"One arrowring benchmark case as a JSON line (run by bench/run.py: use `make bench`)"};
   CaseArgs args;
   app.add_option("--kind", args.kind,
-                 "memcpy, memcpy-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size, rss, "
+                 "memcpy, memcpy-cold, stream-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size, rss, "
                  "loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge (ring -> "
                  "Flight over 127.0.0.1 -> ring), flight-plain (plain Flight DoGet from memory) or flight-latency "
                  "(one table at a time, bridged and not)")
@@ -174,9 +175,9 @@ int main(int argc, char** argv) {
                                       "one in 50) or first-200 (every 10th of the first 200)")->delimiter(',');
   app.add_option("--payload", args.payload, "latency: 1-row-table or 64B");
   app.add_option("--wait", args.wait, "latency, throughput: how consumers wait: adaptive (the library default), block (futex at once) or spin (poll up to 1 s)");
-  app.add_option("--min-seconds", args.min_seconds, "memcpy, memcpy-cold: measure at least this long");
+  app.add_option("--min-seconds", args.min_seconds, "memcpy, memcpy-cold, stream-cold: measure at least this long");
   app.add_option("--target-bytes", args.target_bytes,
-                 "memcpy-cold: the target to cycle through (raised to at least 4x the last-level cache)");
+                 "memcpy-cold, stream-cold: the target to cycle through (raised to at least 4x the last-level cache)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -20,6 +20,7 @@
 #include <arrow/io/memory.h>
 #include <arrow/ipc/writer.h>
 
+#include "arrowring/ring/streaming_copy.h"
 #include "arrowring/ipc/pubsub.h"
 #ifdef ARROWRING_BENCH_BRIDGE
 #include <charconv>
@@ -584,7 +585,8 @@ int64_t LastLevelCacheBytes() {
   return largest > 0 ? largest : (32ll << 20);
 }
 
-double MeasureColdMemcpy(int64_t bytes, int64_t target_bytes, double min_seconds, int64_t* used_target_bytes) {
+double MeasureColdMemcpy(int64_t bytes, int64_t target_bytes, double min_seconds, int64_t* used_target_bytes,
+                         bool streaming) {
   const int64_t stride = (bytes + 63) & ~int64_t{63};
   target_bytes = std::max({target_bytes, 4 * LastLevelCacheBytes(), 2 * stride});
   const int64_t blocks = target_bytes / stride;
@@ -599,7 +601,8 @@ double MeasureColdMemcpy(int64_t bytes, int64_t target_bytes, double min_seconds
   const int64_t start = MonotonicNs();
   int64_t elapsed = 0;
   do {  // At least one lap, so that every block written is cold.
-    std::memcpy(target + block * stride, source.data(), source.size());
+    // The ring's own copy: memcpy, or streaming stores as RingOutputStream uses for cold slots.
+    arrowring::CopyIntoRing(target + block * stride, source.data(), source.size(), streaming);
     asm volatile("" : : "r"(target) : "memory");
     ++copies;
     if (++block == blocks) block = 0;

@@ -63,7 +63,8 @@ int64_t LastLevelCacheBytes();
 /// copy to the next block of a `target_bytes` target (raised to at least 4x the last-level
 /// cache), cycling round it, so every write goes to lines that left the cache a lap ago —
 /// DRAM-bound, as a producer writing round a large ring is. Every page is faulted in first.
-double MeasureColdMemcpy(int64_t bytes, int64_t target_bytes, double min_seconds, int64_t* used_target_bytes = nullptr);
+double MeasureColdMemcpy(int64_t bytes, int64_t target_bytes, double min_seconds, int64_t* used_target_bytes = nullptr,
+                         bool streaming = false);
 
 /// The machine's floor for a one-way hand-off between two processes, measured like
 /// MeasureLatency (paced by a reply, then a back-to-back burst) but with no ring and no Arrow:

@@ -46,7 +46,8 @@ CLI = pathlib.Path(os.environ.get("ARROWRING_BUILD_DIR", ROOT / "build")) / "bin
 KiB, MiB = 1024, 1024 * 1024
 SIZES = [KiB, 64 * KiB, MiB, 16 * MiB, 128 * MiB]
 LOAN_COMMIT_SIZES = [64 * KiB, MiB, 16 * MiB, 128 * MiB, 256 * MiB]  # issue 14: flat over this range
-THROUGHPUT_CONTENDERS = ["memcpy", "memcpy-cold", "arrowring-cpp", "arrowring-python", "iceoryx2-python",
+FLOORS = ("memcpy", "memcpy-cold", "stream-cold")  # copies in one process, no ring: the machine's floors
+THROUGHPUT_CONTENDERS = ["memcpy", "memcpy-cold", "stream-cold", "arrowring-cpp", "arrowring-python", "iceoryx2-python",
                          "iceoryx2-python-event", "ray-object-store", "seed-python", "pickle-mp-queue", "zeromq-ipc"]
 # The real peers: benchmark-only packages (bench/requirements.txt, installed by `make bench`).
 # A peer whose package is missing is reported as "not installed"; the rest of the run goes on.
@@ -773,8 +774,8 @@ def run(quick: bool) -> dict:
                     if contender == "memcpy":
                         row = cpp_case("--kind", "memcpy", "--size", size, "--min-seconds", 0.1 if quick else 0.3)
                         row["tables_per_s"] = row["gbps"] * 1e9 / size
-                    elif contender == "memcpy-cold":
-                        row = cpp_case("--kind", "memcpy-cold", "--size", size, "--target-bytes", ring_capacity_for(size),
+                    elif contender in ("memcpy-cold", "stream-cold"):
+                        row = cpp_case("--kind", contender, "--size", size, "--target-bytes", ring_capacity_for(size),
                                        "--min-seconds", 0.1 if quick else 0.3)
                         row["tables_per_s"] = row["gbps"] * 1e9 / size
                     elif contender == "arrowring-cpp":
@@ -1142,7 +1143,7 @@ def cell(row: dict, key: str, digits: int) -> str:
 def report(result: dict) -> str:
     by = {(r["contender"], r["size_bytes"]): r for r in result["throughput"]}
     gbps = lambda c, size: by[(c, size)]["gbps"]  # noqa: E731 - None when not installed
-    movers = [c for c in THROUGHPUT_CONTENDERS if not c.startswith("memcpy")]
+    movers = [c for c in THROUGHPUT_CONTENDERS if c not in FLOORS]
     lines = [f"# arrowring benchmarks ({result['suite']})", "",
              f"{result['date']} — {result['machine'].get('cpu', '?')}, {result['machine']['cpus']} CPUs, "
              f"pyarrow {result['machine']['pyarrow']}, iceoryx2 {result['machine'].get('iceoryx2', '?')}, "
@@ -1150,7 +1151,8 @@ def report(result: dict) -> str:
              "Command: `make bench" + (" QUICK=1" if result["suite"] == "quick" else "") + "`.", "",
              "## Throughput, producer → consumer process (GB/s of table data; consumer reads one value per column)", "",
              "`memcpy`: warm (source and target reused); `memcpy-cold`: the floor, a copy into a target the size "
-             "of the ring (at least 4x the last-level cache), cycling, DRAM-bound.", "",
+             "of the ring (at least 4x the last-level cache), cycling, DRAM-bound; `stream-cold`: the same copy with "
+             "streaming (non-temporal) stores, as the ring writes slots it finds cold (the cold floor).", "",
              "| size | " + " | ".join(THROUGHPUT_CONTENDERS) +
              " | cpp / memcpy | cpp / seed | python / seed | python / best iceoryx2 | python / ray |",
              "|---|" + "---|" * (len(THROUGHPUT_CONTENDERS) + 5)]

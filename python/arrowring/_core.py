@@ -21,6 +21,7 @@ except ImportError as error:  # not built, or built against another pyarrow than
 LOANS = native.LOANS
 UNTIL_DROPPED = native.UNTIL_DROPPED
 segment_path = native.segment_path
+cold_lap_bytes = native.cold_lap_bytes
 Handle = native.Handle
 WriteSlot = native.WriteSlot
 ReadSlot = native.ReadSlot
@@ -29,9 +30,10 @@ Ring = native.Ring
 if LOANS:
     LoanPublisher = native.LoanPublisher
     Loan = native.Loan
+    IpcStream = native.IpcStream
 
 # Pickles name classes by module: name this one, which picks the build that loads here, so a
 # Handle pickled by a process with loans unpickles in one without (and the reverse).
-for _cls in (Handle, WriteSlot, ReadSlot, Subscription, Ring) + ((LoanPublisher, Loan) if LOANS else ()):
+for _cls in (Handle, WriteSlot, ReadSlot, Subscription, Ring) + ((LoanPublisher, Loan, IpcStream) if LOANS else ()):
     _cls.__module__ = __name__
 del _cls

@@ -152,6 +152,30 @@ def table_over(slot: "_core.ReadSlot", ring_name: str) -> pa.Table:
         raise _corrupt(slot, ring_name, error) from error
 
 
+# From this many bytes a stream is sized and written by the C++ layer (_core.IpcStream): the
+# same libarrow and options, but copied with streaming stores when the slot is cold, and
+# without the GIL; below it, crossing the C stream interface costs more than it saves.
+NATIVE_WRITE_BYTES = 64 * 1024
+
+
+def _native_writable(options: pa.ipc.IpcWriteOptions) -> bool:
+    """Whether ``options`` are pyarrow's defaults, which the C++ layer's writer uses."""
+    return (options.compression is None and not options.use_legacy_format and not options.allow_64bit
+            and options.metadata_version == pa.ipc.MetadataVersion.V5
+            and not options.emit_dictionary_deltas and not options.unify_dictionaries)
+
+
+def native_stream(data: TableLike, size: int, options: pa.ipc.IpcWriteOptions) -> "Optional[_core.IpcStream]":
+    """``data`` imported for the C++ layer to size and write, when it is worth it (``size``, its
+    stream's size, is large) and possible; else None. Its ``size`` is the size to reserve (it may
+    differ from pyarrow's by padding: pyarrow's C export omits the bitmaps of columns with no
+    nulls)."""
+    if not _core.LOANS or size < NATIVE_WRITE_BYTES or not _native_writable(options):
+        return None
+    table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+    return _core.IpcStream(table.__arrow_c_stream__())
+
+
 def write_stream(slot: "_core.WriteSlot", data: TableLike, options: pa.ipc.IpcWriteOptions) -> int:
     # Every view of the slot must be gone before commit (the core refuses otherwise: a live
     # writable view would let anyone change a published message), also when writing fails.

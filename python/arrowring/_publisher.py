@@ -11,7 +11,7 @@ import pyarrow.ipc
 
 from . import _core
 from ._core import Handle
-from ._ipc import StreamSizer, TableLike, as_table
+from ._ipc import StreamSizer, TableLike, as_table, native_stream
 from . import _loan
 from ._loan import LoanedBatch
 from .errors import InvalidArgumentError, LoanUnavailableError, RingFullError, TooLargeError
@@ -106,6 +106,9 @@ class Publisher:
 
     def _publish(self, data: TableLike, timeout: Optional[float], wait: bool) -> Handle:
         size = self._sizer.size(data)
+        native = native_stream(data, size, self._options)
+        if native is not None:
+            size = native.size
         core = self.ring._core
         if size > core.capacity:
             raise TooLargeError(f"the table is {size} bytes as an Arrow IPC stream; ring {self.ring.name!r} holds "
@@ -115,7 +118,7 @@ class Publisher:
             raise RingFullError(f"ring {self.ring.name!r} has no room for {size} bytes"
                                 f"{'' if not wait else f' after waiting {timeout} s'} (policy {core.policy})")
         try:
-            written = self._sizer.write(slot, data, size)
+            written = native.write_into(slot) if native is not None else self._sizer.write(slot, data, size)
             return slot.commit(written, self.deliveries, self.delivery_ttl)
         finally:
             if slot.open:

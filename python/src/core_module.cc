@@ -2,9 +2,9 @@
 //   arrowring._core_ring   the ring only, no libarrow: works with any pyarrow;
 //   arrowring._core_arrow  the same plus loans (loan_bindings.h), linked against the libarrow of
 //                          the pyarrow wheel it was built with.
-// arrowring/_core.py loads one of them per process. Publishing and reading go through pyarrow's
-// own IPC reader and writer over ring memory, exposed through the buffer protocol; only loans
-// use the Arrow C++ layer, and then the same libarrow pyarrow has loaded.
+// arrowring/_core.py loads one of them per process. Reading goes through pyarrow's own IPC
+// reader over ring memory, exposed through the buffer protocol; loans and the writing of large
+// tables (stream_writing.h) use the Arrow C++ layer, and then the same libarrow pyarrow has loaded.
 #include <Python.h>
 
 #include <chrono>
@@ -24,6 +24,7 @@
 #include "arrowring/ring/ring.h"
 #include "arrowring/ring/segment.h"
 #include "arrowring/ring/stats_json.h"
+#include "arrowring/ring/streaming_copy.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -113,6 +114,7 @@ void RefuseWhileExported(Py_ssize_t exports, const char* what) {
 
 #ifdef ARROWRING_PYTHON_LOANS
 #include "loan_bindings.h"
+#include "stream_writing.h"
 #endif
 
 #ifndef ARROWRING_MODULE
@@ -141,6 +143,7 @@ NB_MODULE(ARROWRING_MODULE, m) {
   });
 
   m.attr("UNTIL_DROPPED") = WriteSlot::kUntilDropped;
+  m.def("cold_lap_bytes", &ColdLapBytes, "The writer's lap length from which ring bytes count as cold.");
   m.def("segment_path", [](std::string_view name) {
     Unwrap(ValidateRingName(name));
     return "/dev/shm" + SegmentName(name);
@@ -172,6 +175,8 @@ NB_MODULE(ARROWRING_MODULE, m) {
       .def_prop_ro("sequence", [](const PyWriteSlot& s) { return s.slot ? s.slot->sequence() : 0; })
       .def_prop_ro("address", [](const PyWriteSlot& s) { return reinterpret_cast<uintptr_t>(s.bytes().data()); })
       .def_prop_ro("open", [](const PyWriteSlot& s) { return s.slot.has_value(); })
+      .def_prop_ro("cold", [](const PyWriteSlot& s) { return s.slot && s.slot->cold(); },
+                   "Whether the slot's bytes are out of cache (the writer's last lap was long).")
       .def("commit", [](PyWriteSlot& s, uint64_t bytes_used, uint32_t deliveries, int64_t delivery_ttl_s) {
         if (!s.slot) throw RingError({Errc::kBadState, "commit on a slot that was already committed or aborted"});
         RefuseWhileExported(s.exports, "commit");
@@ -313,6 +318,7 @@ NB_MODULE(ARROWRING_MODULE, m) {
 
 #ifdef ARROWRING_PYTHON_LOANS
   BindLoans(m);  // after Ring, which LoanPublisher takes
+  BindStreamWriting(m);
 #else
   m.attr("LOANS") = false;
 #endif

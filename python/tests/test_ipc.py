@@ -78,3 +78,51 @@ def test_a_known_schema_with_a_scribbled_batch_is_a_corrupt_error(ring):
     ctypes.memset(address + schema_bytes + 8, 0xFF, 32)
     with pytest.raises(ar.CorruptError):
         sub.next(timeout=5)
+
+
+def large_tables():
+    rows = 200_000
+    base = pa.table({"i": pa.array(np.arange(rows)), "f": pa.array(np.linspace(0, 1, rows)),
+                     "s": pa.array([str(i) if i % 7 else None for i in range(rows)])})
+    return {"large": base, "large chunked": pa.concat_tables([base.slice(0, 70_000), base.slice(90_000)]),
+            "large batch": base.to_batches()[0],
+            "large dictionary": pa.table({"d": pa.array([str(i % 100) for i in range(rows)]).dictionary_encode()})}
+
+
+@pytest.mark.skipif(not ar._core.LOANS, reason="the C++ stream writer is in _core_arrow")
+@pytest.mark.parametrize("retain", [False, True])
+def test_large_streams_are_written_by_the_cpp_layer_as_arrows_writer_writes_them_cold_once_it_cycles(
+        ring_name, monkeypatch, retain):
+    # A retaining ring twice the cold lap cycles through its whole capacity: after the first lap
+    # its slots are cold and written with streaming stores; the bytes are pyarrow's either way.
+    colds = []
+    native = ar._core.IpcStream
+
+    class Recording:
+        def __init__(self, stream):
+            self._stream = native(stream)
+            self.size = self._stream.size
+
+        def write_into(self, slot):
+            colds.append(slot.cold)
+            return self._stream.write_into(slot)
+
+    monkeypatch.setattr(ar._core, "IpcStream", Recording)
+    ring = ar.Ring.create(ring_name, capacity=64 * 2**20, retain=retain)
+    publisher = ring.publisher(deliveries=1)
+    for _ in range(12):
+        for name, table in large_tables().items():
+            handle = publisher.publish(table)
+            # What pyarrow's writer writes of the table as it crosses the C stream interface.
+            crossed = pa.RecordBatchReader._import_from_c_capsule(pa.table(table).__arrow_c_stream__())
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, crossed.schema) as writer:
+                for batch in crossed:
+                    writer.write_batch(batch)
+            expected = sink.getvalue()
+            assert handle.size == expected.size, name
+            assert ctypes.string_at(ring.data_address + handle.offset, handle.size) == expected.to_pybytes(), name
+            assert ring.load(handle).equals(pa.table(table)), name  # the delivery it owes
+    assert len(colds) == 12 * len(large_tables()), "every large table goes through the C++ layer"
+    if retain and ar._core.cold_lap_bytes() <= 32 * 2**20:
+        assert colds[0] is False and colds[-1] is True, colds

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from .. import _core
-from .._ipc import write_stream
+from .._ipc import native_stream, write_stream
 from ..errors import BadStateError, InvalidArgumentError, StaleHandleError
 from . import _attachments, _warnings
 
@@ -262,12 +262,15 @@ class SharedMemoryRingBuffer:
         the core's slot rather than a raw view: ``(slot_index, bytes_written)``, or None when
         there is no room. The send path of ``try_zero_copy_pyarrow``."""
         attachment = self._ensure_initialized()
+        native = native_stream(table, size, _IPC_OPTIONS)  # large tables: the C++ layer writes
+        if native is not None:
+            size = native.size
         slot = self._reserve(attachment, size)
         if slot is None:
             return None
         index = attachment.index_of(slot.sequence)  # Before commit, which empties the slot.
         try:
-            written = write_stream(slot, table, _IPC_OPTIONS)
+            written = native.write_into(slot) if native is not None else write_stream(slot, table, _IPC_OPTIONS)
             slot.commit(written, 1, _LOAD_TTL_S)  # owes one load; then retained until its space is needed
         finally:
             if slot.open:

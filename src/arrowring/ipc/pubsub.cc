@@ -141,7 +141,7 @@ arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
   ARROW_ASSIGN_OR_RAISE(WriteSlot reserved, AllocateSlot(static_cast<uint64_t>(size), wait, "the table"));
   const auto bytes = static_cast<uint64_t>(size);
   // Destruction of `reserved` aborts the message if anything below fails.
-  ARROW_ASSIGN_OR_RAISE(const int64_t written, encoder_->WriteTo(reserved.data().first(bytes)));
+  ARROW_ASSIGN_OR_RAISE(const int64_t written, encoder_->WriteTo(reserved.data().first(bytes), reserved.cold()));
   auto handle = reserved.Commit(static_cast<uint64_t>(written), options_.deliveries,
                                 options_.delivery_ttl);
   if (!handle.ok()) return ToStatus(handle.error());

@@ -7,6 +7,7 @@
 #include <arrow/type.h>
 
 #include "arrowring/ipc/arrow_write_internal.h"
+#include "arrowring/ipc/ring_output_stream.h"
 
 namespace arrowring {
 namespace {
@@ -116,14 +117,12 @@ arrow::Status StreamEncoder::Replay(arrow::io::OutputStream* sink) const {
   return writer->Close();
 }
 
-arrow::Result<int64_t> StreamEncoder::WriteTo(std::span<std::byte> destination) const {
+arrow::Result<int64_t> StreamEncoder::WriteTo(std::span<std::byte> destination, bool cold) const {
   if (static_cast<int64_t>(destination.size()) < size_) {
     return arrow::Status::CapacityError("Arrow IPC stream needs ", size_, " bytes but the destination holds ",
                                         destination.size());
   }
-  auto target = std::make_shared<arrow::MutableBuffer>(reinterpret_cast<uint8_t*>(destination.data()),
-                                                       static_cast<int64_t>(destination.size()));
-  arrow::io::FixedSizeBufferWriter sink(target);
+  RingOutputStream sink(destination, cold);
   ARROW_RETURN_NOT_OK(Replay(&sink));
   return sink.Tell();
 }

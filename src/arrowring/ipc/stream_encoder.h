@@ -38,7 +38,9 @@ class StreamEncoder {
 
   /// Writes the stream last encoded into `destination`, which must hold its size; returns the
   /// bytes written. The table encoded must still be alive (its buffers are read here).
-  arrow::Result<int64_t> WriteTo(std::span<std::byte> destination) const;
+  /// `cold`: the destination is out of cache (WriteSlot::cold), so large buffers are copied
+  /// with streaming stores (RingOutputStream).
+  arrow::Result<int64_t> WriteTo(std::span<std::byte> destination, bool cold = false) const;
 
   /// Size of the stream last encoded.
   int64_t size() const { return size_; }

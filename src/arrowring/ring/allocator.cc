@@ -10,6 +10,7 @@
 #include "arrowring/ring/kept_internal.h"
 #include "arrowring/ring/message_lifecycle_internal.h"
 #include "arrowring/ring/recovery_internal.h"
+#include "arrowring/ring/streaming_copy.h"
 
 namespace arrowring {
 
@@ -82,6 +83,12 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   }
   if (!begin) return std::nullopt;
   const uint64_t end = *begin + reserve;
+  // Wrapping to a later lap: the lap just finished says how many bytes the writer cycles
+  // through before it writes the same place again (WriteSlot::cold).
+  const uint64_t tail_lap = tail == 0 ? 0 : (tail - 1) / ring.capacity;
+  if (tail != 0 && *begin / ring.capacity > tail_lap) {
+    h.last_lap_bytes.store(tail - tail_lap * ring.capacity, std::memory_order_relaxed);
+  }
 
   MessageDescriptor& d = ring.descriptor(seq);
   const uint64_t word = d.state.load(std::memory_order_acquire);
@@ -251,7 +258,8 @@ Result<std::optional<WriteSlot>> Ring::TryAllocate(uint64_t size) {
     while (!reserved && MakeRoomLocked(ring)) reserved = ReserveLocked(ring, size);
   }
   if (!reserved) return std::optional<WriteSlot>();
-  return std::optional<WriteSlot>(WriteSlot(state_, reserved->first, reserved->second, size));
+  const bool cold = IsColdLap(ring.header->last_lap_bytes.load(std::memory_order_relaxed));
+  return std::optional<WriteSlot>(WriteSlot(state_, reserved->first, reserved->second, size, cold));
 }
 
 Result<std::optional<WriteSlot>> Ring::Allocate(uint64_t size, std::chrono::nanoseconds timeout) {

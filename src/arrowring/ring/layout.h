@@ -64,7 +64,7 @@ namespace arrowring::layout {
 
 inline constexpr uint64_t kMagic = 0x474E4952574F5241ull;  // the bytes "AROWRING" in memory order
 inline constexpr uint32_t kLayoutMajor = 4;
-inline constexpr uint32_t kLayoutMinor = 0;
+inline constexpr uint32_t kLayoutMinor = 1;  // 4.1: last_lap_bytes
 inline constexpr uint32_t kLayoutVersion = kLayoutMajor << 16 | kLayoutMinor;
 constexpr uint32_t LayoutMajor(uint32_t version) { return version >> 16; }
 constexpr uint32_t LayoutMinor(uint32_t version) { return version & 0xFFFF; }
@@ -198,7 +198,13 @@ struct alignas(64) RingHeader {
   std::atomic<uint64_t> messages_kept;         // messages moved to the kept table, ever
   std::atomic<uint64_t> kept_full;             // times a held message stayed in the window
                                                // because the kept table was full
-  std::atomic<uint64_t> reserved_counters[4];  // zero: for later minors of this major
+  // Since 4.1. The bytes of data the writer used in its last lap, written (relaxed, under
+  // alloc_mutex) when a reservation wraps to the next lap; 0 before the first wrap (and in
+  // segments of 4.0). How long ago the bytes a reservation gets were last written: the writer's
+  // hint for choosing streaming stores (WriteSlot::cold). A scribbled value changes only how
+  // bytes are copied, never what or where.
+  std::atomic<uint64_t> last_lap_bytes;
+  std::atomic<uint64_t> reserved_counters[3];  // zero: for later minors of this major
 };
 
 // Lock-freedom is what makes these words usable across processes: a lock-based std::atomic

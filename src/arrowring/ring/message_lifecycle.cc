@@ -40,10 +40,14 @@ Error Stale(const RingState& ring, const Handle& handle, std::string_view why) {
 
 // --- WriteSlot ---------------------------------------------------------------------------
 WriteSlot::WriteSlot(std::shared_ptr<RingState> ring, uint64_t seq, std::span<std::byte> data,
-                     uint64_t requested)
-    : ring_(std::move(ring)), seq_(seq), data_(data), requested_(requested) {}
+                     uint64_t requested, bool cold)
+    : ring_(std::move(ring)), seq_(seq), data_(data), requested_(requested), cold_(cold) {}
 WriteSlot::WriteSlot(WriteSlot&& other) noexcept
-    : ring_(std::move(other.ring_)), seq_(other.seq_), data_(other.data_), requested_(other.requested_) {}
+    : ring_(std::move(other.ring_)),
+      seq_(other.seq_),
+      data_(other.data_),
+      requested_(other.requested_),
+      cold_(other.cold_) {}
 WriteSlot& WriteSlot::operator=(WriteSlot&& other) noexcept {
   if (this != &other) {
     Abort();
@@ -51,6 +55,7 @@ WriteSlot& WriteSlot::operator=(WriteSlot&& other) noexcept {
     seq_ = other.seq_;
     data_ = other.data_;
     requested_ = other.requested_;
+    cold_ = other.cold_;
   }
   return *this;
 }

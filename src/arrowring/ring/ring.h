@@ -154,6 +154,11 @@ class WriteSlot {
   /// The reserved bytes, 64-byte aligned; at least the size asked for.
   std::span<std::byte> data() const { return data_; }
   uint64_t sequence() const { return seq_; }
+  /// True when the reserved bytes were last written long ago: the writer's last lap through
+  /// the ring was longer than half the last-level cache (IsColdLap), so they are out of cache
+  /// and a large copy into them is faster with streaming stores (CopyIntoRing). A hint for how
+  /// to copy, taken from shared memory: it never changes what is written or where.
+  bool cold() const { return cold_; }
 
   /// Publishes the first `bytes_used` bytes (1 ≤ bytes_used ≤ size asked for) to every
   /// subscriber registered when the slot was allocated. Independently of subscribers, the
@@ -173,11 +178,12 @@ class WriteSlot {
  private:
   friend class Ring;
   WriteSlot(std::shared_ptr<RingState> ring, uint64_t seq, std::span<std::byte> data,
-            uint64_t requested);
+            uint64_t requested, bool cold);
   std::shared_ptr<RingState> ring_;
   uint64_t seq_ = 0;
   std::span<std::byte> data_;
   uint64_t requested_ = 0;
+  bool cold_ = false;
 };
 
 /// A read reference to one committed message. Move-only; released on destruction, from any

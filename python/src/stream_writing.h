@@ -1,0 +1,74 @@
+// Writing pyarrow tables into write slots with arrowring's C++ stream sink
+// (arrowring._core_arrow only). The table crosses over through the Arrow C stream interface
+// (`__arrow_c_stream__`, zero-copy), is sized by Arrow's own stream writer with pyarrow's
+// default options — the libarrow pyarrow has loaded — and is written by that writer into the
+// slot through RingOutputStream, which copies large buffers with streaming stores when the
+// slot is cold (WriteSlot::cold). The stream is a complete Arrow IPC stream, sized and written
+// from the same imported batches, so the size is exact.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <arrow/c/abi.h>
+#include <arrow/c/bridge.h>
+#include <arrow/io/memory.h>
+#include <arrow/ipc/writer.h>
+
+#include "arrowring/ipc/ring_output_stream.h"
+
+namespace arrowring::python {
+
+// A table imported for writing: its schema and record batches (views of pyarrow's buffers,
+// which the imported arrays keep alive) and the exact size of its stream.
+struct PyIpcStream {
+  std::shared_ptr<arrow::Schema> schema;
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  int64_t size = 0;
+
+  arrow::Status WriteTo(arrow::io::OutputStream* sink) const {
+    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, schema));
+    for (const auto& batch : batches) ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+    return writer->Close();
+  }
+};
+
+inline void BindStreamWriting(nb::module_& m) {
+  nb::class_<PyIpcStream>(m, "IpcStream", "A table imported for writing into ring memory by the C++ layer.")
+      .def("__init__", [](PyIpcStream* self, nb::handle stream_capsule) {
+        if (!PyCapsule_IsValid(stream_capsule.ptr(), "arrow_array_stream")) {
+          throw RingError({Errc::kInvalidArgument,
+                           "the table must come as an 'arrow_array_stream' PyCapsule (__arrow_c_stream__)"});
+        }
+        auto* c_stream =
+            static_cast<struct ArrowArrayStream*>(PyCapsule_GetPointer(stream_capsule.ptr(), "arrow_array_stream"));
+        // Moves the stream out of the capsule (marks it released), so the capsule frees nothing.
+        auto imported = [&]() -> arrow::Result<PyIpcStream> {
+          ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ImportRecordBatchReader(c_stream));
+          PyIpcStream stream;
+          stream.schema = reader->schema();
+          ARROW_ASSIGN_OR_RAISE(stream.batches, reader->ToRecordBatches());
+          arrow::io::MockOutputStream counter;  // Counts; copies nothing.
+          ARROW_RETURN_NOT_OK(stream.WriteTo(&counter));
+          stream.size = counter.GetExtentBytesWritten();
+          return stream;
+        }();
+        if (!imported.ok()) throw StatusError(imported.status(), "the table could not be imported");
+        new (self) PyIpcStream(std::move(*imported));
+      }, "stream"_a)
+      .def_prop_ro("size", [](const PyIpcStream& s) { return s.size; }, "Exact bytes of the Arrow IPC stream.")
+      .def("write_into", [](const PyIpcStream& s, PyWriteSlot& slot) -> int64_t {
+        if (!slot.slot) throw RingError({Errc::kBadState, "write on a slot that was already committed or aborted"});
+        arrow::Result<int64_t> written = arrow::Status::UnknownError("not written");
+        {
+          nb::gil_scoped_release unlocked;  // Only our copy runs here: no Python objects touched.
+          RingOutputStream sink(slot.bytes(), slot.slot->cold());
+          const arrow::Status status = s.WriteTo(&sink);
+          written = status.ok() ? sink.Tell() : arrow::Result<int64_t>(status);
+        }
+        if (!written.ok()) throw StatusError(written.status(), "writing the table into the ring");
+        return *written;
+      }, "slot"_a, "Writes the stream into `slot` (which holds at least `size` bytes); returns the bytes written.");
+}
+
+}  // namespace arrowring::python
