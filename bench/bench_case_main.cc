@@ -22,6 +22,7 @@ struct CaseArgs {
   int ring_tables = 4;
   double min_seconds = 0.2;
   int64_t warm_bytes = -1;  // -1: the library's default
+  bool retain = false;
   std::vector<std::string> keep;
 };
 
@@ -83,7 +84,7 @@ int Run(const CaseArgs& a) {
       }
     }
     const uint64_t warm = a.warm_bytes < 0 ? arrowring::RingOptions::kWarmDefault : static_cast<uint64_t>(a.warm_bytes);
-    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables, wait, warm, a.keep);
+    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables, wait, warm, a.keep, a.retain);
     if (!t.ok()) return Fail(kExitFailure, t.status().ToString());
     std::printf("{\"contender\": \"arrowring-cpp\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f, "
                 "\"subscribers\": %d, \"ring_tables\": %d, \"warm_bytes\": %lld}\n",
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
   app.add_flag("--checksum", args.checksum, "The consumer sums every byte");
   app.add_option("--subscribers", args.subscribers, "Subscribers (fanout)");
   app.add_option("--ring-tables", args.ring_tables, "Ring capacity in tables");
+  app.add_flag("--retain", args.retain, "throughput: a ring that retains by space (full by design: cold writes)");
   app.add_option("--warm-bytes", args.warm_bytes, "throughput: the ring's warm window in bytes (0: off; default: the library's)");
   app.add_option("--keep", args.keep, "throughput: what each subscriber keeps: none, per-tag (latest of 5 tags, "
                                       "one in 50) or first-200 (every 10th of the first 200)")->delimiter(',');

@@ -133,8 +133,8 @@ struct RingGuard {
 };
 
 arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity,
-                               uint64_t warm_bytes = RingOptions::kWarmDefault) {
-  auto ring = Ring::Create(name, capacity, {.policy = Policy::kBlock, .warm_bytes = warm_bytes});
+                               uint64_t warm_bytes = RingOptions::kWarmDefault, bool retain = false) {
+  auto ring = Ring::Create(name, capacity, {.policy = Policy::kBlock, .retain = retain, .warm_bytes = warm_bytes});
   if (!ring.ok()) return ToStatus(ring.error());
   return *ring;
 }
@@ -185,12 +185,12 @@ int64_t WarmupCount(int64_t table_bytes, int tables) {
 
 arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, bool checksum, int subscribers,
                                             int ring_tables, SpinPolicy wait, uint64_t warm_bytes,
-                                            const std::vector<std::string>& keep) {
+                                            const std::vector<std::string>& keep, bool retain) {
   // Consumers are forked before the table exists, so they do not inherit its pages.
   const std::string name = UniqueName("throughput");
   const uint64_t capacity = RingCapacityFor(table_bytes, ring_tables);
   const int64_t warmup = WarmupCount(table_bytes, ring_tables);
-  ARROW_ASSIGN_OR_RAISE(Ring ring, CreateRing(name, capacity, warm_bytes));
+  ARROW_ASSIGN_OR_RAISE(Ring ring, CreateRing(name, capacity, warm_bytes, retain));
   RingGuard guard{name};
   Pipe ready, done;
   std::vector<pid_t> children;
