@@ -40,6 +40,8 @@ import zmq
 import arrowring as ar
 from arrowring import compat
 
+import summary  # bench/summary.py: the README's at-a-glance table
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 CLI = pathlib.Path(os.environ.get("ARROWRING_BUILD_DIR", ROOT / "build")) / "bin" / "arrowring-bench-case"
@@ -1383,6 +1385,8 @@ def main() -> int:
     (results / f"{stamp}-{result['suite']}.json").write_text(text)
     (results / "latest.md").write_text(report(result))
     plots(result, samples, results)
+    if results == RESULTS:  # the committed results: the README's summary follows them
+        summary.update(ROOT / "README.md", result)
     print(report(result))
     print(f"wrote {results}/latest.json, latest.md, throughput.png, latency.png in {result['duration_s']} s", file=sys.stderr)
     return 0
