@@ -12,6 +12,7 @@ struct CreateArgs {
   std::string name, capacity, policy = "block", mode = "0600";
   uint32_t max_messages = 0;
   bool retain = false;
+  bool prefault = false;
 };
 int RunCreate(const CreateArgs& args);
 int RunList(bool json);

@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
   create_cmd->add_option("--max-messages", create.max_messages, "Messages in the ring at once (0: capacity/4KiB)");
   create_cmd->add_flag("--retain", create.retain,
                        "Keep every message loadable until its space is needed (history for cat --from oldest)");
+  create_cmd->add_flag("--prefault", create.prefault,
+                       "Map the whole ring in at create and at every attach: no page faults on the first lap");
 
   bool json = false;
   auto* ls_cmd = app.add_subcommand("ls", "List every ring on this machine");

@@ -26,11 +26,16 @@ int RunCreate(const CreateArgs& args) {
                 "invalid mode '" + args.mode + "': use 0600 (owner only) or 0660 (owner and group)");
   }
   auto ring = Ring::Create(args.name, *capacity,
-                           {.policy = *policy, .max_messages = args.max_messages, .mode = mode, .retain = args.retain});
+                           {.policy = *policy,
+                            .max_messages = args.max_messages,
+                            .mode = mode,
+                            .retain = args.retain,
+                            .prefault = args.prefault});
   if (!ring.ok()) return Fail("create", ring.error());
   NoteRounding("create", *capacity, ring->capacity());
   std::cout << "created ring '" << args.name << "': " << HumanBytes(static_cast<double>(ring->capacity()))
-            << ", policy " << PolicyName(*policy) << (args.retain ? ", retaining" : "") << ", mode "
+            << ", policy " << PolicyName(*policy) << (args.retain ? ", retaining" : "")
+            << (args.prefault ? ", prefaulting" : "") << ", mode "
             << ModeString(mode) << "\n";
   return kExitOk;
 }
@@ -115,7 +120,8 @@ int RunStat(const StatArgs& args) {
   auto bytes = [](uint64_t value) { return HumanBytes(static_cast<double>(value)); };
   std::cout << "ring        " << s.name << "\n"
             << "capacity    " << bytes(s.capacity_bytes) << " (" << s.max_messages << " messages at most)\n"
-            << "policy      " << PolicyName(s.policy) << (s.retain ? ", retaining" : "") << ", mode "
+            << "policy      " << PolicyName(s.policy) << (s.retain ? ", retaining" : "")
+            << (s.prefault ? ", prefaulting" : "") << ", mode "
             << ModeString(s.mode) << "\n"
             << "occupancy   " << bytes(s.committed_bytes) << " committed (" << s.committed_messages
             << " messages), " << bytes(s.writing_bytes) << " being written, " << bytes(s.free_bytes)

@@ -648,3 +648,9 @@ def test_a_retaining_ring_gives_cat_from_oldest_its_history_in_order(run, ring_n
     assert stats["retain"] is True and stats["committed_messages"] == 5
     assert {"kept_messages", "kept_bytes", "max_kept", "kept_full", "messages_given_way"} <= stats.keys()
     assert run("cat", ring_name, "--from", "yesterday").returncode == 2
+
+
+def test_a_prefaulting_ring_says_so_in_create_stat_and_json(run, ring_name):
+    assert "prefaulting" in run("create", ring_name, "--capacity", "1MiB", "--prefault").stdout
+    assert "prefaulting" in run("stat", ring_name).stdout
+    assert json.loads(run("stat", ring_name, "--json").stdout)["prefault"] is True

@@ -27,7 +27,7 @@ class Ring:
     @classmethod
     def create(cls, name: str, capacity: int, policy: str = "block", mode: int = 0o600,
                max_messages: int = 0, *, retain: bool = False, max_kept: int = 0,
-               warm_bytes: Optional[int] = None) -> "Ring":
+               warm_bytes: Optional[int] = None, prefault: bool = False) -> "Ring":
         """Creates ring ``name`` with ``capacity`` data bytes. ``policy``: what publishing into
         a full ring does — "block" (wait, lossless), "fail" (RingFullError at once) or
         "drop-oldest" (drop the oldest messages nobody holds, counted). ``mode``: 0o600 or 0o660.
@@ -37,8 +37,11 @@ class Ring:
         one nobody holds gives way), so ``subscribe(name, start="oldest")`` reads history.
         ``max_kept``: most messages readers may keep outside the ring's sequence window (0:
         1024). ``warm_bytes``: past this offset the writer wraps early to the ring's front when
-        it is free (None: the measured default; 0: never)."""
-        return cls(_core.Ring.create(name, capacity, policy, mode, max_messages, retain, max_kept, warm_bytes))
+        it is free (None: the measured default; 0: never). ``prefault=True``: this process and
+        every process attaching map the whole ring in at once, so that the first lap through the
+        ring takes no page faults (create and attach take that time instead)."""
+        return cls(_core.Ring.create(name, capacity, policy, mode, max_messages, retain, max_kept, warm_bytes,
+                                     prefault))
 
     @classmethod
     def attach(cls, name: str) -> "Ring":

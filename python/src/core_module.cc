@@ -240,13 +240,15 @@ NB_MODULE(ARROWRING_MODULE, m) {
 
   nb::class_<Ring>(m, "Ring")
       .def_static("create", [](std::string_view name, uint64_t capacity, std::string_view policy, uint32_t mode,
-                               uint32_t max_messages, bool retain, uint32_t max_kept, std::optional<uint64_t> warm_bytes) {
+                               uint32_t max_messages, bool retain, uint32_t max_kept, std::optional<uint64_t> warm_bytes,
+                               bool prefault) {
         return Unwrap(Ring::Create(name, capacity, {.policy = Unwrap(ParsePolicy(policy)),
                                                     .max_messages = max_messages, .mode = mode, .retain = retain,
                                                     .max_kept = max_kept,
-                                                    .warm_bytes = warm_bytes.value_or(RingOptions::kWarmDefault)}));
+                                                    .warm_bytes = warm_bytes.value_or(RingOptions::kWarmDefault),
+                                                    .prefault = prefault}));
       }, "name"_a, "capacity"_a, "policy"_a = "block", "mode"_a = 0600, "max_messages"_a = 0, "retain"_a = false,
-         "max_kept"_a = 0, "warm_bytes"_a = nb::none())
+         "max_kept"_a = 0, "warm_bytes"_a = nb::none(), "prefault"_a = false)
       .def_static("attach", [](std::string_view name) { return Unwrap(Ring::Attach(name)); }, "name"_a)
       .def_static("unlink", [](std::string_view name) { Unwrap(Ring::Unlink(name)); }, "name"_a)
       .def_static("list", &MappedSegment::List)

@@ -259,3 +259,18 @@ def test_subscriber_close_releases_what_was_due(ring):
 def test_publish_rejects_what_is_not_a_table(ring):
     with pytest.raises(ar.InvalidArgumentError):
         ring.publisher().publish({"x": [1]})
+
+
+def test_a_prefaulting_ring_is_mapped_in_at_create_and_says_so(ring_name):
+    import resource
+    ring = ar.Ring.create(ring_name, capacity=8 * 2**20, prefault=True)
+    assert ring.stats()["prefault"] is True
+    table = pa.table({"x": np.arange(2**20 - 100, dtype=np.int64)})  # about 8 MiB: the whole ring
+    publisher = ring.publisher()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    publisher.publish(table)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 2048 // 4, f"{faults} page faults writing 2048 prefaulted pages"
+    plain = ar.Ring.create(ring_name + "-plain", capacity=4096)
+    plain.unlink()
+    assert plain.stats()["prefault"] is False

@@ -64,7 +64,7 @@ namespace arrowring::layout {
 
 inline constexpr uint64_t kMagic = 0x474E4952574F5241ull;  // the bytes "AROWRING" in memory order
 inline constexpr uint32_t kLayoutMajor = 4;
-inline constexpr uint32_t kLayoutMinor = 1;  // 4.1: last_lap_bytes
+inline constexpr uint32_t kLayoutMinor = 1;  // 4.1: last_lap_bytes, kFlagPrefault
 inline constexpr uint32_t kLayoutVersion = kLayoutMajor << 16 | kLayoutMinor;
 constexpr uint32_t LayoutMajor(uint32_t version) { return version >> 16; }
 constexpr uint32_t LayoutMinor(uint32_t version) { return version & 0xFFFF; }
@@ -83,6 +83,9 @@ enum class MessageState : uint8_t { kFree = 0, kWriting = 1, kCommitted = 2, kKe
 
 /// RingHeader::flags.
 inline constexpr uint32_t kFlagRetain = 1;  ///< keep committed messages until space is needed
+/// Since 4.1: every process maps the whole ring in when it attaches, so that no write or read
+/// of its first lap takes page faults (older readers ignore it: it changes no shared state).
+inline constexpr uint32_t kFlagPrefault = 2;
 
 inline constexpr int kHolderBits = 48;
 inline constexpr int kStateShift = 48;
@@ -162,7 +165,7 @@ struct alignas(64) RingHeader {
   uint64_t ring_id;           // random, identifies this ring in handles
   uint64_t created_ns;
   char name[kMaxNameLength + 8];
-  uint32_t flags;             // kFlagRetain
+  uint32_t flags;             // kFlagRetain, kFlagPrefault
   uint32_t max_kept;          // K, entries of the kept-message table (>= 1)
   uint64_t kept_offset;       // the kept-message table, after the descriptors
   uint64_t warm_bytes;        // the writer wraps early past this physical offset when the

@@ -115,7 +115,7 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
   h->data_offset = layout::DataOffset(messages, kept);
   h->kept_offset = layout::KeptOffset(messages);
   h->max_kept = kept;
-  h->flags = options.retain ? layout::kFlagRetain : 0;
+  h->flags = (options.retain ? layout::kFlagRetain : 0) | (options.prefault ? layout::kFlagPrefault : 0);
   h->warm_bytes = options.warm_bytes == RingOptions::kWarmDefault ? kDefaultWarmBytes : options.warm_bytes;
   h->descriptors_offset = layout::DescriptorsOffset();
   h->attachments_offset = layout::AttachmentsOffset();
@@ -169,6 +169,9 @@ Result<Ring> Ring::Create(std::string_view name, uint64_t capacity, RingOptions 
   if (!segment) return segment.error();
   auto ring = Format((*segment)->bytes(), capacity, options, name, *segment);
   if (!ring) return ring;  // The unpublished segment goes with it.
+  if (options.prefault) {
+    if (auto mapped = (*segment)->Prefault(); !mapped) return mapped.error();
+  }
   // Only a fully formatted ring gets its name: no attacher sees one half made.
   if (auto published = (*segment)->Publish(name); !published) return published.error();
   return ring;
@@ -180,6 +183,9 @@ Result<Ring> Ring::Attach(std::string_view name) {
   auto ring = Open((*segment)->bytes(), *segment);
   if (!ring) {
     return Error{ring.error().code, "ring '" + std::string(name) + "': " + ring.error().message};
+  }
+  if (ring->Stats().prefault) {
+    if (auto mapped = (*segment)->Prefault(); !mapped) return mapped.error();
   }
   return ring;
 }

@@ -111,6 +111,19 @@ Result<std::shared_ptr<MappedSegment>> MappedSegment::Create(std::string_view na
   return std::shared_ptr<MappedSegment>(new MappedSegment(address, bytes, hidden));
 }
 
+Status MappedSegment::Prefault() const {
+  if (::madvise(address_, size_, MADV_POPULATE_WRITE) == 0) return Ok();
+  if (errno != EINVAL) {
+    return Error{Errc::kSystem, std::string("could not map the ring's pages in (madvise MADV_POPULATE_WRITE: ") +
+                                    std::strerror(errno) + "); create it without prefaulting"};
+  }
+  // Before Linux 5.14: a read of each page maps it (shared tmpfs pages map writable).
+  const auto* bytes = static_cast<const volatile std::byte*>(address_);
+  const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  for (uint64_t offset = 0; offset < size_; offset += page) (void)bytes[offset];
+  return Ok();
+}
+
 Status MappedSegment::Publish(std::string_view name) {
   if (pending_.empty()) return Error{Errc::kBadState, "segment of ring '" + std::string(name) + "' was published already"};
   const std::string from = "/dev/shm" + pending_, to = "/dev/shm" + SegmentName(name);

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -251,6 +252,36 @@ TEST_F(Segment, RandomHeadersNeverCrashTheAttacher) {
     }
     (void)MappedSegment::Unlink(name);
   }
+}
+
+// Minor page faults this process takes while writing every byte of the ring's data.
+long FaultsWritingTheData(Ring& ring) {
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  auto slot = ring.TryAllocate(ring.capacity());
+  EXPECT_TRUE(slot.ok() && slot->has_value());
+  std::memset((**slot).data().data(), 0x5A, (**slot).data().size());
+  getrusage(RUSAGE_SELF, &after);
+  return after.ru_minflt - before.ru_minflt;
+}
+
+TEST_F(Segment, APrefaultingRingTakesNoPageFaultsOnItsFirstLapInTheCreatorOrAnAttacher) {
+  constexpr uint64_t kCapacity = 16 << 20;  // 4096 pages of 4 KiB
+  const long pages = static_cast<long>(kCapacity / 4096);
+  {
+    auto plain = Ring::Create(name_, kCapacity);
+    ASSERT_TRUE(plain.ok()) << plain.error().ToString();
+    EXPECT_FALSE(plain->Stats().prefault);
+    EXPECT_GT(FaultsWritingTheData(*plain), pages / 2) << "without prefaulting, the first lap faults its pages in";
+    ASSERT_TRUE(Ring::Unlink(name_).ok());
+  }
+  auto created = Ring::Create(name_, kCapacity, {.prefault = true});
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  EXPECT_TRUE(created->Stats().prefault);
+  EXPECT_LT(FaultsWritingTheData(*created), pages / 16) << "the creator's mapping is in already";
+  auto attached = Ring::Attach(name_);  // a second mapping, as another process gets
+  ASSERT_TRUE(attached.ok()) << attached.error().ToString();
+  EXPECT_LT(FaultsWritingTheData(*attached), pages / 16) << "an attacher maps the ring in when it attaches";
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ RingStats Ring::Stats() const {
   }
   stats.max_kept = ring.max_kept;
   stats.retain = ring.retain;
+  stats.prefault = (ring.header->flags & layout::kFlagPrefault) != 0;
   stats.warm_bytes = ring.retain ? 0 : ring.warm_bytes;
   const uint64_t used = std::min(ring.capacity, stats.writing_bytes + stats.committed_bytes + stats.kept_bytes);
   stats.free_bytes = ring.capacity - used;

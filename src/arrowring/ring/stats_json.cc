@@ -55,6 +55,7 @@ std::string StatsJson(const RingStats& s) {
   out += ", " + field("kept_bytes", s.kept_bytes);
   out += ", " + field("max_kept", s.max_kept);
   out += ", \"retain\": " + std::string(s.retain ? "true" : "false");
+  out += ", \"prefault\": " + std::string(s.prefault ? "true" : "false");
   out += ", " + field("warm_bytes", s.warm_bytes);
   out += ", " + field("messages_given_way", s.messages_given_way);
   out += ", " + field("bytes_given_way", s.bytes_given_way);
