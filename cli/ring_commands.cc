@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "arrowring/ring/streaming_copy.h"
 #include "arrowring/ring/segment.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -128,7 +129,9 @@ int RunStat(const StatArgs& args) {
             << " free; high water " << bytes(s.high_water_bytes) << "\n"
             << "kept        " << s.kept_messages << " messages held by readers outside the window ("
             << bytes(s.kept_bytes) << "; " << s.max_kept << " at most, table full " << s.kept_full << " times)\n"
-            << "written     " << s.messages_written << " messages, " << bytes(s.bytes_written) << "\n"
+            << "written     " << s.messages_written << " messages, " << bytes(s.bytes_written) << "; last lap "
+            << (s.writer_lap_bytes == 0 ? std::string("none yet") : bytes(s.writer_lap_bytes))
+            << (IsColdLap(s.writer_lap_bytes) ? " (cold: streaming stores)" : "") << "\n"
             << "read        " << s.messages_read << " acquisitions, " << bytes(s.bytes_read) << "\n"
             << "dropped     " << s.messages_dropped << " messages, " << bytes(s.bytes_dropped) << "\n"
             << "aborted     " << s.messages_aborted << " messages\n";

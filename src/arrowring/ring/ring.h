@@ -106,6 +106,9 @@ struct RingStats {
   bool retain = false;
   bool prefault = false;
   uint64_t warm_bytes = 0;
+  // The writer's last lap through the ring, in bytes (0 before its first wrap): short laps
+  // are warm writes; from ColdLapBytes() on, writes are cold (streaming stores).
+  uint64_t writer_lap_bytes = 0;
   // Counters since creation.
   uint64_t messages_written = 0, bytes_written = 0;
   uint64_t messages_read = 0, bytes_read = 0;

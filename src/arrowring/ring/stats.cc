@@ -58,6 +58,7 @@ RingStats Ring::Stats() const {
   stats.retain = ring.retain;
   stats.prefault = (ring.header->flags & layout::kFlagPrefault) != 0;
   stats.warm_bytes = ring.retain ? 0 : ring.warm_bytes;
+  stats.writer_lap_bytes = ring.header->last_lap_bytes.load(std::memory_order_relaxed);
   const uint64_t used = std::min(ring.capacity, stats.writing_bytes + stats.committed_bytes + stats.kept_bytes);
   stats.free_bytes = ring.capacity - used;
   stats.free_messages = ring.message_limit - std::min<uint64_t>(ring.message_limit, next - head);

@@ -57,6 +57,7 @@ std::string StatsJson(const RingStats& s) {
   out += ", \"retain\": " + std::string(s.retain ? "true" : "false");
   out += ", \"prefault\": " + std::string(s.prefault ? "true" : "false");
   out += ", " + field("warm_bytes", s.warm_bytes);
+  out += ", " + field("writer_lap_bytes", s.writer_lap_bytes);
   out += ", " + field("messages_given_way", s.messages_given_way);
   out += ", " + field("bytes_given_way", s.bytes_given_way);
   out += ", " + field("messages_kept_total", s.messages_kept_total);
