@@ -15,7 +15,8 @@
 #include <arrow/util/bitmap_ops.h>
 
 #include "arrowring/ipc/arrow_write_internal.h"
-#include "arrowring/ipc/pubsub.h"
+#include "arrowring/ipc/pubsub.h"  // defines Publisher::Loan
+#include "arrowring/ipc/ring_status.h"
 
 namespace arrowring {
 namespace {
