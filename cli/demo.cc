@@ -33,7 +33,7 @@
 #include <arrow/util/key_value_metadata.h>
 
 #include "arrowring/ipc/pubsub.h"
-#include "arrowring/ring/system.h"
+#include "arrowring/ring/internal/system.h"
 #include "cli_util.h"
 #include "commands.h"
 

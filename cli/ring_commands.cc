@@ -7,7 +7,7 @@
 #include <map>
 #include <vector>
 
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/segment.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "prometheus.h"

@@ -17,7 +17,7 @@
 #include "arrowring/bridge/auth.h"
 #include "arrowring/bridge/wire.h"
 #include "arrowring/ipc/pubsub.h"
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/segment.h"
 
 namespace arrowring::bridge {
 

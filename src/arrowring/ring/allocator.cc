@@ -5,11 +5,11 @@
 #include <bit>
 #include <chrono>
 
-#include "arrowring/ring/allocator_internal.h"
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/kept_internal.h"
-#include "arrowring/ring/message_lifecycle_internal.h"
-#include "arrowring/ring/recovery_internal.h"
+#include "arrowring/ring/internal/allocator_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
+#include "arrowring/ring/internal/message_lifecycle_internal.h"
+#include "arrowring/ring/internal/recovery_internal.h"
 
 namespace arrowring {
 

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <string>
 
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/kept_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
 
 namespace arrowring {
 namespace {

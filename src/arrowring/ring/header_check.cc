@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <string>
 
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/header_check_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/header_check_internal.h"
 #include "arrowring/ring/ring.h"
 
 namespace arrowring {

@@ -2,8 +2,8 @@
 // it again for its holders, releasing it, and placing new messages around its bytes.
 #include <algorithm>
 
-#include "arrowring/ring/kept_internal.h"
-#include "arrowring/ring/message_lifecycle_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
+#include "arrowring/ring/internal/message_lifecycle_internal.h"
 
 namespace arrowring {
 

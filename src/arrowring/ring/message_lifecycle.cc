@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "arrowring/ring/kept_internal.h"
-#include "arrowring/ring/message_lifecycle_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
+#include "arrowring/ring/internal/message_lifecycle_internal.h"
 #include "arrowring/ring/ring.h"
 
 namespace arrowring {

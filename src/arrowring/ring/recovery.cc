@@ -2,11 +2,11 @@
 // that died (or were killed) held — read references, half-written messages, subscribers.
 #include <cstring>
 
-#include "arrowring/ring/allocator_internal.h"
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/kept_internal.h"
-#include "arrowring/ring/recovery_internal.h"
-#include "arrowring/ring/subscription_internal.h"
+#include "arrowring/ring/internal/allocator_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
+#include "arrowring/ring/internal/recovery_internal.h"
+#include "arrowring/ring/internal/subscription_internal.h"
 
 namespace arrowring {
 

@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <cstring>
 
-#include "arrowring/ring/header_check_internal.h"
-#include "arrowring/ring/recovery_internal.h"
-#include "arrowring/ring/ring_state_internal.h"
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/header_check_internal.h"
+#include "arrowring/ring/internal/recovery_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
+#include "arrowring/ring/internal/segment.h"
 
 namespace arrowring {
 

@@ -5,7 +5,7 @@
 #include <vector>
 #include <cstring>
 
-#include "arrowring/ring/ring_state_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
 
 namespace arrowring {
 

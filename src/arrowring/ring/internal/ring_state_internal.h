@@ -11,7 +11,7 @@
 
 #include "arrowring/ring/layout.h"
 #include "arrowring/ring/ring.h"
-#include "arrowring/ring/system.h"
+#include "arrowring/ring/internal/system.h"
 
 namespace arrowring {
 

@@ -3,7 +3,7 @@
 
 #include <string_view>
 
-#include "arrowring/ring/ring_state_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
 
 namespace arrowring {
 
