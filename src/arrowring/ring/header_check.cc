@@ -20,7 +20,7 @@ Error Mismatch(std::string_view what, uint64_t found, uint64_t expected) {
 }  // namespace
 
 Status CheckHeader(const RingHeader& h, uint64_t memory_bytes) {
-  if (h.magic != layout::kMagic) {
+  if (h.magic != layout::kMagic) {  // SYNC POINT segment-magic (checked first)
     char found[20];
     std::snprintf(found, sizeof found, "0x%016llx", static_cast<unsigned long long>(h.magic));
     return Error{Errc::kIncompatible, std::string("not an arrowring ring: magic ") + found +
