@@ -19,8 +19,10 @@ from typing import Any, Optional, Tuple
 import pyarrow as pa
 import pyarrow.ipc
 
-from .. import Error, ipc_stream_size
-from . import _attachments, _warnings
+from .._ipc import ipc_stream_size
+from ..errors import Error
+from . import _warnings
+from ._reading import read_table_from_address
 from .handle import RingBufferHandle
 from .shared_ring_buffer import get_global_ring_buffer
 
@@ -52,21 +54,6 @@ def read_table_from_buffer(buffer: memoryview, size: int) -> pa.Table:
     """Reads a table zero-copy from the first ``size`` bytes of ``buffer``; the table keeps
     ``buffer`` alive."""
     return pa.ipc.open_stream(pa.py_buffer(buffer)[:size]).read_all()
-
-
-def read_table_from_address(address: int, size: int, base: object = None) -> pa.Table:
-    """Reads a table zero-copy from ``size`` bytes of raw memory at ``address``.
-
-    When the address is a ring message this process holds for reading, the table takes its own
-    reference to the message: it stays intact (never overwritten) until the table and every
-    slice of it are garbage-collected, even after the slot is released. Otherwise ``base`` is
-    kept alive as long as the table."""
-    held = _attachments.held_read_slot(address)
-    if held is not None:
-        if size > held.size:
-            raise ValueError(f"read_table_from_address: {size} bytes asked of a message of {held.size}")
-        return pa.ipc.open_stream(pa.py_buffer(held.duplicate())[:size]).read_all()
-    return pa.ipc.open_stream(pa.foreign_buffer(address, size, base=base)).read_all()
 
 
 def write_table_to_buffer(table: pa.Table, buffer: memoryview) -> int:
