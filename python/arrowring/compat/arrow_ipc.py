@@ -90,8 +90,9 @@ def try_zero_copy_pyarrow(table: pa.Table, store_config: Any, tag: Any) -> Tuple
     Returns ``(handle, True)``, or ``(None, False)`` when it cannot (the ring cannot be made or
     attached, the table is larger than the ring, or tables still alive fill it), so the caller
     takes its copying fallback; while readers are loading what the ring holds it waits for them
-    rather than overwrite what they have not read (``SharedMemoryRingBuffer._reserve``); each cause is logged as a WARNING (rate-limited) on
-    the ``arrowring.compat`` logger. ``store_config`` and ``tag`` are unused, as in the framework."""
+    rather than overwrite what they have not read (``SharedMemoryRingBuffer._reserve``); each
+    cause is logged as a WARNING (rate-limited) on the ``arrowring.compat`` logger.
+    ``store_config`` and ``tag`` are unused, as in the framework."""
     try:
         ring_buffer = get_global_ring_buffer()
         size = get_table_ipc_size(table)
