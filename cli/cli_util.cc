@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "arrowring/ipc/pubsub.h"
+#include "arrowring/ipc/ring_status.h"
 
 namespace arrowring::cli {
 

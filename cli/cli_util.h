@@ -10,7 +10,7 @@
 
 #include "arrowring/ring/error.h"
 #include "arrowring/ring/ring.h"
-#include "arrowring/ring/stats_json.h"
+#include "arrowring/ring/internal/stats_json.h"
 
 namespace arrowring::cli {
 

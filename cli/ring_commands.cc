@@ -7,8 +7,8 @@
 #include <map>
 #include <vector>
 
+#include "arrowring/ring/internal/segment.h"
 #include "arrowring/ring/streaming_copy.h"
-#include "arrowring/ring/segment.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "prometheus.h"

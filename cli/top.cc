@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/segment.h"
 #include "cli_util.h"
 #include "commands.h"
 

@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   openssl  # test certificates for the Flight bridge's TLS tests
   clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes (make fuzz, and the bounded pass of make test)
+  clang-format-14 clang-tidy-14  # make lint (.clang-format, .clang-tidy)
 )
 
 missing=()

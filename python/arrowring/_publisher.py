@@ -67,7 +67,8 @@ class Publisher:
         if not _core.LOANS:
             raise LoanUnavailableError(_core.LOAN_UNAVAILABLE)
         if _loan.np is None:
-            raise LoanUnavailableError("a loan's columns are NumPy arrays, and numpy is not installed: pip install numpy")
+            raise LoanUnavailableError(
+                "a loan's columns are NumPy arrays, and numpy is not installed: pip install numpy")
         if self.compression is not None:
             raise InvalidArgumentError("a loan cannot be compressed (its body is written in place): make the "
                                        "publisher with compression=None, or use publish()")

@@ -223,7 +223,8 @@ class RemoteSubscription:
             if not isinstance(value, str) or not value or "\n" in value:
                 raise InvalidArgumentError(f"{what} must be a non-empty name without newlines, got {value!r}")
         if resume_after is not None and (not isinstance(resume_after, int) or resume_after < 0):
-            raise InvalidArgumentError(f"resume_after must be a sequence number (int >= 0) or None, got {resume_after!r}")
+            raise InvalidArgumentError(
+                f"resume_after must be a sequence number (int >= 0) or None, got {resume_after!r}")
         if len(_ticket(ring, subscriber, 2**64 - 1)) > _TICKET_MAX:
             raise InvalidArgumentError("ring and subscriber names too long for a ticket (512 bytes in all)")
         self._client = client
@@ -350,7 +351,7 @@ class RemoteSubscription:
         try:
             # No deadline: the stream lasts as long as the subscription.
             reader = self._client._client.do_get(ticket, options=self._client._options())
-            reader.schema  # the server answers a refused call instead of a schema
+            _ = reader.schema  # the server answers a refused call instead of a schema
         except pa.ArrowException as error:
             raise _explain(error, self._client.location, self.ring, True) from error
         return reader

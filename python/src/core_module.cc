@@ -22,8 +22,8 @@
 #include <nanobind/stl/vector.h>
 
 #include "arrowring/ring/ring.h"
-#include "arrowring/ring/segment.h"
-#include "arrowring/ring/stats_json.h"
+#include "arrowring/ring/internal/segment.h"
+#include "arrowring/ring/internal/stats_json.h"
 #include "arrowring/ring/streaming_copy.h"
 
 namespace nb = nanobind;

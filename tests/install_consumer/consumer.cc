@@ -1,5 +1,6 @@
 // Publishes a table into a new ring and reads it back zero-copy, through installed headers
-// and libraries only. Prints "ok" and exits 0 when the table came back equal.
+// and libraries only, with the umbrella header as its one arrowring include: it is all a
+// consumer needs. Prints "ok" and exits 0 when the table came back equal.
 #include <unistd.h>
 
 #include <iostream>
@@ -7,8 +8,7 @@
 
 #include <arrow/api.h>
 
-#include "arrowring/ipc/pubsub.h"
-#include "arrowring/ring/ring.h"
+#include "arrowring/arrowring.h"
 
 int main() {
   const std::string name = "install-consumer-" + std::to_string(getpid());

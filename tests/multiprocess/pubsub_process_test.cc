@@ -19,7 +19,7 @@
 
 #include "arrowring/ipc/pubsub.h"
 #include "arrowring/ipc/test_tables.h"
-#include "arrowring/ring/stats_json.h"
+#include "arrowring/ring/internal/stats_json.h"
 
 namespace arrowring {
 namespace {

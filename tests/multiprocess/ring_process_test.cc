@@ -15,7 +15,7 @@
 #include "processes.h"
 
 #include "arrowring/ring/ring.h"
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/segment.h"
 
 namespace arrowring {
 namespace {

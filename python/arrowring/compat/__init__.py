@@ -14,8 +14,9 @@ from __future__ import annotations
 import sys
 
 from . import arrow_ipc, shared_ring_buffer
-from .arrow_ipc import (get_table_ipc_size, ipc_bytes_to_table, read_table_from_address, read_table_from_buffer,
-                        table_to_ipc_bytes, try_zero_copy_pyarrow, write_table_to_buffer)
+from ._reading import read_table_from_address
+from .arrow_ipc import (get_table_ipc_size, ipc_bytes_to_table, read_table_from_buffer, table_to_ipc_bytes,
+                        try_zero_copy_pyarrow, write_table_to_buffer)
 from .handle import RingBufferHandle
 from .shared_ring_buffer import (DEFAULT_RING_BUFFER_SIZE, DEFAULT_SLOT_SIZE, SLOT_FREE, SLOT_READY, SLOT_WRITING,
                                  RingBufferSlot, SharedMemoryRingBuffer, attach_to_ring_buffer,

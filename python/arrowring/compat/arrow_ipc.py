@@ -19,8 +19,10 @@ from typing import Any, Optional, Tuple
 import pyarrow as pa
 import pyarrow.ipc
 
-from .. import Error, ipc_stream_size
-from . import _attachments, _warnings
+from .._ipc import ipc_stream_size
+from ..errors import Error
+from . import _warnings
+from ._reading import read_table_from_address
 from .handle import RingBufferHandle
 from .shared_ring_buffer import get_global_ring_buffer
 
@@ -52,21 +54,6 @@ def read_table_from_buffer(buffer: memoryview, size: int) -> pa.Table:
     """Reads a table zero-copy from the first ``size`` bytes of ``buffer``; the table keeps
     ``buffer`` alive."""
     return pa.ipc.open_stream(pa.py_buffer(buffer)[:size]).read_all()
-
-
-def read_table_from_address(address: int, size: int, base: object = None) -> pa.Table:
-    """Reads a table zero-copy from ``size`` bytes of raw memory at ``address``.
-
-    When the address is a ring message this process holds for reading, the table takes its own
-    reference to the message: it stays intact (never overwritten) until the table and every
-    slice of it are garbage-collected, even after the slot is released. Otherwise ``base`` is
-    kept alive as long as the table."""
-    held = _attachments.held_read_slot(address)
-    if held is not None:
-        if size > held.size:
-            raise ValueError(f"read_table_from_address: {size} bytes asked of a message of {held.size}")
-        return pa.ipc.open_stream(pa.py_buffer(held.duplicate())[:size]).read_all()
-    return pa.ipc.open_stream(pa.foreign_buffer(address, size, base=base)).read_all()
 
 
 def write_table_to_buffer(table: pa.Table, buffer: memoryview) -> int:
@@ -103,8 +90,9 @@ def try_zero_copy_pyarrow(table: pa.Table, store_config: Any, tag: Any) -> Tuple
     Returns ``(handle, True)``, or ``(None, False)`` when it cannot (the ring cannot be made or
     attached, the table is larger than the ring, or tables still alive fill it), so the caller
     takes its copying fallback; while readers are loading what the ring holds it waits for them
-    rather than overwrite what they have not read (``SharedMemoryRingBuffer._reserve``); each cause is logged as a WARNING (rate-limited) on
-    the ``arrowring.compat`` logger. ``store_config`` and ``tag`` are unused, as in the framework."""
+    rather than overwrite what they have not read (``SharedMemoryRingBuffer._reserve``); each
+    cause is logged as a WARNING (rate-limited) on the ``arrowring.compat`` logger.
+    ``store_config`` and ``tag`` are unused, as in the framework."""
     try:
         ring_buffer = get_global_ring_buffer()
         size = get_table_ipc_size(table)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from ..errors import StaleHandleError
+from ._reading import read_table_from_address
 from .shared_ring_buffer import DEFAULT_RING_BUFFER_SIZE, DEFAULT_SLOT_SIZE, attach_to_ring_buffer
 
 __all__ = ["RingBufferHandle"]
@@ -32,7 +33,6 @@ class RingBufferHandle:
     def load_pyarrow(self) -> pa.Table:
         """The table, zero-copy. It keeps the message intact for as long as it lives (also after
         ``release()``). StaleHandleError when the message was dropped for space or released."""
-        from .arrow_ipc import read_table_from_address
         ring_buffer = attach_to_ring_buffer(self.buffer_name, self.total_size, self.slot_size)
         if not ring_buffer.acquire_for_read(self.slot_index, self.data_size):
             raise StaleHandleError(

@@ -5,7 +5,7 @@
 #include <arrow/table.h>
 #include <arrow/util/byte_size.h>
 
-#include "arrowring/ipc/pubsub.h"
+#include "arrowring/ipc/ring_status.h"
 
 namespace arrowring::bridge {
 

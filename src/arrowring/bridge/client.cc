@@ -4,7 +4,7 @@
 
 #include <arrow/flight/types.h>
 
-#include "arrowring/ipc/pubsub.h"
+#include "arrowring/ipc/ring_status.h"
 
 namespace arrowring::bridge {
 

@@ -1,10 +1,7 @@
 #include "arrowring/bridge/server.h"
 
-#include <chrono>
-#include <condition_variable>
 #include <algorithm>
-#include <atomic>
-#include <deque>
+#include <chrono>
 #include <optional>
 #include <sstream>
 
@@ -15,186 +12,21 @@
 
 #include "arrowring/bridge/assembler.h"
 #include "arrowring/bridge/auth.h"
+#include "arrowring/bridge/durable_stream.h"
 #include "arrowring/bridge/wire.h"
 #include "arrowring/ipc/pubsub.h"
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/segment.h"
 
 namespace arrowring::bridge {
 
 namespace flight = arrow::flight;
 using namespace std::chrono_literals;
 
-namespace {
-// How often a waiting stream looks at cancellation, takeover and shutdown.
-constexpr auto kPoll = 50ms;
-
-}  // namespace
-
 bool IsLoopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
-struct RingServer::Sent {
-  std::atomic<uint64_t> tables{0}, bytes{0}, missed{0};
-};
-
-// A durable subscriber: the ring subscription and the messages sent but not acknowledged.
-// One stream at a time serves it; a new DoGet for the same name takes it over.
-struct RingServer::Durable {
-  std::string ring_name, name;
-  std::optional<Subscriber> subscriber;
-  std::mutex mutex;
-  std::condition_variable changed;
-  struct Held {
-    uint64_t sequence;
-    Message message;
-  };
-  std::deque<Held> held;   // in sequence order; [0, cursor) sent on the current stream
-  size_t cursor = 0;
-  std::optional<uint64_t> acked;
-  std::atomic<uint64_t> generation{0};  // bumped by each new stream: older streams end
-  std::mutex stream_mutex;  // held by the stream using `subscriber`
-  ServerStats::Stream stats;
-  std::shared_ptr<RingServer::Sent> sent;  // the server's lifetime totals
-
-  void AckLocked(uint64_t sequence) {
-    if (!acked || sequence > *acked) acked = sequence;
-    while (!held.empty() && held.front().sequence <= sequence) {
-      held.pop_front();
-      if (cursor > 0) --cursor;
-    }
-    stats.acked = static_cast<int64_t>(*acked);
-    changed.notify_all();
-  }
-};
-
 namespace {
-
-// Yields the batches of the durable subscriber's messages for one DoGet stream and knows
-// the tag of the batch it yielded last.
-class DurableReader : public arrow::RecordBatchReader {
- public:
-  DurableReader(std::shared_ptr<RingServer::Durable> durable, uint64_t generation,
-                const flight::ServerCallContext* context, const std::atomic<bool>* stopping,
-                size_t window, uint64_t ring_id, std::shared_ptr<arrow::Schema> schema)
-      : durable_(std::move(durable)), generation_(generation), context_(context),
-        stopping_(stopping), window_(window), ring_id_(ring_id), schema_(std::move(schema)) {}
-
-  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
-  const BatchTag& tag() const { return tag_; }
-
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    *out = nullptr;
-    if (next_batch_ < batches_.size()) return Yield(out);
-    ARROW_ASSIGN_OR_RAISE(auto held, NextMessage());
-    if (!held) return arrow::Status::OK();  // end of this stream
-    const auto& table = *held->message.table;
-    if (!table.schema()->Equals(*schema_, /*check_metadata=*/true)) {
-      // One Flight stream carries one schema: end this one; the reader reconnects and the
-      // message, still held, starts the next stream with its own schema.
-      std::lock_guard lock(durable_->mutex);
-      if (durable_->cursor > 0) --durable_->cursor;
-      return arrow::Status::OK();
-    }
-    batches_.clear();
-    arrow::TableBatchReader batch_reader(table);
-    ARROW_ASSIGN_OR_RAISE(batches_, batch_reader.ToRecordBatches());
-    tag_ = BatchTag{ring_id_, held->sequence, 0, batches_.size(), held->message.missed,
-                    held->message.commit_time_ns};
-    if (batches_.empty()) {
-      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatch::MakeEmpty(schema_));
-      batches_.push_back(empty);
-    }
-    next_batch_ = 0;
-    std::lock_guard lock(durable_->mutex);
-    ++durable_->stats.tables_sent;
-    durable_->stats.missed += held->message.missed;
-    durable_->stats.bytes_sent += held->message.handle.size;
-    durable_->sent->tables += 1;
-    durable_->sent->missed += held->message.missed;
-    durable_->sent->bytes += held->message.handle.size;
-    return Yield(out);
-  }
-
- private:
-  arrow::Status Yield(std::shared_ptr<arrow::RecordBatch>* out) {
-    tag_.batch_index = tag_.batch_count == 0 ? 0 : next_batch_;
-    *out = batches_[next_batch_++];
-    return arrow::Status::OK();
-  }
-
-  bool Over() const {
-    return context_->is_cancelled() || stopping_->load() || durable_->generation != generation_;
-  }
-
-  // The next message to send: a held one not yet sent on this stream (a replay), else a new
-  // one from the ring once the window has room. Empty when the stream should end.
-  arrow::Result<std::optional<RingServer::Durable::Held>> NextMessage() {
-    while (true) {
-      {
-        std::unique_lock lock(durable_->mutex);
-        if (Over()) return std::nullopt;
-        if (durable_->cursor < durable_->held.size()) {
-          auto& held = durable_->held[durable_->cursor++];
-          return RingServer::Durable::Held{held.sequence, held.message};
-        }
-        if (durable_->held.size() >= window_) {
-          // Back-pressure: wait for acknowledgements, never buffer more.
-          durable_->changed.wait_for(lock, kPoll);
-          continue;
-        }
-      }
-      ARROW_ASSIGN_OR_RAISE(auto message, durable_->subscriber->Next(kPoll));
-      if (!message) continue;
-      std::lock_guard lock(durable_->mutex);
-      durable_->held.push_back({message->handle.sequence, std::move(*message)});
-      // Sent right away (the loop takes it as the next unsent).
-    }
-  }
-
-  std::shared_ptr<RingServer::Durable> durable_;
-  uint64_t generation_;
-  const flight::ServerCallContext* context_;
-  const std::atomic<bool>* stopping_;
-  size_t window_;
-  uint64_t ring_id_;
-  std::shared_ptr<arrow::Schema> schema_;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches_;
-  size_t next_batch_ = 0;
-  BatchTag tag_;
-};
-
-// Flight's RecordBatchStream does the IPC framing (dictionaries included); this adds our tag
-// to every record batch payload.
-class TaggedStream : public flight::FlightDataStream {
- public:
-  TaggedStream(std::shared_ptr<DurableReader> reader, std::unique_lock<std::mutex> stream_lock,
-               std::function<void()> on_close)
-      : reader_(reader), inner_(reader), stream_lock_(std::move(stream_lock)),
-        on_close_(std::move(on_close)) {}
-  ~TaggedStream() override {
-    if (on_close_) on_close_();
-  }
-  std::shared_ptr<arrow::Schema> schema() override { return inner_.schema(); }
-  arrow::Result<flight::FlightPayload> GetSchemaPayload() override {
-    return inner_.GetSchemaPayload();
-  }
-  arrow::Result<flight::FlightPayload> Next() override {
-    ARROW_ASSIGN_OR_RAISE(auto payload, inner_.Next());
-    if (payload.ipc_message.metadata &&
-        payload.ipc_message.type == arrow::ipc::MessageType::RECORD_BATCH) {
-      payload.app_metadata = reader_->tag().Encode();
-    }
-    return payload;
-  }
-  arrow::Status Close() override { return inner_.Close(); }
-
- private:
-  std::shared_ptr<DurableReader> reader_;
-  flight::RecordBatchStream inner_;
-  std::unique_lock<std::mutex> stream_lock_;
-  std::function<void()> on_close_;
-};
 
 // A table that can never fit the ring, said as a bad request: the sender must not retry it
 // (TooLarge is a CapacityError, as a full ring is, which a sender rightly retries).
@@ -277,7 +109,8 @@ arrow::Status RingServer::Stop() {
     std::lock_guard lock(mutex_);
     for (auto& [key, durable] : durables_) durable->changed.notify_all();
   }
-  // Streams notice `stopping_` within kPoll; give in-flight calls a bounded grace period.
+  // Streams notice `stopping_` within kPoll (durable_stream.cc); give in-flight calls a
+  // bounded grace period.
   auto deadline = std::chrono::system_clock::now() + 2s;
   auto status = Shutdown(&deadline);
   std::lock_guard lock(mutex_);
@@ -450,12 +283,11 @@ arrow::Status RingServer::DoGet(const flight::ServerCallContext& context,
   Log("stream " + ticket->ring + "/" + ticket->subscriber + " to " + context.peer() +
       " (resume after " + (ticket->resume_after ? std::to_string(*ticket->resume_after) : "-") +
       ")");
-  auto reader = std::make_shared<DurableReader>(durable, generation, &context, &stopping_,
-                                                options_.window, ring_id, schema);
-  *stream = std::make_unique<TaggedStream>(reader, std::move(stream_lock), [durable] {
-    std::lock_guard lock(durable->mutex);
-    durable->stats.active = false;
-  });
+  *stream = OpenDurableStream(durable, generation, &context, &stopping_, options_.window, ring_id,
+                              schema, std::move(stream_lock), [durable] {
+                                std::lock_guard lock(durable->mutex);
+                                durable->stats.active = false;
+                              });
   return arrow::Status::OK();
 }
 

@@ -92,8 +92,8 @@ class RingServer : public arrow::flight::FlightServerBase {
                          const arrow::flight::Action& action,
                          std::unique_ptr<arrow::flight::ResultStream>* result) override;
 
-  struct Durable;  // a durable subscriber and what it holds (server.cc)
-  struct Sent;     // what every stream sent, over the server's life (server.cc)
+  struct Durable;  // a durable subscriber and what it holds (durable_stream.h)
+  struct Sent;     // what every stream sent, over the server's life (durable_stream.h)
 
  private:
   explicit RingServer(ServerOptions options);

@@ -1,6 +1,6 @@
 #include "arrowring/ipc/ipc.h"
 
-#include "arrowring/ipc/arrow_write_internal.h"
+#include "arrowring/ipc/internal/arrow_write_internal.h"
 
 #include <algorithm>
 #include <cstring>

@@ -19,7 +19,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "arrowring/ipc/arrow_write_internal.h"
+#include "arrowring/ipc/internal/arrow_write_internal.h"
 #include "arrowring/ipc/loan_testing.h"
 #include "arrowring/ipc/pubsub.h"
 #include "arrowring/ipc/test_tables.h"

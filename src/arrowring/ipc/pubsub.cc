@@ -32,42 +32,6 @@ std::string WhatHoldsTheSpace(const RingStats& stats) {
 }  // namespace
 namespace {
 
-class RingErrorDetail final : public arrow::StatusDetail {
- public:
-  explicit RingErrorDetail(Errc code) : code_(code) {}
-  const char* type_id() const override { return "arrowring::RingError"; }
-  std::string ToString() const override { return std::string(ErrcName(code_)); }
-  Errc code() const { return code_; }
-
- private:
-  Errc code_;
-};
-
-arrow::StatusCode ArrowCode(Errc code) {
-  switch (code) {
-    case Errc::kTooLarge:
-    case Errc::kRingFull:
-    case Errc::kNoSpace:
-    case Errc::kTooManyAttachments:
-      return arrow::StatusCode::CapacityError;
-    case Errc::kNotFound:
-    case Errc::kStaleHandle:
-      return arrow::StatusCode::KeyError;
-    case Errc::kAlreadyExists:
-      return arrow::StatusCode::AlreadyExists;
-    case Errc::kPermissionDenied:
-    case Errc::kSystem:
-      return arrow::StatusCode::IOError;
-    case Errc::kInvalidArgument:
-    case Errc::kIncompatible:
-    case Errc::kCorrupt:
-    case Errc::kWrongRing:
-    case Errc::kBadState:
-      return arrow::StatusCode::Invalid;
-  }
-  return arrow::StatusCode::UnknownError;
-}
-
 // The table over a read slot: the slot (and with it the message's space) lives exactly as
 // long as any buffer of the table or of a slice of it.
 // A message that is no Arrow IPC stream is reported as ours (kCorrupt, naming the message and
@@ -89,19 +53,6 @@ arrow::Result<std::shared_ptr<arrow::Table>> TableOver(ReadSlot slot, const Read
 }
 
 }  // namespace
-
-arrow::Status ToStatus(const Error& error) {
-  return arrow::Status(ArrowCode(error.code), error.message,
-                       std::make_shared<RingErrorDetail>(error.code));
-}
-
-std::optional<Errc> ErrcOf(const arrow::Status& status) {
-  const auto& detail = status.detail();
-  if (detail == nullptr || std::string_view(detail->type_id()) != "arrowring::RingError") {
-    return std::nullopt;
-  }
-  return static_cast<const RingErrorDetail&>(*detail).code();
-}
 
 Publisher::Publisher(Ring ring, PublishOptions options)
     : ring_(std::move(ring)), options_(options) {}

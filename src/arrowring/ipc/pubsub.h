@@ -27,16 +27,12 @@
 
 #include "arrowring/ipc/ipc.h"
 #include "arrowring/ipc/loan.h"
+#include "arrowring/ipc/ring_status.h"
 #include "arrowring/ipc/stream_decoder.h"
 #include "arrowring/ipc/stream_encoder.h"
 #include "arrowring/ring/ring.h"
 
 namespace arrowring {
-
-/// The core error as an arrow::Status; ErrcOf() gives the Errc back.
-arrow::Status ToStatus(const Error& error);
-/// The ring error code behind a Status made by arrowring, or empty for other statuses.
-std::optional<Errc> ErrcOf(const arrow::Status& status);
 
 struct PublishOptions {
   WriteOptions write;

@@ -6,7 +6,7 @@
 #include <arrow/ipc/writer.h>
 #include <arrow/type.h>
 
-#include "arrowring/ipc/arrow_write_internal.h"
+#include "arrowring/ipc/internal/arrow_write_internal.h"
 #include "arrowring/ipc/ring_output_stream.h"
 
 namespace arrowring {

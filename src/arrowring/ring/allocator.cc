@@ -5,11 +5,11 @@
 #include <bit>
 #include <chrono>
 
-#include "arrowring/ring/allocator_internal.h"
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/kept_internal.h"
-#include "arrowring/ring/message_lifecycle_internal.h"
-#include "arrowring/ring/recovery_internal.h"
+#include "arrowring/ring/internal/allocator_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
+#include "arrowring/ring/internal/message_lifecycle_internal.h"
+#include "arrowring/ring/internal/recovery_internal.h"
 #include "arrowring/ring/streaming_copy.h"
 
 namespace arrowring {
@@ -24,7 +24,7 @@ namespace {
 bool KeepHeadIfOnlyReadersHoldItLocked(RingState& ring) {
   const uint64_t head = ring.header->head_seq.load(std::memory_order_relaxed);
   const MessageDescriptor& d = ring.descriptor(head);
-  const uint32_t pending = d.pending.load(std::memory_order_acquire);
+  const uint32_t pending = d.pending.load(std::memory_order_acquire);  // SYNC POINT pending-count (acquire)
   if (pending != 0 && pending != layout::kRetained) return false;
   if (!KeepLocked(ring, head)) return false;
   ReclaimHeadLocked(ring);
@@ -91,6 +91,7 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   }
 
   MessageDescriptor& d = ring.descriptor(seq);
+  // SYNC POINT message-release (acquire: the previous occupant is done)
   const uint64_t word = d.state.load(std::memory_order_acquire);
   d.seq.store(seq, std::memory_order_relaxed);
   d.begin.store(*begin, std::memory_order_relaxed);
@@ -103,9 +104,10 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   d.commit_ns.store(0, std::memory_order_relaxed);
   d.writer.store(ring.attachment + 1, std::memory_order_relaxed);
   // Publication order matters for AllocatorLock::Repair: state, tail, then next_seq.
+  // SYNC POINT next-seq (release)
   d.state.store(PackState(TagOf(word) + 1, MessageState::kWriting, 0), std::memory_order_release);
   h.tail.store(end, std::memory_order_relaxed);
-  h.next_seq.store(seq + 1, std::memory_order_release);
+  h.next_seq.store(seq + 1, std::memory_order_release);  // SYNC POINT next-seq (release)
   if (end - head_position > h.high_water_bytes.load(std::memory_order_relaxed)) {
     h.high_water_bytes.store(end - head_position, std::memory_order_relaxed);
   }
@@ -135,6 +137,7 @@ uint64_t ReclaimHeadLocked(RingState& ring) {
                                     ? CanFree(d, /*allow_lapse=*/true, ring.retain)
                                     : Freeable::kLapsed;
       if (freeable != Freeable::kNo) {
+        // SYNC POINT message-release (acq_rel CAS: freed)
         if (!d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
                                              std::memory_order_acq_rel)) {
           continue;  // A reader got in first; look again.
@@ -150,7 +153,7 @@ uint64_t ReclaimHeadLocked(RingState& ring) {
     ++head;
   }
   if (head == old_head) return 0;
-  h.head_seq.store(head, std::memory_order_release);
+  h.head_seq.store(head, std::memory_order_release);  // SYNC POINT head-seq (release)
   const uint64_t begin_after =
       head < next ? ring.descriptor(head).begin.load(std::memory_order_relaxed)
                   : h.tail.load(std::memory_order_relaxed);
@@ -164,16 +167,17 @@ bool MakeRoomLocked(RingState& ring) {
   const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
   if (head >= h.next_seq.load(std::memory_order_relaxed)) return false;
   MessageDescriptor& d = ring.descriptor(head);
-  uint64_t word = d.state.load(std::memory_order_acquire);
+  uint64_t word = d.state.load(std::memory_order_acquire);  // SYNC POINT message-commit, message-release (acquire)
   // Being written (wait for it), or not what the descriptor should hold (ReclaimHeadLocked
   // drops a scribbled one).
   if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != head ||
       !CheckDescriptor(ring, d, head)) {
     return false;
   }
-  const uint32_t pending = d.pending.load(std::memory_order_acquire);
+  const uint32_t pending = d.pending.load(std::memory_order_acquire);  // SYNC POINT pending-count (acquire)
   const bool retained = pending == layout::kRetained;
   const bool lapsed = pending != 0 && !retained && pending != WriteSlot::kUntilDropped && DeliveriesLapsed(d);
+  // SYNC POINT due-mask (acquire)
   const bool owed = d.due.load(std::memory_order_acquire) != 0 || (pending != 0 && !retained && !lapsed);
   // Owed to a subscriber or to handle loads: only drop-oldest takes it from them. Lapsed
   // deliveries are gone under every policy.
@@ -182,14 +186,15 @@ bool MakeRoomLocked(RingState& ring) {
   // missed it or its bytes go (a held one stays loadable, kept by its readers).
   uint32_t missed_by = 0;
   if (owed) {
-    missed_by = d.due.exchange(0, std::memory_order_acq_rel);
+    missed_by = d.due.exchange(0, std::memory_order_acq_rel);  // SYNC POINT due-mask (acq_rel RMW)
     for (uint32_t due = missed_by; due != 0; due &= due - 1) {
       ring.subscribers[std::countr_zero(due)].missed.fetch_add(1, std::memory_order_relaxed);
     }
   }
   if (owed || lapsed) {
+    // SYNC POINT pending-count (release)
     d.pending.store(ring.retain ? layout::kRetained : 0, std::memory_order_release);
-    word = d.state.load(std::memory_order_acquire);
+    word = d.state.load(std::memory_order_acquire);  // SYNC POINT message-release (acquire)
   }
   bool dropped = missed_by != 0;
   bool moved = false;
@@ -197,6 +202,7 @@ bool MakeRoomLocked(RingState& ring) {
     moved = true;  // Its last holder freed it meanwhile (and read it: not dropped).
   } else if (HoldersOf(word) == 0) {
     // Nobody holds it: free it (a retained message gives way).
+    // SYNC POINT message-release (acq_rel CAS: freed)
     if (d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
                                         std::memory_order_acq_rel)) {
       dropped = dropped || owed || (lapsed && !ring.retain);
@@ -229,9 +235,9 @@ bool RecoveryCouldHelpLocked(const RingState& ring) {
   const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
   if (head >= h.next_seq.load(std::memory_order_relaxed) || ring.kept_bound() != 0) return true;
   const MessageDescriptor& d = ring.descriptor(head);
-  const uint64_t word = d.state.load(std::memory_order_acquire);
+  const uint64_t word = d.state.load(std::memory_order_acquire);  // SYNC POINT message-release (acquire)
   return StateOf(word) != MessageState::kCommitted || HoldersOf(word) != 0 ||
-         d.due.load(std::memory_order_acquire) != 0;
+         d.due.load(std::memory_order_acquire) != 0;  // SYNC POINT due-mask (acquire)
 }
 
 }  // namespace
@@ -272,7 +278,7 @@ Result<std::optional<WriteSlot>> Ring::Allocate(uint64_t size, std::chrono::nano
   // holding space wakes nobody, so waiting is cut into slices of this length.
   constexpr std::chrono::milliseconds kRecoverySlice{50};
   while (true) {
-    const uint32_t epoch = h.space_epoch.load(std::memory_order_seq_cst);
+    const uint32_t epoch = h.space_epoch.load(std::memory_order_seq_cst);  // SYNC POINT space-epoch (seq_cst)
     auto slot = TryAllocate(size);
     if (!slot || slot->has_value() || h.policy == static_cast<uint32_t>(Policy::kFail)) return slot;
     const auto waited = std::chrono::steady_clock::now() - start;
@@ -280,9 +286,9 @@ Result<std::optional<WriteSlot>> Ring::Allocate(uint64_t size, std::chrono::nano
     const auto remaining = timeout == kWaitForever
                                ? std::chrono::nanoseconds(kRecoverySlice)
                                : std::min<std::chrono::nanoseconds>(timeout - waited, kRecoverySlice);
-    h.space_waiters.fetch_add(1, std::memory_order_seq_cst);
+    h.space_waiters.fetch_add(1, std::memory_order_seq_cst);  // SYNC POINT space-epoch (seq_cst)
     sys::FutexWait(&h.space_epoch, epoch, remaining);
-    h.space_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    h.space_waiters.fetch_sub(1, std::memory_order_seq_cst);  // SYNC POINT space-epoch (seq_cst)
   }
 }
 

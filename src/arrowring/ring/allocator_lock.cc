@@ -4,8 +4,8 @@
 #include <cstring>
 #include <string>
 
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/kept_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
 
 namespace arrowring {
 namespace {
@@ -34,6 +34,7 @@ constexpr unsigned kOwnerTidMask = 0x3fffffff;
 // allocator (for longer than a moment), so any other owner word is garbage.
 bool OwnerIsAttached(const RingState& ring, pid_t tid) {
   for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
+    // SYNC POINT attachment-pid (acquire)
     const uint64_t pid = ring.attachments[i].pid.load(std::memory_order_acquire);
     if (pid == 0 || pid > static_cast<uint64_t>(INT32_MAX)) continue;
     const std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid);
@@ -93,11 +94,11 @@ void AllocatorLock::Repair() {
   RingHeader& h = *ring_.header;
   const uint64_t next = h.next_seq.load(std::memory_order_relaxed);
   MessageDescriptor& d = ring_.descriptor(next);
-  const uint64_t word = d.state.load(std::memory_order_acquire);
+  const uint64_t word = d.state.load(std::memory_order_acquire);  // SYNC POINT next-seq (acquire)
   if (StateOf(word) == MessageState::kWriting && d.seq.load(std::memory_order_relaxed) == next) {
     h.tail.store(std::max(h.tail.load(std::memory_order_relaxed), d.end.load(std::memory_order_relaxed)),
                  std::memory_order_relaxed);
-    h.next_seq.store(next + 1, std::memory_order_release);
+    h.next_seq.store(next + 1, std::memory_order_release);  // SYNC POINT next-seq (release)
   }
   RepairKeptLocked(ring_);  // A move into the kept table cut between its two steps.
   h.recoveries.fetch_add(1, std::memory_order_relaxed);

@@ -26,7 +26,7 @@ using testing::CommitUntilDropped;
 using testing::kKiB;
 using namespace std::chrono_literals;
 
-TEST(Ring, ZeroAndOversizedMessagesAreErrorsNamingTheLimits) {
+TEST(Allocator, ZeroAndOversizedMessagesAreErrorsNamingTheLimits) {
   Ring ring = HeapRing(64 * kKiB);
   auto zero = ring.TryAllocate(0);
   ASSERT_FALSE(zero.ok());
@@ -37,7 +37,7 @@ TEST(Ring, ZeroAndOversizedMessagesAreErrorsNamingTheLimits) {
   EXPECT_THAT(huge.error().message, HasSubstr("65536"));
 }
 
-TEST(Ring, EmptyRingHoldsOneMessageOfTheWholeCapacity) {
+TEST(Allocator, EmptyRingHoldsOneMessageOfTheWholeCapacity) {
   Ring ring = HeapRing(64 * kKiB);
   // Move the ring's position off zero first, so the whole-capacity message must restart at 0.
   Handle small = Publish(ring, 100, 1);
@@ -47,7 +47,7 @@ TEST(Ring, EmptyRingHoldsOneMessageOfTheWholeCapacity) {
   EXPECT_FALSE(HasRoomFor(ring, 1));
 }
 
-TEST(Ring, FailPolicyReturnsNothingAtOnceWhenFull) {
+TEST(Allocator, FailPolicyReturnsNothingAtOnceWhenFull) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kFail});
   Publish(ring, 64 * kKiB, 1);
   auto slot = ring.Allocate(1, 1h);  // Would block for an hour under kBlock.
@@ -55,7 +55,7 @@ TEST(Ring, FailPolicyReturnsNothingAtOnceWhenFull) {
   EXPECT_FALSE(slot->has_value());
 }
 
-TEST(Ring, BlockedAllocationWakesWhenAReaderReleases) {
+TEST(Allocator, BlockedAllocationWakesWhenAReaderReleases) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kBlock});
   Handle handle = Publish(ring, 64 * kKiB, 1);
   auto read = ring.Acquire(handle);
@@ -70,7 +70,7 @@ TEST(Ring, BlockedAllocationWakesWhenAReaderReleases) {
   EXPECT_TRUE(got.has_value());
 }
 
-TEST(Ring, DropOldestDropsUnheldMessagesOldestFirstAndCountsThem) {
+TEST(Allocator, DropOldestDropsUnheldMessagesOldestFirstAndCountsThem) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest});
   std::vector<Handle> handles;
   for (int i = 0; i < 4; ++i) handles.push_back(Publish(ring, 16 * kKiB, static_cast<uint8_t>(i)));
@@ -83,7 +83,7 @@ TEST(Ring, DropOldestDropsUnheldMessagesOldestFirstAndCountsThem) {
   EXPECT_TRUE(ring.Acquire(newest).ok());
 }
 
-TEST(Ring, DropOldestGoesAroundAHeldMessageAndDropsOnlyUnheldOnes) {
+TEST(Allocator, DropOldestGoesAroundAHeldMessageAndDropsOnlyUnheldOnes) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest});
   Handle oldest = Publish(ring, 32 * kKiB, 1);
   Handle second = Publish(ring, 32 * kKiB, 2);
@@ -103,7 +103,7 @@ TEST(Ring, DropOldestGoesAroundAHeldMessageAndDropsOnlyUnheldOnes) {
   EXPECT_TRUE(HasRoomFor(ring, 32 * kKiB));
 }
 
-TEST(Ring, DescriptorTableBoundsMessagesInFlight) {
+TEST(Allocator, DescriptorTableBoundsMessagesInFlight) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kFail, .max_messages = 64});
   for (int i = 0; i < 64; ++i) Publish(ring, 1, 1);
   EXPECT_FALSE(HasRoomFor(ring, 1));
@@ -112,7 +112,7 @@ TEST(Ring, DescriptorTableBoundsMessagesInFlight) {
 
 // Memory efficiency with mixed sizes: a message costs its size rounded up to 64 bytes; the
 // only other loss is the tail skipped when a message would wrap, at most one message's size.
-TEST(Ring, MixedSizesFillTheRingUpToOneMessageOfWrapWaste) {
+TEST(Allocator, MixedSizesFillTheRingUpToOneMessageOfWrapWaste) {
   constexpr uint64_t kCapacity = 1024 * kKiB;
   const uint64_t sizes[] = {1, 100, 5000, 70000, 64, 3000};
   for (int rotation = 0; rotation < 6; ++rotation) {
@@ -136,7 +136,7 @@ TEST(Ring, MixedSizesFillTheRingUpToOneMessageOfWrapWaste) {
   }
 }
 
-TEST(UntilDropped, SpacePressureGoesAroundAHeldMessageAndDropsTheOldestUnheld) {
+TEST(AllocatorUntilDropped, SpacePressureGoesAroundAHeldMessageAndDropsTheOldestUnheld) {
   Ring ring = HeapRing(16 * kKiB, {.policy = Policy::kDropOldest});
   const uint64_t first = CommitUntilDropped(ring, 4 * kKiB, 1);
   auto held = ring.AcquireSequence(first);
@@ -155,7 +155,7 @@ TEST(UntilDropped, SpacePressureGoesAroundAHeldMessageAndDropsTheOldestUnheld) {
   EXPECT_EQ(ring.AcquireSequence(first).error().code, Errc::kStaleHandle);
 }
 
-TEST(UntilDropped, MessageLimitIsExactAndDropsTheOldest) {
+TEST(AllocatorUntilDropped, MessageLimitIsExactAndDropsTheOldest) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest, .max_messages = 3});
   EXPECT_EQ(ring.Stats().max_messages, 3u);
   std::vector<uint64_t> seqs;

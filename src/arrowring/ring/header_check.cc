@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <string>
 
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/header_check_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/header_check_internal.h"
 #include "arrowring/ring/ring.h"
 
 namespace arrowring {
@@ -20,7 +20,7 @@ Error Mismatch(std::string_view what, uint64_t found, uint64_t expected) {
 }  // namespace
 
 Status CheckHeader(const RingHeader& h, uint64_t memory_bytes) {
-  if (h.magic != layout::kMagic) {
+  if (h.magic != layout::kMagic) {  // SYNC POINT segment-magic (checked first)
     char found[20];
     std::snprintf(found, sizeof found, "0x%016llx", static_cast<unsigned long long>(h.magic));
     return Error{Errc::kIncompatible, std::string("not an arrowring ring: magic ") + found +

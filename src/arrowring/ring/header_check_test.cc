@@ -19,7 +19,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(Ring, FormatRefusesBadMemoryAndOpenRefusesGarbage) {
+TEST(HeaderCheck, FormatRefusesBadMemoryAndOpenRefusesGarbage) {
   std::vector<std::byte> small(100);
   EXPECT_EQ(Ring::Format(small, 4096).error().code, Errc::kInvalidArgument);
   EXPECT_EQ(Ring::Open(small).error().code, Errc::kIncompatible);

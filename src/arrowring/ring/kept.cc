@@ -2,8 +2,8 @@
 // it again for its holders, releasing it, and placing new messages around its bytes.
 #include <algorithm>
 
-#include "arrowring/ring/kept_internal.h"
-#include "arrowring/ring/message_lifecycle_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
+#include "arrowring/ring/internal/message_lifecycle_internal.h"
 
 namespace arrowring {
 
@@ -25,7 +25,8 @@ std::optional<std::pair<uint64_t, uint64_t>> PhysicalExtent(const RingState& rin
 bool KeepLocked(RingState& ring, uint64_t seq) {
   RingHeader& h = *ring.header;
   MessageDescriptor& d = ring.descriptor(seq);
-  uint64_t word = d.state.load(std::memory_order_acquire);
+  uint64_t word = d.state.load(std::memory_order_acquire);  // SYNC POINT message-commit, message-release (acquire)
+  // SYNC POINT due-mask (acquire)
   if (StateOf(word) != MessageState::kCommitted || HoldersOf(word) == 0 ||
       d.seq.load(std::memory_order_relaxed) != seq || d.due.load(std::memory_order_acquire) != 0 ||
       !CheckDescriptor(ring, d, seq)) {
@@ -33,6 +34,7 @@ bool KeepLocked(RingState& ring, uint64_t seq) {
   }
   // The lowest free entry, so that kept_high (the scan bound of every lookup) stays low.
   uint32_t index = 0;
+  // SYNC POINT message-release (acquire: an entry seen free is done)
   while (index < ring.max_kept &&
          StateOf(ring.kept[index].state.load(std::memory_order_acquire)) != MessageState::kFree) {
     ++index;
@@ -52,6 +54,7 @@ bool KeepLocked(RingState& ring, uint64_t seq) {
   k.writer.store(0, std::memory_order_relaxed);
   k.pending_deadline_s.store(0, std::memory_order_relaxed);
   // Lookups scan [0, kept_high): raise it before the entry can be found.
+  // SYNC POINT kept-high (release)
   if (index >= h.kept_high.load(std::memory_order_relaxed)) h.kept_high.store(index + 1, std::memory_order_release);
   const uint64_t tag = TagOf(k.state.load(std::memory_order_relaxed)) + 1;
   while (true) {
@@ -69,6 +72,7 @@ bool KeepLocked(RingState& ring, uint64_t seq) {
     }
     // A holder came or went meanwhile: hand over the holders there are now, if any.
     if (StateOf(word) != MessageState::kCommitted || HoldersOf(word) == 0) {
+      // SYNC POINT message-release (release: the entry is free again)
       k.state.store(PackState(tag, MessageState::kFree, 0), std::memory_order_release);
       ShrinkKeptHighLocked(ring);
       return false;
@@ -78,7 +82,7 @@ bool KeepLocked(RingState& ring, uint64_t seq) {
 
 MessageDescriptor* LocateMessage(RingState& ring, uint64_t seq, uint64_t& word) {
   MessageDescriptor& d = ring.descriptor(seq);
-  word = d.state.load(std::memory_order_acquire);
+  word = d.state.load(std::memory_order_acquire);  // SYNC POINT message-commit, kept-move (acquire)
   // `seq` is read after `state`: a descriptor is reused by storing seq before state (release),
   // so a seq equal to ours means the state word loaded was our message's (a CAS on a word
   // the descriptor has since left fails on its tag).
@@ -155,6 +159,7 @@ uint64_t KeptBytesWithinLocked(const RingState& ring, uint64_t from, uint64_t to
   const uint32_t bound = ring.kept_bound();
   for (uint32_t i = 0; i < bound; ++i) {
     const KeptMessage& k = ring.kept[i];
+    // SYNC POINT message-release (acquire)
     if (StateOf(k.state.load(std::memory_order_acquire)) != MessageState::kCommitted) continue;
     const auto extent = PhysicalExtent(ring, k);
     if (!extent) continue;
@@ -168,10 +173,11 @@ void ShrinkKeptHighLocked(RingState& ring) {
   RingHeader& h = *ring.header;
   uint32_t high = ring.kept_bound();
   const uint32_t before = high;
+  // SYNC POINT message-release (acquire)
   while (high > 0 && StateOf(ring.kept[high - 1].state.load(std::memory_order_acquire)) == MessageState::kFree) {
     --high;
   }
-  if (high != before) h.kept_high.store(high, std::memory_order_release);
+  if (high != before) h.kept_high.store(high, std::memory_order_release);  // SYNC POINT kept-high (release)
 }
 
 std::pair<uint64_t, uint64_t> ReleaseKeptOfLocked(RingState& ring, uint64_t bit) {
@@ -180,9 +186,10 @@ std::pair<uint64_t, uint64_t> ReleaseKeptOfLocked(RingState& ring, uint64_t bit)
   const uint32_t bound = ring.kept_bound();
   for (uint32_t i = 0; i < bound; ++i) {
     KeptMessage& k = ring.kept[i];
-    uint64_t word = k.state.load(std::memory_order_acquire);
+    uint64_t word = k.state.load(std::memory_order_acquire);  // SYNC POINT kept-entry (acquire)
     while (StateOf(word) == MessageState::kCommitted && (HoldersOf(word) & bit) != 0) {
       const uint64_t desired = HoldersOf(word) == bit ? PackState(TagOf(word), MessageState::kFree, 0) : word & ~bit;
+      // SYNC POINT message-release (acq_rel CAS: a dead holder released)
       if (k.state.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) {
         ++released;
         if (StateOf(desired) == MessageState::kFree) {
@@ -202,14 +209,16 @@ void RepairKeptLocked(RingState& ring) {
   const uint32_t bound = ring.kept_bound();
   for (uint32_t i = 0; i < bound; ++i) {
     KeptMessage& k = ring.kept[i];
-    const uint64_t word = k.state.load(std::memory_order_acquire);
+    const uint64_t word = k.state.load(std::memory_order_acquire);  // SYNC POINT kept-entry (acquire)
     if (StateOf(word) != MessageState::kCommitted) continue;
     const uint64_t seq = k.seq.load(std::memory_order_relaxed);
     const MessageDescriptor& d = ring.descriptor(seq);
     // The descriptor still answers for the message: the move never happened, and the holders
     // will release through the descriptor. The entry is a copy nobody will ever release.
+    // SYNC POINT kept-move (acquire)
     if (d.seq.load(std::memory_order_relaxed) == seq &&
         StateOf(d.state.load(std::memory_order_acquire)) == MessageState::kCommitted) {
+      // SYNC POINT message-release (release: the entry is free again)
       k.state.store(PackState(TagOf(word), MessageState::kFree, 0), std::memory_order_release);
     }
   }

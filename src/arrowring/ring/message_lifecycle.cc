@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "arrowring/ring/kept_internal.h"
-#include "arrowring/ring/message_lifecycle_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
+#include "arrowring/ring/internal/message_lifecycle_internal.h"
 #include "arrowring/ring/ring.h"
 
 namespace arrowring {
@@ -88,7 +88,7 @@ Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
   const bool committed =
       StateOf(word) == MessageState::kWriting &&
       d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kCommitted, 0),
-                                      std::memory_order_acq_rel);
+                                      std::memory_order_acq_rel);  // SYNC POINT message-commit (acq_rel CAS)
   d.writer.store(0, std::memory_order_relaxed);
   ring.self().write_refs.fetch_sub(1, std::memory_order_relaxed);
   ring.self().write_bytes.fetch_sub(data_.size(), std::memory_order_relaxed);
@@ -118,6 +118,7 @@ void WriteSlot::Abort() {
   RingHeader& h = *ring.header;
   MessageDescriptor& d = ring.descriptor(seq_);
   uint64_t word = d.state.load(std::memory_order_relaxed);
+  // SYNC POINT message-release (acq_rel CAS: aborted)
   if (StateOf(word) == MessageState::kWriting &&
       d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
                                       std::memory_order_acq_rel)) {
@@ -215,14 +216,14 @@ Status Ring::Retire(uint64_t seq) {
   // No more deliveries through handles, and no retention. A holder releasing concurrently may
   // still read the old count and leave the message committed and unheld; it is then freed by
   // the next allocation's head reclaim, which reads pending under the allocator lock.
-  d.pending.store(0, std::memory_order_release);
+  d.pending.store(0, std::memory_order_release);  // SYNC POINT pending-count (release)
   while (true) {
     if (StateOf(word) != MessageState::kCommitted || d.seq.load(std::memory_order_relaxed) != seq) {
       return Ok();  // Freed meanwhile (by a releaser that saw pending == 0), dropped, or kept.
     }
     if (HoldersOf(word) != 0 || CanFree(d, /*allow_lapse=*/false, ring.retain) != Freeable::kDone) return Ok();
     if (d.state.compare_exchange_weak(word, PackState(TagOf(word), MessageState::kFree, 0),
-                                      std::memory_order_acq_rel)) {
+                                      std::memory_order_acq_rel)) {  // SYNC POINT message-release (acq_rel CAS: freed)
       BumpAndWake(ring.header->space_epoch, ring.header->space_waiters);
       return Ok();
     }
@@ -239,7 +240,7 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
     return Error{Errc::kWrongRing, "handle " + handle.ToString() + " names another ring than '" +
                                        ring.name + "' (id " + id + ")"};
   }
-  if (handle.sequence >= h.next_seq.load(std::memory_order_acquire)) {
+  if (handle.sequence >= h.next_seq.load(std::memory_order_acquire)) {  // SYNC POINT next-seq (acquire)
     return Error{Errc::kInvalidArgument, "handle " + handle.ToString() +
                                              " names a message this ring has not allocated yet"};
   }
@@ -255,6 +256,7 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
       if (first) ring.local_refs.erase(handle.sequence);
       return Stale(ring, handle, "was freed (or dropped) and its space may hold another message");
     }
+    // SYNC POINT message-commit (acq_rel CAS: a reader takes its hold)
     if (!first) break;  // Our bit is set already, wherever the message lives.
     // The tag in `word` makes this fail if the entry was reused since we loaded it.
     if (m->state.compare_exchange_weak(word, word | ring.bit, std::memory_order_acq_rel)) break;
@@ -273,7 +275,7 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
   // hold our bit here, so the message cannot be freed while we count.
   if (sound && subscriber >= 0) {
     const uint32_t bit = uint32_t{1} << subscriber;
-    const uint32_t due_before = m->due.fetch_and(~bit, std::memory_order_acq_rel);
+    const uint32_t due_before = m->due.fetch_and(~bit, std::memory_order_acq_rel);  // SYNC POINT due-mask (acq_rel RMW)
     if ((due_before & bit) == 0) {
       // Dropped for this subscriber (counted in its `missed`) between its look and our hold.
       sound = Stale(ring, handle, "was dropped for subscriber space before it was taken");
@@ -287,6 +289,7 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
     uint32_t pending = m->pending.load(std::memory_order_relaxed);
     while (pending > 0 && pending != WriteSlot::kUntilDropped && pending != layout::kRetained) {
       const uint32_t after = pending == 1 && ring.retain ? layout::kRetained : pending - 1;
+      // SYNC POINT pending-count (acq_rel RMW)
       if (m->pending.compare_exchange_weak(pending, after, std::memory_order_acq_rel)) {
         // Its last owed load: a writer waiting for space may now let it give way, or keep it.
         if (pending == 1) BumpAndWake(h.space_epoch, h.space_waiters);
@@ -311,8 +314,10 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
   return ReadSlot(state_, handle, std::span<const std::byte>(ring.data + handle.offset, length),
                   m->commit_ns.load(std::memory_order_relaxed));
 }
+// SYNC POINT next-seq (acquire)
 
 uint64_t Ring::next_sequence() const { return state_->header->next_seq.load(std::memory_order_acquire); }
+// SYNC POINT head-seq (acquire)
 uint64_t Ring::oldest_sequence() const { return state_->header->head_seq.load(std::memory_order_acquire); }
 uint64_t Ring::messages_read() const { return state_->header->messages_read.load(std::memory_order_relaxed); }
 
@@ -324,6 +329,7 @@ std::optional<Handle> Ring::HandleOf(uint64_t seq) const {
   Handle handle{ring.header->ring_id, seq, m->begin.load(std::memory_order_relaxed) % ring.capacity,
                 m->size.load(std::memory_order_relaxed)};
   // Re-check: if the entry changed meanwhile, the fields may belong to another message.
+  // SYNC POINT message-release (acquire: unchanged since the look)
   if (m->state.load(std::memory_order_acquire) != word || m->seq.load(std::memory_order_relaxed) != seq) {
     return std::nullopt;
   }
@@ -335,21 +341,23 @@ std::optional<uint32_t> Ring::PendingDeliveries(uint64_t seq) const {
   uint64_t word = 0;
   const MessageDescriptor* m = LocateMessage(ring, seq, word);
   if (m == nullptr) return std::nullopt;
-  const uint32_t pending = m->pending.load(std::memory_order_acquire);
+  const uint32_t pending = m->pending.load(std::memory_order_acquire);  // SYNC POINT pending-count (acquire)
+  // SYNC POINT message-release (acquire: unchanged since the look)
   if (m->state.load(std::memory_order_acquire) != word || m->seq.load(std::memory_order_relaxed) != seq) {
     return std::nullopt;  // it changed meanwhile: the count may be another message's
   }
   return pending == layout::kRetained ? 0 : pending;
 }
+// SYNC POINT commit-epoch (seq_cst)
 
 uint32_t Ring::commit_epoch() const { return state_->header->commit_epoch.load(std::memory_order_seq_cst); }
 
 uint32_t Ring::WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeout) const {
   RingHeader& h = *state_->header;
-  h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
+  h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
   sys::FutexWait(&h.commit_epoch, seen_epoch, timeout);
-  h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
-  return h.commit_epoch.load(std::memory_order_seq_cst);
+  h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
+  return h.commit_epoch.load(std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
 }
 
 }  // namespace arrowring

@@ -25,7 +25,7 @@ using testing::CommitUntilDropped;
 using testing::kKiB;
 using namespace std::chrono_literals;
 
-TEST(Ring, CommittedBytesAreReadThroughTheHandle) {
+TEST(MessageLifecycle, CommittedBytesAreReadThroughTheHandle) {
   Ring ring = HeapRing(64 * kKiB);
   WriteSlot slot = MustAllocate(ring, 1000);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(slot.data().data()) % 64, 0u);
@@ -43,7 +43,7 @@ TEST(Ring, CommittedBytesAreReadThroughTheHandle) {
   EXPECT_GT(read->commit_time_ns(), 0u);
 }
 
-TEST(Ring, MessageIsInvisibleUntilCommitted) {
+TEST(MessageLifecycle, MessageIsInvisibleUntilCommitted) {
   Ring ring = HeapRing(64 * kKiB);
   WriteSlot slot = MustAllocate(ring, 100);
   EXPECT_FALSE(ring.HandleOf(slot.sequence()).has_value());
@@ -52,7 +52,7 @@ TEST(Ring, MessageIsInvisibleUntilCommitted) {
   EXPECT_TRUE(ring.HandleOf(seq).has_value());
 }
 
-TEST(Ring, CommitRejectsZeroAndMoreThanReserved) {
+TEST(MessageLifecycle, CommitRejectsZeroAndMoreThanReserved) {
   Ring ring = HeapRing(64 * kKiB);
   WriteSlot slot = MustAllocate(ring, 100);
   EXPECT_EQ(slot.Commit(0).error().code, Errc::kInvalidArgument);
@@ -61,7 +61,7 @@ TEST(Ring, CommitRejectsZeroAndMoreThanReserved) {
   EXPECT_EQ(slot.Commit(60).error().code, Errc::kBadState);
 }
 
-TEST(Ring, DestroyingAnUncommittedSlotAbortsAndFreesTheSpace) {
+TEST(MessageLifecycle, DestroyingAnUncommittedSlotAbortsAndFreesTheSpace) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kFail});
   {
     WriteSlot slot = MustAllocate(ring, 64 * kKiB);
@@ -71,7 +71,7 @@ TEST(Ring, DestroyingAnUncommittedSlotAbortsAndFreesTheSpace) {
   EXPECT_TRUE(HasRoomFor(ring, 64 * kKiB));
 }
 
-TEST(Ring, MovedSlotsKeepOneOwner) {
+TEST(MessageLifecycle, MovedSlotsKeepOneOwner) {
   Ring ring = HeapRing(64 * kKiB);
   WriteSlot first = MustAllocate(ring, 10);
   WriteSlot second = std::move(first);
@@ -84,7 +84,7 @@ TEST(Ring, MovedSlotsKeepOneOwner) {
   EXPECT_EQ(moved.data().size(), 10u);
 }
 
-TEST(Ring, ReleasedMessageHandleBecomesStaleOnceSpaceIsReused) {
+TEST(MessageLifecycle, ReleasedMessageHandleBecomesStaleOnceSpaceIsReused) {
   Ring ring = HeapRing(64 * kKiB);
   Handle handle = Publish(ring, 4 * kKiB, 0xAA);
   { auto read = ring.Acquire(handle); ASSERT_TRUE(read.ok()); }  // The one delivery: freed.
@@ -98,7 +98,7 @@ TEST(Ring, ReleasedMessageHandleBecomesStaleOnceSpaceIsReused) {
   EXPECT_EQ(fresh->data()[0], std::byte{0x55});
 }
 
-TEST(Ring, HoldingAReadSlotKeepsItsSpaceUntilReleased) {
+TEST(MessageLifecycle, HoldingAReadSlotKeepsItsSpaceUntilReleased) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kBlock});
   Handle handle = Publish(ring, 48 * kKiB, 1);
   auto read = ring.Acquire(handle);
@@ -111,7 +111,7 @@ TEST(Ring, HoldingAReadSlotKeepsItsSpaceUntilReleased) {
   EXPECT_TRUE(HasRoomFor(ring, 64 * kKiB));
 }
 
-TEST(Ring, MessageWaitsForAllOfItsDeliveries) {
+TEST(MessageLifecycle, MessageWaitsForAllOfItsDeliveries) {
   Ring ring = HeapRing(64 * kKiB);
   Handle handle = Publish(ring, 40 * kKiB, 3, /*deliveries=*/2);
   { auto read = ring.Acquire(handle); ASSERT_TRUE(read.ok()); }
@@ -120,7 +120,7 @@ TEST(Ring, MessageWaitsForAllOfItsDeliveries) {
   EXPECT_TRUE(HasRoomFor(ring, 40 * kKiB));
 }
 
-TEST(Ring, EveryAcquisitionCountsAsADeliveryEvenWhileAlreadyHeld) {
+TEST(MessageLifecycle, EveryAcquisitionCountsAsADeliveryEvenWhileAlreadyHeld) {
   Ring ring = HeapRing(64 * kKiB);
   Handle handle = Publish(ring, 40 * kKiB, 3, /*deliveries=*/2);
   auto first = ring.Acquire(handle);
@@ -131,7 +131,7 @@ TEST(Ring, EveryAcquisitionCountsAsADeliveryEvenWhileAlreadyHeld) {
   EXPECT_TRUE(HasRoomFor(ring, 64 * kKiB));
 }
 
-TEST(Ring, SeveralReferencesInOneProcessAreReleasedInAnyOrder) {
+TEST(MessageLifecycle, SeveralReferencesInOneProcessAreReleasedInAnyOrder) {
   Ring ring = HeapRing(64 * kKiB);
   Handle a = Publish(ring, 10 * kKiB, 1);
   Handle b = Publish(ring, 10 * kKiB, 2);
@@ -148,7 +148,7 @@ TEST(Ring, SeveralReferencesInOneProcessAreReleasedInAnyOrder) {
   EXPECT_TRUE(HasRoomFor(ring, 64 * kKiB));
 }
 
-TEST(Ring, HandleOfAnotherRingIsRefused) {
+TEST(MessageLifecycle, HandleOfAnotherRingIsRefused) {
   Ring ring = HeapRing(64 * kKiB);
   Ring other = HeapRing(64 * kKiB);
   Handle handle = Publish(other, 100, 1);
@@ -157,7 +157,7 @@ TEST(Ring, HandleOfAnotherRingIsRefused) {
   EXPECT_EQ(read.error().code, Errc::kWrongRing);
 }
 
-TEST(Ring, AlteredHandleIsRefusedAndLeavesTheMessageIntact) {
+TEST(MessageLifecycle, AlteredHandleIsRefusedAndLeavesTheMessageIntact) {
   Ring ring = HeapRing(64 * kKiB);
   Handle handle = Publish(ring, 100, 1);
   Handle forged = handle;

@@ -2,11 +2,11 @@
 // that died (or were killed) held — read references, half-written messages, subscribers.
 #include <cstring>
 
-#include "arrowring/ring/allocator_internal.h"
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/kept_internal.h"
-#include "arrowring/ring/recovery_internal.h"
-#include "arrowring/ring/subscription_internal.h"
+#include "arrowring/ring/internal/allocator_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/kept_internal.h"
+#include "arrowring/ring/internal/recovery_internal.h"
+#include "arrowring/ring/internal/subscription_internal.h"
 
 namespace arrowring {
 
@@ -32,7 +32,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
   for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
     if (i == ring.attachment) continue;
     Attachment& a = ring.attachments[i];
-    const uint64_t pid = a.pid.load(std::memory_order_acquire);
+    const uint64_t pid = a.pid.load(std::memory_order_acquire);  // SYNC POINT attachment-pid (acquire)
     if (pid == 0 || sys::ProcessAlive(pid, a.start_time.load(std::memory_order_relaxed))) continue;
     report.dead_pids.push_back(pid);
     const uint64_t bit = uint64_t{1} << i;
@@ -40,7 +40,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
     const uint64_t next = WindowEnd(ring, head, h.next_seq.load(std::memory_order_relaxed));
     for (uint64_t seq = head; seq < next; ++seq) {
       MessageDescriptor& d = ring.descriptor(seq);
-      uint64_t word = d.state.load(std::memory_order_acquire);
+      uint64_t word = d.state.load(std::memory_order_acquire);  // SYNC POINT message-release (acquire)
       while (StateOf(word) != MessageState::kKept) {  // kKept: its holders are in the kept table
         uint64_t desired = word;
         bool released = false, aborted = false;
@@ -54,6 +54,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
           aborted = true;
         }
         if (!released && !aborted) break;
+        // SYNC POINT message-release (acq_rel CAS: a dead holder released, a dead write aborted)
         if (d.state.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) {
           report.released_references += released;
           report.aborted_writes += aborted;
@@ -69,6 +70,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
     report.released_references += kept_released;
     report.reclaimed_bytes += kept_freed;
     for (uint32_t s = 0; s < layout::kMaxSubscribers; ++s) {
+      // SYNC POINT subscriber-owner (acquire)
       if (ring.subscribers[s].owner.load(std::memory_order_acquire) == i + 1) {
         RemoveSubscriberLocked(ring, s);
         ++report.removed_subscribers;
@@ -79,7 +81,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
     a.write_refs.store(0, std::memory_order_relaxed);
     a.read_refs.store(0, std::memory_order_relaxed);
     a.start_time.store(0, std::memory_order_relaxed);
-    a.pid.store(0, std::memory_order_release);
+    a.pid.store(0, std::memory_order_release);  // SYNC POINT attachment-pid (release)
   }
   if (!report.empty()) {
     h.recoveries.fetch_add(1, std::memory_order_relaxed);
@@ -100,6 +102,7 @@ Result<uint32_t> ClaimAttachment(RingState& ring) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
       uint64_t expected = 0;
+      // SYNC POINT attachment-pid (acq_rel RMW)
       if (ring.attachments[i].pid.compare_exchange_strong(expected, ring.pid,
                                                           std::memory_order_acq_rel)) {
         ring.attachments[i].start_time.store(sys::ProcessStartTime(ring.pid),

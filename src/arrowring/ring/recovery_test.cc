@@ -21,7 +21,7 @@ namespace {
 using testing::HeapRing;
 using testing::kKiB;
 
-TEST(Ring, EveryAttachmentSlotCanBeTakenAndFreed) {
+TEST(Recovery, EveryAttachmentSlotCanBeTakenAndFreed) {
   const uint64_t bytes = *Ring::RequiredBytes(4096);
   std::shared_ptr<void> memory(std::aligned_alloc(64, bytes), std::free);
   std::span<std::byte> span(static_cast<std::byte*>(memory.get()), bytes);
@@ -35,7 +35,7 @@ TEST(Ring, EveryAttachmentSlotCanBeTakenAndFreed) {
   EXPECT_TRUE(Ring::Open(span).ok());
 }
 
-TEST(Ring, AnAttachmentInheritedAcrossForkRefusesToWork) {
+TEST(Recovery, AnAttachmentInheritedAcrossForkRefusesToWork) {
   Ring ring = HeapRing(64 * kKiB);
   const pid_t child = fork();
   ASSERT_GE(child, 0);
@@ -61,7 +61,7 @@ Ring SharedMemoryRing(uint64_t capacity) {
 
 // A fork child that inherits an open write slot, a read reference and the attachment, and
 // exits normally after destroying them, leaves all three to the parent.
-TEST(Ring, AForkChildDestroyingInheritedSlotsLeavesTheParentsHoldsAlone) {
+TEST(Recovery, AForkChildDestroyingInheritedSlotsLeavesTheParentsHoldsAlone) {
   Ring ring = SharedMemoryRing(64 * kKiB);
   auto writing = ring.TryAllocate(1000);
   ASSERT_TRUE(writing.ok() && writing->has_value());

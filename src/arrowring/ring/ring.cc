@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <cstring>
 
-#include "arrowring/ring/header_check_internal.h"
-#include "arrowring/ring/recovery_internal.h"
-#include "arrowring/ring/ring_state_internal.h"
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/header_check_internal.h"
+#include "arrowring/ring/internal/recovery_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
+#include "arrowring/ring/internal/segment.h"
 
 namespace arrowring {
 
@@ -146,6 +146,7 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
   auto* kept_table = reinterpret_cast<KeptMessage*>(memory.data() + layout::KeptOffset(messages));
   for (uint32_t i = 0; i < kept; ++i) new (&kept_table[i]) KeptMessage();
   // The magic goes last: a ring is recognisable only once it is fully formatted.
+  // SYNC POINT segment-magic (release: the header before its magic)
   std::atomic_ref<uint64_t>(h->magic).store(layout::kMagic, std::memory_order_release);
   return Open(memory, std::move(keep_alive));
 }

@@ -1,4 +1,4 @@
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/segment.h"
 
 #include <dirent.h>
 #include <fcntl.h>

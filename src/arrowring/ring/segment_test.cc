@@ -1,5 +1,5 @@
 // Named segments: names, permissions, reservation, and attaching to crafted bad files.
-#include "arrowring/ring/segment.h"
+#include "arrowring/ring/internal/segment.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -5,7 +5,7 @@
 #include <vector>
 #include <cstring>
 
-#include "arrowring/ring/ring_state_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
 
 namespace arrowring {
 
@@ -19,12 +19,12 @@ RingStats Ring::Stats() const {
   stats.max_messages = ring.message_limit;
   stats.policy = static_cast<Policy>(h.policy);
   stats.mode = h.mode;
-  const uint64_t head = h.head_seq.load(std::memory_order_acquire);
-  const uint64_t next = h.next_seq.load(std::memory_order_acquire);
+  const uint64_t head = h.head_seq.load(std::memory_order_acquire);  // SYNC POINT head-seq (acquire)
+  const uint64_t next = h.next_seq.load(std::memory_order_acquire);  // SYNC POINT next-seq (acquire)
   for (uint64_t seq = head; seq < WindowEnd(ring, head, next); ++seq) {
     const MessageDescriptor& d = ring.descriptor(seq);
     const uint64_t bytes = d.end.load(std::memory_order_relaxed) - d.begin.load(std::memory_order_relaxed);
-    switch (StateOf(d.state.load(std::memory_order_acquire))) {
+    switch (StateOf(d.state.load(std::memory_order_acquire))) {  // SYNC POINT message-commit (acquire)
       case MessageState::kWriting:
         stats.writing_bytes += bytes;
         ++stats.writing_messages;
@@ -42,7 +42,7 @@ RingStats Ring::Stats() const {
   const uint32_t kept_bound = ring.kept_bound();
   for (uint32_t i = 0; i < kept_bound; ++i) {
     const KeptMessage& k = ring.kept[i];
-    const uint64_t word = k.state.load(std::memory_order_acquire);
+    const uint64_t word = k.state.load(std::memory_order_acquire);  // SYNC POINT kept-entry (acquire)
     if (StateOf(word) != MessageState::kCommitted) continue;
     const uint64_t bytes = k.end.load(std::memory_order_relaxed) - k.begin.load(std::memory_order_relaxed);
     if (bytes > ring.capacity) continue;  // scribbled: not counted
@@ -76,10 +76,10 @@ RingStats Ring::Stats() const {
   stats.kept_full = h.kept_full.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) {
     const layout::Subscriber& entry = ring.subscribers[i];
-    const uint32_t owner = entry.owner.load(std::memory_order_acquire);
+    const uint32_t owner = entry.owner.load(std::memory_order_acquire);  // SYNC POINT subscriber-owner (acquire)
     if (owner == 0 || owner > layout::kMaxAttachments) continue;
     const Attachment& a = ring.attachments[owner - 1];
-    const uint64_t pid = a.pid.load(std::memory_order_acquire);
+    const uint64_t pid = a.pid.load(std::memory_order_acquire);  // SYNC POINT attachment-pid (acquire)
     const uint64_t cursor = entry.cursor.load(std::memory_order_relaxed);
     stats.subscribers.push_back(
         {std::string(entry.name, strnlen(entry.name, layout::kMaxSubscriberNameLength)), pid,
@@ -89,7 +89,7 @@ RingStats Ring::Stats() const {
   }
   for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
     const Attachment& a = ring.attachments[i];
-    const uint64_t pid = a.pid.load(std::memory_order_acquire);
+    const uint64_t pid = a.pid.load(std::memory_order_acquire);  // SYNC POINT attachment-pid (acquire)
     if (pid == 0) continue;
     stats.holders.push_back({pid, sys::ProcessAlive(pid, a.start_time.load(std::memory_order_relaxed)),
                              a.write_refs.load(std::memory_order_relaxed),

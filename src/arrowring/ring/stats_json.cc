@@ -1,4 +1,4 @@
-#include "arrowring/ring/stats_json.h"
+#include "arrowring/ring/internal/stats_json.h"
 
 #include <cstdio>
 

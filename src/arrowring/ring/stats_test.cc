@@ -22,7 +22,7 @@ using testing::MustAllocate;
 using testing::Publish;
 using testing::kKiB;
 
-TEST(Ring, StatsCountWritesReadsAndOccupancy) {
+TEST(Stats, StatsCountWritesReadsAndOccupancy) {
   Ring ring = HeapRing(64 * kKiB);
   Handle handle = Publish(ring, 1000, 1);
   WriteSlot open = MustAllocate(ring, 2000);

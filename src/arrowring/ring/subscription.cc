@@ -5,10 +5,10 @@
 
 #include <cstring>
 
-#include "arrowring/ring/allocator_internal.h"
-#include "arrowring/ring/allocator_lock_internal.h"
-#include "arrowring/ring/recovery_internal.h"
-#include "arrowring/ring/subscription_internal.h"
+#include "arrowring/ring/internal/allocator_internal.h"
+#include "arrowring/ring/internal/allocator_lock_internal.h"
+#include "arrowring/ring/internal/recovery_internal.h"
+#include "arrowring/ring/internal/subscription_internal.h"
 
 namespace arrowring {
 
@@ -19,9 +19,9 @@ void RemoveSubscriberLocked(RingState& ring, uint32_t index) {
   const uint64_t head = h.head_seq.load(std::memory_order_relaxed);
   const uint64_t next = WindowEnd(ring, head, h.next_seq.load(std::memory_order_relaxed));
   for (uint64_t seq = head; seq < next; ++seq) {
-    ring.descriptor(seq).due.fetch_and(~bit, std::memory_order_acq_rel);
+    ring.descriptor(seq).due.fetch_and(~bit, std::memory_order_acq_rel);  // SYNC POINT due-mask (acq_rel RMW)
   }
-  ring.subscribers[index].owner.store(0, std::memory_order_release);
+  ring.subscribers[index].owner.store(0, std::memory_order_release);  // SYNC POINT subscriber-owner (release)
   ReclaimHeadLocked(ring);
   BumpAndWake(h.space_epoch, h.space_waiters);
 }
@@ -44,7 +44,7 @@ Result<Subscription> Ring::Subscribe(std::string_view name, SubscribeStart start
   std::optional<uint32_t> free_index;
   for (uint32_t i = 0; i < layout::kMaxSubscribers; ++i) {
     layout::Subscriber& entry = ring.subscribers[i];
-    if (entry.owner.load(std::memory_order_acquire) == 0) {
+    if (entry.owner.load(std::memory_order_acquire) == 0) {  // SYNC POINT subscriber-owner (acquire)
       if (!free_index) free_index = i;
     } else if (name == entry.name) {
       return Error{Errc::kAlreadyExists, "ring '" + ring.name + "' already has a subscriber named '" +
@@ -67,7 +67,7 @@ Result<Subscription> Ring::Subscribe(std::string_view name, SubscribeStart start
                      std::memory_order_relaxed);
   entry.received.store(0, std::memory_order_relaxed);
   entry.missed.store(0, std::memory_order_relaxed);
-  entry.owner.store(ring.attachment + 1, std::memory_order_release);
+  entry.owner.store(ring.attachment + 1, std::memory_order_release);  // SYNC POINT subscriber-owner (release)
   // From the next allocation on, messages are due to it.
   h.subscriber_mask.fetch_or(uint32_t{1} << *free_index, std::memory_order_relaxed);
   return Subscription(state_, *free_index, std::string(name));
@@ -96,6 +96,7 @@ void Subscription::Leave() {
   if (!ring_) return;
   if (CheckProcess(*ring_).ok()) {  // An inherited copy after fork must not touch the entry.
     AllocatorLock lock(*ring_);
+    // SYNC POINT subscriber-owner (acquire)
     if (lock.ok() && ring_->subscribers[index_].owner.load(std::memory_order_acquire) == ring_->attachment + 1) {
       RemoveSubscriberLocked(*ring_, index_);
     }
@@ -146,6 +147,7 @@ bool PollForChange(const std::atomic<uint32_t>& word, uint32_t seen,
   while (true) {
     // Reading the clock costs ~20 ns (vDSO): look at it every 64 polls only.
     for (int i = 0; i < 64; ++i) {
+      // SYNC POINT commit-epoch (acquire: polling for a bump)
       if (word.load(std::memory_order_acquire) != seen) return true;
       CpuRelax();
     }
@@ -168,7 +170,7 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
   RingState& ring = *ring_;
   RingHeader& h = *ring.header;
   layout::Subscriber& entry = ring.subscribers[index_];
-  if (entry.owner.load(std::memory_order_acquire) != ring.attachment + 1) {
+  if (entry.owner.load(std::memory_order_acquire) != ring.attachment + 1) {  // SYNC POINT subscriber-owner (acquire)
     return Error{Errc::kBadState, "subscriber '" + name_ + "' was removed from ring '" + ring.name +
                                       "' (recovered as dead?); subscribe again"};
   }
@@ -180,10 +182,10 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
   while (true) {
     // Read the epoch before looking for work: a commit after the look changes it, so the
     // wait below returns at once (no lost wake-up).
-    uint32_t epoch = h.commit_epoch.load(std::memory_order_seq_cst);
+    uint32_t epoch = h.commit_epoch.load(std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
     const uint64_t own_cursor = entry.cursor.load(std::memory_order_relaxed);
-    const uint64_t head = h.head_seq.load(std::memory_order_acquire);
-    const uint64_t next = h.next_seq.load(std::memory_order_acquire);
+    const uint64_t head = h.head_seq.load(std::memory_order_acquire);  // SYNC POINT head-seq (acquire)
+    const uint64_t next = h.next_seq.load(std::memory_order_acquire);  // SYNC POINT next-seq (acquire)
     // Loaded in this order, a sound ring has cursor <= next and head <= next (next only grows);
     // anything else was written by someone scribbling on the segment.
     if (own_cursor > next || head > next) {
@@ -201,7 +203,7 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
     const uint64_t join_seq = entry.join_seq.load(std::memory_order_relaxed);
     while (cursor < next) {
       MessageDescriptor& d = ring.descriptor(cursor);
-      const uint64_t word = d.state.load(std::memory_order_acquire);
+      const uint64_t word = d.state.load(std::memory_order_acquire);  // SYNC POINT message-commit (acquire)
       // Freed (aborted, or dropped: counted in `missed` when it was due to us), or kept by its
       // readers outside the window (nothing was due to anyone any more).
       if (d.seq.load(std::memory_order_relaxed) != cursor || StateOf(word) == MessageState::kFree ||
@@ -219,7 +221,7 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
         waiting_on_writer = true;  // Deliver in sequence order: wait for it.
         break;
       }
-      if (!history && (d.due.load(std::memory_order_acquire) & bit) == 0) {
+      if (!history && (d.due.load(std::memory_order_acquire) & bit) == 0) {  // SYNC POINT due-mask (acquire)
         ++cursor;
         continue;
       }
@@ -231,7 +233,7 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
       if (!slot.ok()) {
         if (slot.error().code != Errc::kCorrupt) continue;  // Dropped meanwhile: counted as missed.
         // Report it once, and stop owing it: the space comes back when nobody else holds it.
-        d.due.fetch_and(~bit, std::memory_order_acq_rel);
+        d.due.fetch_and(~bit, std::memory_order_acq_rel);  // SYNC POINT due-mask (acq_rel RMW)
         entry.cursor.store(cursor, std::memory_order_relaxed);
         return slot.error();
       }
@@ -257,10 +259,11 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
     auto slice = timeout == kWaitForever ? std::chrono::nanoseconds(kRecoverySlice)
                                          : std::min<std::chrono::nanoseconds>(timeout - waited, kRecoverySlice);
     if (!waiting_on_writer) slice = timeout == kWaitForever ? kWaitForever : timeout - waited;
-    h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
+    h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
     sys::FutexWait(&h.commit_epoch, epoch, slice);
-    h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
     // A writer killed mid-write wakes nobody: look for dead writers while waiting on one.
+    // SYNC POINT commit-epoch (acquire)
     if (waiting_on_writer && h.commit_epoch.load(std::memory_order_acquire) == epoch) {
       Ring(ring_).Recover();
     }

@@ -1,4 +1,4 @@
-#include "arrowring/ring/system.h"
+#include "arrowring/ring/internal/system.h"
 
 #include <linux/futex.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-#include "arrowring/ring/system.h"
+#include "arrowring/ring/internal/system.h"
 
 #include <sys/wait.h>
 #include <unistd.h>

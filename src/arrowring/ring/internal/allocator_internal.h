@@ -6,7 +6,7 @@
 #include <span>
 #include <utility>
 
-#include "arrowring/ring/ring_state_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
 
 namespace arrowring {
 

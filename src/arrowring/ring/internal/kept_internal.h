@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "arrowring/ring/ring_state_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
 
 namespace arrowring {
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <span>
 
-#include "arrowring/ring/ring_state_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
 
 namespace arrowring {
 

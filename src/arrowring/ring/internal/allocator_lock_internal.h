@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "arrowring/ring/ring_state_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
 
 namespace arrowring {
 

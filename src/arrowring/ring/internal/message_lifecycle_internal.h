@@ -3,7 +3,7 @@
 
 #include <string_view>
 
-#include "arrowring/ring/ring_state_internal.h"
+#include "arrowring/ring/internal/ring_state_internal.h"
 
 namespace arrowring {
 
@@ -15,8 +15,8 @@ inline bool DeliveriesLapsed(const MessageDescriptor& d) {
   return sys::MonotonicSeconds() >= d.pending_deadline_s.load(std::memory_order_relaxed);
 }
 inline Freeable CanFree(const MessageDescriptor& d, bool allow_lapse, bool retain) {
-  if (d.due.load(std::memory_order_acquire) != 0) return Freeable::kNo;
-  const uint32_t pending = d.pending.load(std::memory_order_acquire);
+  if (d.due.load(std::memory_order_acquire) != 0) return Freeable::kNo;  // SYNC POINT due-mask (acquire)
+  const uint32_t pending = d.pending.load(std::memory_order_acquire);  // SYNC POINT pending-count (acquire)
   if (pending == 0) return Freeable::kDone;
   // Only the allocator's need for space, or Retire(), ends these.
   if (pending == WriteSlot::kUntilDropped || pending == layout::kRetained) return Freeable::kNo;
