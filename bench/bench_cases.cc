@@ -22,6 +22,7 @@
 
 #include "arrowring/ring/streaming_copy.h"
 #include "arrowring/ipc/pubsub.h"
+#include "case_support.h"
 #ifdef ARROWRING_BENCH_BRIDGE
 #include <charconv>
 #include <condition_variable>
@@ -41,147 +42,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int64_t MonotonicNs() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-}
-
-std::string UniqueName(const char* what) {
-  static std::atomic<int> counter{0};
-  return std::string("bench-") + what + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-}
-
-// A table of about `bytes` data bytes in 4 int64 columns.
-std::shared_ptr<arrow::Table> BenchTable(int64_t bytes) {
-  const int64_t rows = std::max<int64_t>(1, bytes / 32);
-  std::vector<std::shared_ptr<arrow::Array>> columns;
-  std::vector<std::shared_ptr<arrow::Field>> fields;
-  for (int c = 0; c < 4; ++c) {
-    auto buffer = *arrow::AllocateBuffer(rows * 8);
-    auto* values = reinterpret_cast<int64_t*>(buffer->mutable_data());
-    for (int64_t i = 0; i < rows; ++i) values[i] = i * (c + 1);
-    columns.push_back(arrow::MakeArray(arrow::ArrayData::Make(arrow::int64(), rows, {nullptr, std::move(buffer)})));
-    fields.push_back(arrow::field("c" + std::to_string(c), arrow::int64()));
-  }
-  return arrow::Table::Make(arrow::schema(fields), columns, rows);
-}
-
-// What a consumer does with a table: one value per column, or every byte.
-uint64_t Consume(const arrow::Table& table, bool checksum) {
-  uint64_t sum = 0;
-  for (const auto& column : table.columns()) {
-    for (const auto& chunk : column->chunks()) {
-      const auto& buffer = chunk->data()->buffers[1];
-      if (!checksum) {
-        sum += static_cast<uint64_t>(static_cast<const arrow::Int64Array&>(*chunk).Value(0));
-        continue;
-      }
-      const auto* words = reinterpret_cast<const uint64_t*>(buffer->data());
-      const int64_t n = buffer->size() / 8;
-      for (int64_t i = 0; i < n; ++i) sum += words[i];
-    }
-  }
-  return sum;
-}
-
-struct Pipe {
-  Pipe() { (void)!pipe(fds); }
-  ~Pipe() {
-    close(fds[0]);
-    close(fds[1]);
-  }
-  template <typename T>
-  void Put(const T& value) const { (void)!write(fds[1], &value, sizeof value); }
-  template <typename T>
-  bool Get(T* value) const {
-    size_t got = 0;
-    auto* bytes = reinterpret_cast<char*>(value);
-    while (got < sizeof(T)) {
-      const ssize_t n = read(fds[0], bytes + got, sizeof(T) - got);
-      if (n <= 0) return false;
-      got += static_cast<size_t>(n);
-    }
-    return true;
-  }
-  int fds[2];
-};
-
-template <typename Body>
-pid_t Fork(Body body) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    alarm(600);
-    _exit(body());
-  }
-  return pid;
-}
-
-bool ReapAll(const std::vector<pid_t>& children) {
-  bool ok = true;
-  for (pid_t child : children) {
-    int status = 0;
-    waitpid(child, &status, 0);
-    ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
-  return ok;
-}
-
-struct RingGuard {
-  std::string name;
-  ~RingGuard() { (void)Ring::Unlink(name); }
-};
-
-arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity,
-                               uint64_t warm_bytes = RingOptions::kWarmDefault, bool retain = false) {
-  auto ring = Ring::Create(name, capacity, {.policy = Policy::kBlock, .retain = retain, .warm_bytes = warm_bytes});
-  if (!ring.ok()) return ToStatus(ring.error());
-  return *ring;
-}
-
-// Forks a consumer process: subscribes to ring `name` as `subscriber`, says so on `ready`,
-// waits as `wait` says, takes `warmup` tables (then says so again) and `count` more, reading
-// each as Consume does, and puts the sum on `done`.
-pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, int64_t warmup, int64_t count,
-                   bool checksum, SpinPolicy wait, Pipe& ready, Pipe& done, const std::string& keep = "") {
-  return Fork([&] {
-    auto attached = Ring::Attach(name);
-    if (!attached.ok()) return 2;
-    auto subscriber = Subscriber::Make(*attached, subscriber_name, {.spin = wait});
-    if (!subscriber.ok()) return 3;
-    ready.Put(char{1});
-    uint64_t sum = 0;
-    std::vector<std::shared_ptr<arrow::Table>> kept;  // what a store or cache keeps (see header)
-    for (int64_t i = 0; i < warmup + count; ++i) {
-      auto message = subscriber->Next(60s);
-      if (!message.ok() || !message->has_value()) return 4;
-      sum += Consume(*(*message)->table, checksum);
-      if (i + 1 == warmup) ready.Put(char{2});
-      const int64_t n = i - warmup;  // kept from the timed tables on
-      if (keep == "per-tag" && n >= 0 && n % 50 < 5) {
-        kept.resize(5);
-        kept[static_cast<size_t>(n % 5)] = (*message)->table;
-      } else if (keep == "first-200" && n >= 0 && n < 200 && n % 10 == 0) {
-        kept.push_back((*message)->table);
-      }
-    }
-    done.Put(sum);
-    return 0;
-  });
-}
-
 }  // namespace
-
-// Room for `tables` tables of `table_bytes` (their IPC overhead is far below 64 KiB).
-uint64_t RingCapacityFor(int64_t table_bytes, int tables = 4) {
-  return std::max<uint64_t>(1ull << 20, static_cast<uint64_t>(table_bytes + (64 << 10)) * static_cast<uint64_t>(tables));
-}
-
-// Tables published before timing starts: one lap of the ring, so that every page has been
-// touched once (first touches are page faults, a one-time cost of a new mapping).
-int64_t WarmupCount(int64_t table_bytes, int tables) {
-  return static_cast<int64_t>(RingCapacityFor(table_bytes, tables) / static_cast<uint64_t>(table_bytes)) + 1;
-}
 
 arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, bool checksum, int subscribers,
                                             int ring_tables, SpinPolicy wait, uint64_t warm_bytes,
