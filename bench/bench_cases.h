@@ -53,26 +53,6 @@ struct IpcSize {
 };
 arrow::Result<IpcSize> MeasureIpcSize(int64_t table_bytes, int repetitions);
 
-/// Single-thread memcpy bandwidth in GB/s for blocks of `bytes`.
-double MeasureMemcpy(int64_t bytes, double min_seconds);
-
-/// The largest CPU cache of this machine in bytes (sysfs; 32 MiB when it cannot be read).
-int64_t LastLevelCacheBytes();
-
-/// memcpy bandwidth in GB/s into cold memory: blocks of `bytes` from one warm source, each
-/// copy to the next block of a `target_bytes` target (raised to at least 4x the last-level
-/// cache), cycling round it, so every write goes to lines that left the cache a lap ago —
-/// DRAM-bound, as a producer writing round a large ring is. Every page is faulted in first.
-double MeasureColdMemcpy(int64_t bytes, int64_t target_bytes, double min_seconds, int64_t* used_target_bytes = nullptr,
-                         bool streaming = false);
-
-/// The machine's floor for a one-way hand-off between two processes, measured like
-/// MeasureLatency (paced by a reply, then a back-to-back burst) but with no ring and no Arrow:
-/// an 8-byte stamp and a 32-bit sequence word in shared memory. The sender stores the stamp,
-/// bumps the word and FUTEX_WAKEs if the receiver said it sleeps; the receiver sleeps in
-/// FUTEX_WAIT on the word (`spin` false) or polls it first, up to 10 million times (`spin` true).
-arrow::Result<Latency> MeasureHandoffFloor(bool spin, int64_t count);
-
 /// A producer that generates its values (4 int64 columns, the same fill in both) and
 /// publishes `count` tables of `table_bytes` to one subscriber process, end to end: `loaned`
 /// fills a Publisher::Loan in ring memory and commits it; otherwise it fills an Arrow table
