@@ -9,13 +9,11 @@ consumer process. Writes bench/results/latest.json (and a dated copy), latest.md
 from __future__ import annotations
 
 import argparse
-import collections
 import ctypes
 import datetime
 import glob
 import importlib.util
 import json
-import multiprocessing as mp
 import os
 import pathlib
 import platform
@@ -41,64 +39,16 @@ import arrowring as ar
 from arrowring import compat
 
 import summary  # bench/summary.py: the README's at-a-glance table
+from harness import (bench_table, CLI, consume, count_for, cpp_case, FORK, ipc_stream_size, KiB, MiB, RESULTS,
+                     ring_capacity_for, ROOT, run_pair, warmup_for)
+from plan import (FLIGHT_CONTENDERS, FLIGHT_LATENCY_SIZES, FLIGHT_SIZES, FLOORS, FRAMEWORK_CONTENDERS, FRAMEWORK_SIZES,
+                  KEEPING_CASES, LOAN_COMMIT_SIZES, SIZES, THROUGHPUT_CONTENDERS)
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-CLI = pathlib.Path(os.environ.get("ARROWRING_BUILD_DIR", ROOT / "build")) / "bin" / "arrowring-bench-case"
-KiB, MiB = 1024, 1024 * 1024
-SIZES = [KiB, 64 * KiB, MiB, 16 * MiB, 128 * MiB]
-LOAN_COMMIT_SIZES = [64 * KiB, MiB, 16 * MiB, 128 * MiB, 256 * MiB]  # issue 14: flat over this range
-FLOORS = ("memcpy", "memcpy-cold", "stream-cold")  # copies in one process, no ring: the machine's floors
-THROUGHPUT_CONTENDERS = ["memcpy", "memcpy-cold", "stream-cold", "arrowring-cpp", "arrowring-python", "iceoryx2-python",
-                         "iceoryx2-python-event", "ray-object-store", "seed-python", "pickle-mp-queue", "zeromq-ipc"]
 # The real peers: benchmark-only packages (bench/requirements.txt, installed by `make bench`).
 # A peer whose package is missing is reported as "not installed"; the rest of the run goes on.
 PEER_MODULES = {"iceoryx2-python": "iceoryx2", "iceoryx2-python-event": "iceoryx2", "ray-object-store": "ray"}
 NOT_INSTALLED = "not installed"
-FORK = mp.get_context("fork")
 SEED_SLOT = 10 * 1000 * 1000  # The seed's fixed 10 MB slots.
-# The framework's own message path (arrowring.compat) against the seed's, at the sizes its users
-# reported: 16 KB, 1 MiB and 8 MiB tables.
-FRAMEWORK_SIZES = [16 * KiB, MiB, 8 * MiB]
-FRAMEWORK_CONTENDERS = ["compat-python", "seed-python", "framework-flow-floor"]
-# Issue 15: rings joined through Arrow Flight over 127.0.0.1 (C++: ring -> RingServer -> DoGet ->
-# Puller -> ring), against plain Flight DoGet of the same tables from memory (the bound) and
-# ZeroMQ (Python at both ends, as in the throughput table), at the issue's sizes.
-# The kept-tables cases (1 MiB tables): label -> arguments of the throughput case.
-KEEPING_CASES = {
-    "nothing kept, 2 subscribers, 64 MiB ring": ["--subscribers", 2, "--ring-tables", 64],
-    "kept per tag + first 200, 64 MiB ring": ["--subscribers", 2, "--ring-tables", 64, "--keep", "per-tag,first-200"],
-    "4 MiB ring": ["--subscribers", 1, "--ring-tables", 4],
-    "256 MiB ring": ["--subscribers", 1, "--ring-tables", 256],
-}
-FLIGHT_SIZES = [64 * KiB, MiB, 16 * MiB, 64 * MiB]
-FLIGHT_CONTENDERS = ["flight-bridge", "flight-plain", "zeromq-ipc"]
-FLIGHT_LATENCY_SIZES = [64 * KiB, MiB]
-
-
-# --- helpers -------------------------------------------------------------------------------
-def bench_table(nbytes: int) -> pa.Table:
-    """About `nbytes` of data in 4 int64 columns, as the C++ cases use."""
-    rows = max(1, nbytes // 32)
-    return pa.table({f"c{c}": np.arange(rows, dtype=np.int64) * (c + 1) for c in range(4)})
-
-
-def consume(table: pa.Table) -> int:
-    """What every consumer does with a table: read one value per column."""
-    return sum(table.column(c).chunk(0)[0].as_py() for c in range(table.num_columns))
-
-
-def count_for(size: int, budget: int, cap: int) -> int:
-    return max(3, min(cap, budget // size))
-
-
-def warmup_for(size: int) -> int:
-    return max(2, min(64, (4 * size + 4 * 64 * KiB) // size + 1))
-
-
-def ring_capacity_for(size: int, tables: int = 4) -> int:
-    """The arrowring rings' capacity for `tables` tables of `size` (bench_cases.cc RingCapacityFor)."""
-    return max(MiB, (size + 64 * KiB) * tables)
 
 
 def peer_installed(contender: str) -> bool:
@@ -107,48 +57,6 @@ def peer_installed(contender: str) -> bool:
         return module is None or importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # e.g. a module blocked with sys.modules[name] = None
         return False
-
-
-def ipc_stream_size(table: pa.Table) -> int:
-    """The exact size of `table` as an IPC stream, without writing it (what a loaning sender needs)."""
-    mock = pa.MockOutputStream()
-    with pa.ipc.new_stream(mock, table.schema) as writer:
-        writer.write_table(table)
-    return mock.size()
-
-
-def cpp_case(*args) -> dict:
-    out = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=900)
-    if out.returncode != 0:
-        raise RuntimeError(f"arrowring-bench-case {' '.join(map(str, args))}: {out.stderr.strip()}")
-    return json.loads(out.stdout)
-
-
-def throughput(size: int, count: int, seconds: float) -> dict:
-    return {"size_bytes": size, "gbps": size * count / seconds / 1e9, "tables_per_s": count / seconds}
-
-
-# --- Python contenders: a producer here, a forked consumer ------------------------------------
-def run_pair(produce, consumer_target, consumer_args, size, count, warm=None) -> dict:
-    """Starts the consumer, runs the warm-up, then times `count` tables end to end."""
-    warm = warm or warmup_for(size)
-    ready, warmed, done = FORK.Event(), FORK.Event(), FORK.Queue()
-    child = FORK.Process(target=consumer_target, args=(*consumer_args, warm, count, ready, warmed, done), daemon=True)
-    child.start()
-    if not ready.wait(60):
-        raise RuntimeError("consumer did not start")
-    table = bench_table(size)
-    for _ in range(warm):
-        produce(table)
-    if not warmed.wait(300):
-        raise RuntimeError("consumer did not finish the warm-up")
-    start = time.perf_counter()
-    for _ in range(count):
-        produce(table)
-    done.get(timeout=900)
-    elapsed = time.perf_counter() - start
-    child.join(60)
-    return throughput(size, count, elapsed)
 
 
 def arrowring_python_consumer(name, warm, count, ready, warmed, done):
