@@ -11,7 +11,7 @@
 
 namespace arrowring::bench {
 
-/// Rings across machines (issue 15), over 127.0.0.1: a producer publishes `count` tables of
+/// Rings across machines, over 127.0.0.1: a producer publishes `count` tables of
 /// `table_bytes` (4 int64 columns) into a ring; a RingServer (its own process) streams them
 /// through Flight DoGet to a Puller (a thread of this process) that republishes each into a
 /// second ring and acknowledges it; a consumer process reads that ring. Timed from the first

@@ -6,7 +6,7 @@ from harness import KiB, MiB
 
 
 SIZES = [KiB, 64 * KiB, MiB, 16 * MiB, 128 * MiB]
-LOAN_COMMIT_SIZES = [64 * KiB, MiB, 16 * MiB, 128 * MiB, 256 * MiB]  # issue 14: flat over this range
+LOAN_COMMIT_SIZES = [64 * KiB, MiB, 16 * MiB, 128 * MiB, 256 * MiB]  # Commit() of a loan: held flat over this range
 FLOORS = ("memcpy", "memcpy-cold", "stream-cold")  # copies in one process, no ring: the machine's floors
 THROUGHPUT_CONTENDERS = ["memcpy", "memcpy-cold", "stream-cold", "arrowring-cpp", "arrowring-python", "iceoryx2-python",
                          "iceoryx2-python-event", "ray-object-store", "seed-python", "pickle-mp-queue", "zeromq-ipc"]
@@ -21,9 +21,9 @@ KEEPING_CASES = {
     "4 MiB ring": ["--subscribers", 1, "--ring-tables", 4],
     "256 MiB ring": ["--subscribers", 1, "--ring-tables", 256],
 }
-# Issue 15: rings joined through Arrow Flight over 127.0.0.1 (C++: ring -> RingServer -> DoGet ->
-# Puller -> ring), against plain Flight DoGet of the same tables from memory (the bound) and
-# ZeroMQ (Python at both ends, as in the throughput table), at the issue's sizes.
+# Rings across machines: rings joined through Arrow Flight over 127.0.0.1 (C++: ring ->
+# RingServer -> DoGet -> Puller -> ring), against plain Flight DoGet of the same tables from
+# memory (the bound) and ZeroMQ (Python at both ends, as in the throughput table).
 FLIGHT_SIZES = [64 * KiB, MiB, 16 * MiB, 64 * MiB]
 FLIGHT_CONTENDERS = ["flight-bridge", "flight-plain", "zeromq-ipc"]
 FLIGHT_LATENCY_SIZES = [64 * KiB, MiB]

@@ -64,10 +64,11 @@ def peer_status(by: dict, contenders: list) -> str:
     return by[(contenders[0], SIZES[0])].get("status", "—")
 
 
-def issue13_targets(by: dict, lat: dict) -> list:
-    """Issue 13's targets: ratios to the floors and to the real peers, from this run. The peers
-    are driven from Python, so the comparison with them is arrowring-python's (arrowring-cpp's
-    ratio is shown beside it). `met` is None when a peer was not measured."""
+def floor_and_peer_targets(by: dict, lat: dict) -> list:
+    """Latency against the floors, the rates of small tables, and arrowring against the real
+    peers, from this run. The peers are driven from Python, so the comparison with them is
+    arrowring-python's (arrowring-cpp's ratio is shown beside it). `met` is None when a peer was
+    not measured."""
     block, spin = lat[("arrowring-cpp-block", "1-row-table")], lat[("arrowring-cpp-spin", "1-row-table")]
     futex, spinning = lat[("floor-futex", "8B")], lat[("floor-spin", "8B")]
     cpp1k, py1k = by[("arrowring-cpp", KiB)]["tables_per_s"], by[("arrowring-python", KiB)]["tables_per_s"]
@@ -105,8 +106,9 @@ def issue13_targets(by: dict, lat: dict) -> list:
     return targets
 
 
-def issue14_targets(result: dict) -> list:
-    """Issue 14's targets (loans), when the run measured them (older results did not)."""
+def loan_targets(result: dict) -> list:
+    """The loans' targets (loaned against copying producers, Commit() alone), when the run
+    measured them (older results did not)."""
     targets = []
     if result.get("loan"):
         large = [r for r in result["loan"] if r["size_bytes"] >= MiB]
@@ -143,8 +145,8 @@ def flight_added_us(row: dict) -> float:
     return 1e6 / row["flight-bridge_tables_per_s"] - 1e6 / row["flight-plain_tables_per_s"]
 
 
-def issue15_targets(result: dict) -> list:
-    """Issue 15's targets (the Flight bridge), when the run measured them."""
+def flight_bridge_targets(result: dict) -> list:
+    """The Flight bridge's targets (against plain Flight and ZeroMQ), when the run measured them."""
     rows = result.get("flight") or []
     if not rows:
         status = result.get("flight_unavailable")
@@ -329,9 +331,9 @@ def report(result: dict) -> str:
         ("8 subscribers >= 0.8x one (16 MiB tables)", fan[(8, 16 * MiB)] / fan[(1, 16 * MiB)] >= 0.8,
          f"{fan[(8, 16 * MiB)] / fan[(1, 16 * MiB)]:.2f}x (1 MiB tables: {fan[(8, MiB)] / fan[(1, MiB)]:.2f}x)", "fanout"),
     ]
-    targets += issue13_targets(by, lat)
-    targets += issue14_targets(result)
-    targets += issue15_targets(result)
+    targets += floor_and_peer_targets(by, lat)
+    targets += loan_targets(result)
+    targets += flight_bridge_targets(result)
     targets += kept_tables_targets(result)
     lines += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
     for name, met, measured, why in targets:

@@ -177,7 +177,7 @@ def run(quick: bool) -> dict:
             result["fanout"].append({"subscribers": subscribers, "size_bytes": size, "gbps": round(median_of(rows, "gbps"), 4)})
             progress(f"fan-out {subscribers} x {size} B")
 
-    # Loaned vs copying producer (issue 14): both generate the same values each table, one into
+    # Loaned vs copying producer: both generate the same values each table, one into
     # a loan in ring memory, the other into its own table that Publish then copies; end to end
     # to a consumer process, interleaved per repetition. Then Commit() alone.
     loan_rows: dict = {}
@@ -217,7 +217,7 @@ def run(quick: bool) -> dict:
     result["keeping"] = [{"case": label, "gbps": round(median_of(rows, "gbps"), 4),
                           "tables_per_s": round(median_of(rows, "tables_per_s"), 1)} for label, rows in keep_rows.items()]
 
-    # Rings across machines (issue 15), over loopback; interleaved per repetition. A build
+    # Rings across machines, over loopback; interleaved per repetition. A build
     # without the bridge (ARROWRING_BUILD_BRIDGE=OFF) reports the Flight rows as not built.
     flight_rows: dict = {}
     flight_unavailable = None
