@@ -1,5 +1,7 @@
-// The C++ benchmark cases of arrowring: each measures one thing across real processes and
-// returns numbers; `arrowring bench` and bench/run.py (via `arrowring bench-case`) run them.
+// The ring, IPC and loan cases of arrowring's benchmarks: each measures one thing across real
+// processes and returns numbers; bench/run.py (`make bench`) runs them through
+// arrowring-bench-case (bench_case_main.cc). The machine's floors are in floor_cases.h, the
+// Flight cases in flight_cases.h, and what the cases share in case_support.h.
 #pragma once
 
 #include <cstdint>
