@@ -9,6 +9,8 @@
 #include <CLI/CLI.hpp>
 
 #include "bench_cases.h"
+#include "flight_cases.h"
+#include "floor_cases.h"
 
 namespace {
 

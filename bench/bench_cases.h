@@ -1,5 +1,7 @@
-// The C++ benchmark cases of arrowring: each measures one thing across real processes and
-// returns numbers; `arrowring bench` and bench/run.py (via `arrowring bench-case`) run them.
+// The ring, IPC and loan cases of arrowring's benchmarks: each measures one thing across real
+// processes and returns numbers; bench/run.py (`make bench`) runs them through
+// arrowring-bench-case (bench_case_main.cc). The machine's floors are in floor_cases.h, the
+// Flight cases in flight_cases.h, and what the cases share in case_support.h.
 #pragma once
 
 #include <cstdint>
@@ -53,26 +55,6 @@ struct IpcSize {
 };
 arrow::Result<IpcSize> MeasureIpcSize(int64_t table_bytes, int repetitions);
 
-/// Single-thread memcpy bandwidth in GB/s for blocks of `bytes`.
-double MeasureMemcpy(int64_t bytes, double min_seconds);
-
-/// The largest CPU cache of this machine in bytes (sysfs; 32 MiB when it cannot be read).
-int64_t LastLevelCacheBytes();
-
-/// memcpy bandwidth in GB/s into cold memory: blocks of `bytes` from one warm source, each
-/// copy to the next block of a `target_bytes` target (raised to at least 4x the last-level
-/// cache), cycling round it, so every write goes to lines that left the cache a lap ago —
-/// DRAM-bound, as a producer writing round a large ring is. Every page is faulted in first.
-double MeasureColdMemcpy(int64_t bytes, int64_t target_bytes, double min_seconds, int64_t* used_target_bytes = nullptr,
-                         bool streaming = false);
-
-/// The machine's floor for a one-way hand-off between two processes, measured like
-/// MeasureLatency (paced by a reply, then a back-to-back burst) but with no ring and no Arrow:
-/// an 8-byte stamp and a 32-bit sequence word in shared memory. The sender stores the stamp,
-/// bumps the word and FUTEX_WAKEs if the receiver said it sleeps; the receiver sleeps in
-/// FUTEX_WAIT on the word (`spin` false) or polls it first, up to 10 million times (`spin` true).
-arrow::Result<Latency> MeasureHandoffFloor(bool spin, int64_t count);
-
 /// A producer that generates its values (4 int64 columns, the same fill in both) and
 /// publishes `count` tables of `table_bytes` to one subscriber process, end to end: `loaned`
 /// fills a Publisher::Loan in ring memory and commits it; otherwise it fills an Arrow table
@@ -89,30 +71,6 @@ struct LoanCost {
 /// before each commit (`fill`: the producer's caches hold the data, not the ring's headers)
 /// or left as it is.
 arrow::Result<LoanCost> MeasureLoanCommit(int64_t table_bytes, int repetitions, bool fill = true);
-
-/// Rings across machines (issue 15), over 127.0.0.1: a producer publishes `count` tables of
-/// `table_bytes` (4 int64 columns) into a ring; a RingServer (its own process) streams them
-/// through Flight DoGet to a Puller (a thread of this process) that republishes each into a
-/// second ring and acknowledges it; a consumer process reads that ring. Timed from the first
-/// publish to the last table read, after one untimed lap of the rings. Needs the bridge
-/// (ARROWRING_BUILD_BRIDGE): NotImplemented otherwise.
-arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count);
-
-/// The bound of the above: one DoGet stream of `count` copies of the same in-memory table from
-/// a minimal Flight server (its own process; Flight's RecordBatchStream, no ring, no tags, no
-/// acknowledgements) read by a client here that reads one value per column of each table.
-arrow::Result<Throughput> MeasureFlightPlain(int64_t table_bytes, int64_t count);
-
-struct FlightLatency {
-  int64_t table_bytes = 0;
-  double bridge_p50_us = 0, bridge_p99_us = 0;  // publish -> read through the bridge
-  double local_p50_us = 0, local_p99_us = 0;    // the same without it: one ring
-};
-/// What the bridge adds to one table's trip: tables of `table_bytes` published one at a time,
-/// each once the consumer process answered the previous one (a byte on a pipe), `count` times
-/// through ring -> RingServer -> Flight over 127.0.0.1 -> Puller -> ring, and the same through
-/// one ring; the time from Publish to the answer, per table.
-arrow::Result<FlightLatency> MeasureFlightLatency(int64_t table_bytes, int64_t count);
 
 /// Peak RSS of a consumer process that receives `count` tables of `table_bytes` zero-copy and
 /// reads one value per column.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Ray contender of bench/run.py, in a process of its own.
+"""The Ray contender of bench/run.py, in a process of its own (started by contenders/ray_object_store.py).
 
 A Ray driver owns gRPC threads that do not survive fork(), and bench/run.py forks the consumer
 of every other contender; so the driver (the producer) lives here, started once per run with a
