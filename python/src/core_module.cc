@@ -111,6 +111,7 @@ void RefuseWhileExported(Py_ssize_t exports, const char* what) {
 }  // namespace
 }  // namespace arrowring::python
 
+#include "commit_notifier.h"
 #ifdef ARROWRING_PYTHON_LOANS
 #include "loan_bindings.h"
 #endif
@@ -310,6 +311,8 @@ NB_MODULE(ARROWRING_MODULE, m) {
         result["reclaimed_bytes"] = report.reclaimed_bytes;
         return result;
       });
+
+  BindCommitNotifier(m);  // after Ring, which it takes
 
 #ifdef ARROWRING_PYTHON_LOANS
   BindLoans(m);  // after Ring, which LoanPublisher takes
