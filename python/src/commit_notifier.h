@@ -13,6 +13,7 @@
 // the thread sleeps on a condition variable while disarmed and on the futex while armed.
 #pragma once
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -39,10 +40,13 @@ class CommitNotifier {
       throw RingError({Errc::kSystem, std::string("eventfd() for the asyncio notifier failed: ") + std::strerror(errno)});
     }
     thread_ = std::thread([this] { Run(); });
+    pthread_setname_np(thread_.native_handle(), kThreadName);  // in top -H, ps -T, /proc/*/task/*/comm
   }
   CommitNotifier(const CommitNotifier&) = delete;
   CommitNotifier& operator=(const CommitNotifier&) = delete;
   ~CommitNotifier() { Close(); }
+
+  static constexpr const char* kThreadName = "arrowring-async";
 
   int fileno() const { return fd_; }
   uint32_t epoch() const { return ring_.commit_epoch(); }
