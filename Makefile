@@ -46,6 +46,8 @@ demo: build
 bench: build
 	@./bench/setup.sh $(VENV_PYTHON)
 	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) bench/run.py $(if $(QUICK),--quick,)
+	@# The asyncio row (issue 22): what awaiting a subscriber adds over a blocked thread.
+	$(VENV_PYTHON) bench/asyncio_latency.py $(if $(QUICK),--quick,)
 
 test: build
 	@$(MAKE) --no-print-directory test-cpp test-asan test-tsan test-python test-pip-install test-fuzz

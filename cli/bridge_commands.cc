@@ -31,6 +31,7 @@
 #include "arrowring/bridge/server.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "self_signed_tls.h"
 
 namespace arrowring::cli {
 namespace {
@@ -332,9 +333,28 @@ int RunServe(const ServeArgs& args) {
     return Usage(command, "TLS needs both --tls-cert and --tls-key");
   }
   if (args.interval <= 0) return Usage(command, "--interval must be positive");
-  if (!args.tls_cert.empty()) {
-    auto cert = ReadSmallFile(args.tls_cert, "--tls-cert");
-    auto key = ReadSmallFile(args.tls_key, "--tls-key");
+  std::string tls_cert = args.tls_cert, tls_key = args.tls_key;
+  if (args.tls_self_signed) {
+    if (!tls_cert.empty()) return Usage(command, "give either --tls-self-signed or --tls-cert/--tls-key, not both");
+    if (!IsLoopbackHost(options.host)) {
+      return Usage(command, "--tls-self-signed makes a certificate for localhost, 127.0.0.1 and ::1 only, which "
+                            "clients of " + options.host + " would refuse; make one that names the address they "
+                            "dial and pass --tls-cert/--tls-key (docs/bridge.md)");
+    }
+    auto made = EnsureSelfSignedTls();
+    if (!made.ok()) {
+      Line(std::cerr, "arrowring serve: " + made.status().message());
+      return made.status().IsInvalid() ? kExitUsage : kExitFailure;
+    }
+    Line(std::cerr, "arrowring serve: " + std::string(made->made ? "made" : "using") +
+                        " a self-signed certificate for localhost, 127.0.0.1 and ::1: " + made->cert_path +
+                        " (key " + made->key_path + ", mode 0600); clients pass --tls-roots " + made->cert_path);
+    tls_cert = made->cert_path;
+    tls_key = made->key_path;
+  }
+  if (!tls_cert.empty()) {
+    auto cert = ReadSmallFile(tls_cert, "--tls-cert");
+    auto key = ReadSmallFile(tls_key, "--tls-key");
     if (!cert.ok()) return Usage(command, cert.status().message());
     if (!key.ok()) return Usage(command, key.status().message());
     options.tls_cert = *cert;
@@ -378,7 +398,8 @@ int RunServe(const ServeArgs& args) {
     Line(std::cout, "{\"event\":\"listening\",\"location\":" + JsonString(location) +
                         ",\"port\":" + std::to_string((*server)->port()) +
                         ",\"tls\":" + (tls ? "true" : "false") + ",\"token\":" +
-                        (options.token.empty() ? "false" : "true") + ",\"rings\":[" + list + "]}");
+                        (options.token.empty() ? "false" : "true") + ",\"rings\":[" + list + "]" +
+                        (args.tls_self_signed ? ",\"tls_roots\":" + JsonString(tls_cert) : std::string()) + "}");
   } else {
     Line(std::cout, "arrowring serve: listening on " + location + " (rings: " +
                         (rings.empty() ? "every ring of this host" : rings) + "; token: " +

@@ -69,6 +69,7 @@ struct ServeArgs {
   std::string listen = "127.0.0.1:8815";
   std::vector<std::string> rings;  // empty: every ring of this host
   std::string tls_cert, tls_key, token_file;
+  bool tls_self_signed = false;  // make (or reuse) a localhost certificate: self_signed_tls.h
   bool insecure = false;
   bool json = false;
   double interval = 2.0;  // seconds between progress lines

@@ -170,6 +170,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--ring", serve.rings, "A ring clients may use (repeat; default: every ring)");
   serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate (chain) file: serve TLS");
   serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key file of --tls-cert");
+  serve_cmd->add_flag("--tls-self-signed", serve.tls_self_signed,
+                      "TLS with a certificate for localhost/127.0.0.1 made (once) under "
+                      "~/.local/state/arrowring/tls; clients: --tls-roots <its .crt>");
   serve_cmd->add_option("--token-file", serve.token_file, "File holding the bearer token every call must carry");
   serve_cmd->add_flag("--insecure", serve.insecure, "Allow a non-loopback address without TLS and a token");
   serve_cmd->add_option("--window", serve.window, "Tables a stream may have sent but unacknowledged")

@@ -10,8 +10,8 @@ set(ARROWRING_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/arrowring")
 # (ring/internal/, ipc/internal/) and test helpers (test_*.h, loan_testing.h) stay in the
 # source tree.
 set(ARROWRING_PUBLIC_RING_HEADERS error.h handle.h layout.h ring.h spin.h streaming_copy.h)
-set(ARROWRING_PUBLIC_IPC_HEADERS ipc.h loan.h pubsub.h ring_output_stream.h ring_status.h stream_decoder.h
-    stream_encoder.h)
+set(ARROWRING_PUBLIC_IPC_HEADERS ipc.h loan.h pubsub.h record_batch_reader.h ring_output_stream.h ring_status.h
+    stream_decoder.h stream_encoder.h)
 list(TRANSFORM ARROWRING_PUBLIC_RING_HEADERS PREPEND "${PROJECT_SOURCE_DIR}/src/arrowring/ring/"
      OUTPUT_VARIABLE ring_headers)
 install(FILES ${ring_headers} DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/arrowring/ring")

@@ -23,14 +23,14 @@ from ._subscriber import Message, Subscriber
 from .errors import (AuthenticationError, BadStateError, ConnectionFailedError, CorruptError, Error,
                      IncompatibleRingError, InvalidArgumentError, LoanUnavailableError, NoSpaceError,
                      NoSuchRingError, NotServedError, RingExistsError, RingFullError, RingPermissionError,
-                     StaleHandleError, TooLargeError, TooManyError, WrongRingError)
+                     SchemaChangedError, StaleHandleError, TooLargeError, TooManyError, WrongRingError)
 
 __all__ = [
     "Ring", "Publisher", "LoanedBatch", "Subscriber", "Message", "Handle", "load", "ipc_stream_size", "Error",
     "InvalidArgumentError", "NoSuchRingError", "RingExistsError", "RingPermissionError",
     "IncompatibleRingError", "NoSpaceError", "TooLargeError", "StaleHandleError", "WrongRingError",
     "TooManyError", "BadStateError", "RingFullError", "CorruptError", "LoanUnavailableError",
-    "AuthenticationError", "NotServedError", "ConnectionFailedError", "errors",
+    "AuthenticationError", "NotServedError", "ConnectionFailedError", "SchemaChangedError", "errors",
 ]
 __version__ = "0.1.0"
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Tuple
 
 import pyarrow as pa
 
+from . import _async, _core, _stream
 from ._core import Handle
 from ._ipc import StreamReader
 from .errors import BadStateError
@@ -39,6 +40,9 @@ class Subscriber:
                 raise
         self._reader = StreamReader()  # keeps the decoded schema between messages
         self._pid = os.getpid()
+        self._unread: Optional[Message] = None  # taken by a reader() whose schema it did not have
+        self._notifier: Optional[_core.CommitNotifier] = None  # made by the first await
+        self._awaiting = False
 
     @property
     def name(self) -> str:
@@ -58,6 +62,9 @@ class Subscriber:
         """The next message, or None once ``timeout`` seconds pass without one (None: wait)."""
         if os.getpid() != self._pid:
             raise BadStateError("this subscriber belongs to the parent process; subscribe again after fork()")
+        if self._unread is not None:
+            message, self._unread = self._unread, None
+            return message
         got = self._subscription.next(timeout)
         if got is None:
             return None
@@ -74,9 +81,45 @@ class Subscriber:
         while True:
             yield self.next()
 
+    def reader(self, limit: Optional[int] = None, timeout: Optional[float] = None, *,
+               schema: Optional[pa.Schema] = None) -> pa.RecordBatchReader:
+        """The next messages as an Arrow stream: a ``pyarrow.RecordBatchReader`` of their record
+        batches, zero-copy, which exports ``__arrow_c_stream__`` (DuckDB, Polars, ...).
+
+        It ends after ``limit`` messages (None: no limit), or once ``timeout`` seconds pass
+        without a new one (None: wait forever). Its schema is ``schema`` or else the first
+        message's, taken now (within ``timeout``; none came: an empty stream with no columns).
+        A message with another schema ends it with ``SchemaChangedError``; that message is
+        returned first by the subscriber's next call. Messages are taken as the stream is read.
+        """
+        return _stream.open_reader(self, limit, timeout, schema)
+
+    async def next_message_async(self, timeout: Optional[float] = None) -> Optional[Message]:
+        """``next_message`` for asyncio: waits without blocking the event loop (an eventfd the loop
+        watches, signalled from the ring's futex; no polling). None once ``timeout`` seconds pass.
+        A cancelled await takes no message."""
+        return await _async.next_message_async(self, timeout)
+
+    async def next_async(self, timeout: Optional[float] = None) -> Optional[pa.Table]:
+        """``next`` for asyncio (see ``next_message_async``): the next table, or None on timeout."""
+        return await _async.next_async(self, timeout)
+
+    def aiter(self, limit: Optional[int] = None, timeout: Optional[float] = None) -> AsyncIterator[pa.Table]:
+        """``async for table in sub.aiter()``: tables as they come, until ``limit`` tables or until
+        ``timeout`` seconds pass without one (None: forever)."""
+        return _async.iterate(self, limit, timeout)
+
+    def _commit_notifier(self) -> "_core.CommitNotifier":
+        if self._notifier is None:
+            self._notifier = _core.CommitNotifier(self.ring._core)
+        return self._notifier
+
     def close(self) -> None:
         """Leaves the ring: messages still due to this subscriber are released."""
+        self._unread = None
         if os.getpid() == self._pid:
+            if self._notifier is not None:
+                self._notifier.close()
             self._subscription.leave()
 
     def __enter__(self) -> "Subscriber":

@@ -82,6 +82,12 @@ class ConnectionFailedError(Error, ConnectionError):
     against a TLS server or the reverse, certificate not trusted) or the stream broke."""
 
 
+class SchemaChangedError(Error, TypeError):
+    """A message with another schema than the Arrow stream being read (``Subscriber.reader()``)
+    ends that stream. The message is not lost: the subscriber's next ``next()``, ``reader()``
+    or ``next_async()`` returns it first."""
+
+
 class SystemError_(Error, OSError):
     """An unexpected operating-system error."""
 

@@ -112,6 +112,7 @@ void RefuseWhileExported(Py_ssize_t exports, const char* what) {
 }  // namespace
 }  // namespace arrowring::python
 
+#include "commit_notifier.h"
 #ifdef ARROWRING_PYTHON_LOANS
 #include "loan_bindings.h"
 #include "stream_writing.h"
@@ -317,6 +318,8 @@ NB_MODULE(ARROWRING_MODULE, m) {
         result["reclaimed_bytes"] = report.reclaimed_bytes;
         return result;
       });
+
+  BindCommitNotifier(m);  // after Ring, which it takes
 
 #ifdef ARROWRING_PYTHON_LOANS
   BindLoans(m);  // after Ring, which LoanPublisher takes

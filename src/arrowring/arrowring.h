@@ -19,6 +19,7 @@
 #include "arrowring/ipc/ipc.h"
 #include "arrowring/ipc/loan.h"
 #include "arrowring/ipc/pubsub.h"
+#include "arrowring/ipc/record_batch_reader.h"
 #include "arrowring/ipc/ring_output_stream.h"
 #include "arrowring/ipc/ring_status.h"
 #include "arrowring/ipc/stream_decoder.h"

@@ -360,4 +360,9 @@ uint32_t Ring::WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeo
   return h.commit_epoch.load(std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
 }
 
+void Ring::WakeCommitWaiters() const {
+  RingHeader& h = *state_->header;
+  BumpAndWake(h.commit_epoch, h.commit_waiters);
+}
+
 }  // namespace arrowring

@@ -337,6 +337,11 @@ class Ring {
   /// the current epoch. Read commit_epoch() first, check for work, then wait with it.
   uint32_t commit_epoch() const;
   uint32_t WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeout) const;
+  /// Bumps the commit epoch without a commit and wakes every thread waiting for one, in any
+  /// process (as recovery and aborts do): they look for work again, find none, and wait
+  /// again. For stopping a thread of one's own that sleeps in WaitForCommit, with no
+  /// lost wake-up (it returns because the epoch moved, whenever it started to wait).
+  void WakeCommitWaiters() const;
 
   // --- subscribing -----------------------------------------------------------------------
   /// Registers subscriber `name` (1-80 characters of [A-Za-z0-9._-], unique among the ring's
