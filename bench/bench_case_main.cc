@@ -25,6 +25,7 @@ struct CaseArgs {
   double min_seconds = 0.2;
   int64_t warm_bytes = -1;  // -1: the library's default
   bool retain = false;
+  bool prefault = false;
   std::vector<std::string> keep;
 };
 
@@ -130,6 +131,16 @@ int Run(const CaseArgs& a) {
                 a.kind == "loan-commit" ? "true" : "false");
     return 0;
   }
+  if (a.kind == "first-lap") {
+    auto lap = bench::MeasureFirstLap(a.size, a.prefault);
+    if (!lap.ok()) return Fail(kExitFailure, lap.status().ToString());
+    const double bytes = static_cast<double>(lap->table_bytes);
+    std::printf("{\"size_bytes\": %lld, \"prefault\": %s, \"create_s\": %.6f, \"first_gbps\": %.4f, "
+                "\"steady_gbps\": %.4f}\n",
+                static_cast<long long>(lap->table_bytes), a.prefault ? "true" : "false", lap->create_s,
+                bytes / lap->first_s / 1e9, bytes / lap->steady_s / 1e9);
+    return 0;
+  }
   if (a.kind == "latency") {
     const bool raw = a.payload == "64B";
     auto l = bench::MeasureLatency(raw, wait, a.count);
@@ -153,7 +164,7 @@ int Run(const CaseArgs& a) {
     return 0;
   }
   return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, memcpy-cold, stream-cold, floor-futex, floor-spin, throughput, fanout, latency, "
-                              "ipc-size, rss, loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge, "
+                              "ipc-size, rss, loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, first-lap, flight-bridge, "
                               "flight-plain or flight-latency");
 }
 
@@ -164,7 +175,7 @@ int main(int argc, char** argv) {
   CaseArgs args;
   app.add_option("--kind", args.kind,
                  "memcpy, memcpy-cold, stream-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size, rss, "
-                 "loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, flight-bridge (ring -> "
+                 "loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, first-lap, flight-bridge (ring -> "
                  "Flight over 127.0.0.1 -> ring), flight-plain (plain Flight DoGet from memory) or flight-latency "
                  "(one table at a time, bridged and not)")
       ->required();
@@ -173,6 +184,7 @@ int main(int argc, char** argv) {
   app.add_flag("--checksum", args.checksum, "The consumer sums every byte");
   app.add_option("--subscribers", args.subscribers, "Subscribers (fanout)");
   app.add_option("--ring-tables", args.ring_tables, "Ring capacity in tables");
+  app.add_flag("--prefault", args.prefault, "first-lap: create the ring with RingOptions::prefault");
   app.add_flag("--retain", args.retain, "throughput: a ring that retains by space (full by design: cold writes)");
   app.add_option("--warm-bytes", args.warm_bytes, "throughput: the ring's warm window in bytes (0: off; default: the library's)");
   app.add_option("--keep", args.keep, "throughput: what each subscriber keeps: none, per-tag (latest of 5 tags, "

@@ -23,6 +23,15 @@ struct Throughput {
   double tables_per_s() const { return seconds > 0 ? static_cast<double>(tables) / seconds : 0; }
 };
 
+/// The first lap through a fresh ring: create a ring of one table's room (`prefault`:
+/// RingOptions::prefault), publish one table of `table_bytes` (every page touched for the
+/// first time), then the same table again `repeats` times (the steady rate: pages mapped).
+struct FirstLap {
+  int64_t table_bytes = 0;
+  double create_s = 0, first_s = 0, steady_s = 0;  // steady: the fastest repeat
+};
+arrow::Result<FirstLap> MeasureFirstLap(int64_t table_bytes, bool prefault, int repeats = 3);
+
 /// A producer publishes `count` tables of `table_bytes` data bytes (4 int64 columns) into a
 /// ring; `subscribers` processes each receive every table zero-copy and read one value per
 /// column, or with `checksum` sum every byte. Time: first publish to the last table received,

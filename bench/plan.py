@@ -20,7 +20,12 @@ KEEPING_CASES = {
     "kept per tag + first 200, 64 MiB ring": ["--subscribers", 2, "--ring-tables", 64, "--keep", "per-tag,first-200"],
     "4 MiB ring": ["--subscribers", 1, "--ring-tables", 4],
     "256 MiB ring": ["--subscribers", 1, "--ring-tables", 256],
+    "256 MiB retaining ring (full by design: cold writes, streaming stores)":
+        ["--subscribers", 1, "--ring-tables", 256, "--retain"],
 }
+# The first lap through a fresh ring (one table of this size, the ring just big enough), with
+# and without prefaulting, against the same publish once the pages are mapped.
+FIRST_LAP_SIZES = {"quick": 256 * MiB, "full": 768 * MiB}
 # Rings across machines: rings joined through Arrow Flight over 127.0.0.1 (C++: ring ->
 # RingServer -> DoGet -> Puller -> ring), against plain Flight DoGet of the same tables from
 # memory (the bound) and ZeroMQ (Python at both ends, as in the throughput table).

@@ -20,7 +20,7 @@ from contenders.ray_object_store import RAY
 from contenders.zeromq_ipc import case_zeromq_ipc, case_zeromq_latency
 from harness import KiB, MiB, count_for, cpp_case, ring_capacity_for
 from plan import (FLIGHT_CONTENDERS, FLIGHT_LATENCY_SIZES, FLIGHT_SIZES, FRAMEWORK_CONTENDERS, FRAMEWORK_SIZES,
-                  KEEPING_CASES, LOAN_COMMIT_SIZES, SIZES, THROUGHPUT_CONTENDERS)
+                  FIRST_LAP_SIZES, KEEPING_CASES, LOAN_COMMIT_SIZES, SIZES, THROUGHPUT_CONTENDERS)
 
 
 def machine() -> dict:
@@ -216,6 +216,20 @@ def run(quick: bool) -> dict:
             progress(f"rep {rep + 1}/{reps} kept tables: {label}")
     result["keeping"] = [{"case": label, "gbps": round(median_of(rows, "gbps"), 4),
                           "tables_per_s": round(median_of(rows, "tables_per_s"), 1)} for label, rows in keep_rows.items()]
+
+    # The first lap through a fresh ring: the first publish against the same publish once every
+    # page is mapped, with and without prefaulting (whose cost moves to create). Interleaved.
+    lap_size = FIRST_LAP_SIZES["quick" if quick else "full"]
+    lap_rows: dict = {}
+    for rep in range(reps):
+        for prefault in (False, True):
+            row = cpp_case("--kind", "first-lap", "--size", lap_size, *(["--prefault"] if prefault else []))
+            lap_rows.setdefault(prefault, []).append(row)
+            progress(f"rep {rep + 1}/{reps} first lap, prefault {prefault}")
+    result["first_lap"] = [{"size_bytes": lap_size, "prefault": prefault,
+                            "create_s": round(median_of(rows, "create_s"), 4),
+                            "first_gbps": round(median_of(rows, "first_gbps"), 3),
+                            "steady_gbps": round(median_of(rows, "steady_gbps"), 3)} for prefault, rows in lap_rows.items()]
 
     # Rings across machines, over loopback; interleaved per repetition. A build
     # without the bridge (ARROWRING_BUILD_BRIDGE=OFF) reports the Flight rows as not built.
