@@ -1,7 +1,10 @@
-"""Runs the Python examples of docs/ that are marked to run, as a user would paste them.
+"""Runs the Python examples of README.md and docs/, as a user would paste them.
 
-A fenced ```python block right after the line `<!-- make test runs this example ... -->` runs
-in a fresh interpreter (.venv's), from a scratch folder. Ring names it creates
+Every fenced ```python block is either an example — right after the line `<!-- make test runs
+this example ... -->`, it runs — or an API summary, right after `<!-- API summary, not run ...
+-->`, which names the tests that call what it lists. A block with neither marker fails the
+suite, so no example can go unrun. An example runs in a fresh interpreter (.venv's), from a
+scratch folder. Ring names it creates
 (`ar.Ring.create("NAME", ...)`) are made unique to this run, so parallel runs never meet, and
 the test checks that the example removed them.
 """
@@ -15,7 +18,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MARKER = "<!-- make test runs this example"
-DOCS = ["docs/python.md"]
+SUMMARY = "<!-- API summary, not run"
+DOCS = ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))
 
 
 def marked_examples():
@@ -32,8 +36,15 @@ def marked_examples():
 EXAMPLES = list(marked_examples())
 
 
-def test_the_docs_mark_examples_to_run():
-    assert len(EXAMPLES) >= 2
+def test_every_python_block_of_the_docs_is_an_example_that_runs_or_a_marked_api_summary():
+    unmarked = []
+    for doc in DOCS:
+        lines = (ROOT / doc).read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line == "```python" and not (number and lines[number - 1].startswith((MARKER, SUMMARY))):
+                unmarked.append(f"{doc}:{number + 1}")
+    assert not unmarked, f"python blocks neither run nor marked as API summaries: {unmarked}"
+    assert len(EXAMPLES) >= 5
 
 
 @pytest.mark.parametrize("doc,line,code", EXAMPLES)
