@@ -90,9 +90,11 @@ int Run(const CaseArgs& a) {
     auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables, wait, warm, a.keep, a.retain);
     if (!t.ok()) return Fail(kExitFailure, t.status().ToString());
     std::printf("{\"contender\": \"arrowring-cpp\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f, "
-                "\"subscribers\": %d, \"ring_tables\": %d, \"warm_bytes\": %lld}\n",
+                "\"subscribers\": %d, \"ring_tables\": %d, \"warm_bytes\": %lld, \"writer_lap_bytes\": %llu, "
+                "\"messages_kept\": %llu}\n",
                 static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s(), a.subscribers, a.ring_tables,
-                static_cast<long long>(a.warm_bytes));
+                static_cast<long long>(a.warm_bytes), static_cast<unsigned long long>(t->writer_lap_bytes),
+                static_cast<unsigned long long>(t->messages_kept));
     return 0;
   }
   if (a.kind == "loan-throughput" || a.kind == "copy-throughput") {

@@ -83,7 +83,9 @@ arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, 
   }
   const int64_t end = MonotonicNs();
   if (!ReapAll(children)) return arrow::Status::IOError("a consumer process failed");
-  return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9};
+  const RingStats stats = ring.Stats();
+  return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9, stats.writer_lap_bytes,
+                    stats.messages_kept_total};
 }
 
 namespace {

@@ -19,6 +19,9 @@ struct Throughput {
   int64_t tables = 0;
   int64_t table_bytes = 0;  // data bytes of one table
   double seconds = 0;
+  // The ring at the end (throughput cases): the writer's last lap, and how many messages
+  // readers kept outside the window over the run (RingStats).
+  uint64_t writer_lap_bytes = 0, messages_kept = 0;
   double gbps() const { return seconds > 0 ? static_cast<double>(tables * table_bytes) / seconds / 1e9 : 0; }
   double tables_per_s() const { return seconds > 0 ? static_cast<double>(tables) / seconds : 0; }
 };
