@@ -6,6 +6,8 @@
 // process that attaches to the ring by name. A worker reports one line of key=value pairs
 // on its stdout, which the parent reads through a pipe.
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
@@ -45,6 +48,14 @@ constexpr const char* kEndKey = "arrowring.demo.end";
 
 std::atomic<bool> stop_requested{false};
 void OnStop(int) { stop_requested.store(true); }
+
+// CPU time this process has used (user + system), in seconds: a role's busy time.
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 void HandleStopSignals(void (*handler)(int)) {
   struct sigaction action {};
@@ -172,7 +183,7 @@ int Produce(Ring ring, const DemoWorkerArgs& args) {
   if (!end.ok()) return Fail("demo: producer", end.status());
   if (auto handle = publisher.Publish(**end); !handle.ok()) return Fail("demo: producer", handle.status());
   std::cout << "tables=" << tables << " events=" << events << " bytes=" << bytes << " seconds=" << seconds
-            << std::endl;
+            << " cpu_s=" << CpuSeconds() << std::endl;
   return kExitOk;
 }
 
@@ -195,6 +206,7 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
   std::cout << "ready" << std::endl;
 
   const auto region = ring.data_region();
+  std::optional<Clock::time_point> first;  // the role's time runs from its first table
   int64_t tables = 0, events = 0, bytes = 0, verified = 0, failures = 0, missed = 0, next_event = 0;
   int64_t announced = -1;
   std::vector<uint64_t> latencies;
@@ -206,6 +218,7 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
       return kExitFailure;
     }
     const uint64_t received_ns = sys::RealtimeNs();
+    if (!first) first = Clock::now();
     const Message& got = **message;
     missed += static_cast<int64_t>(got.missed);
     if (auto end = EndMarker(*got.table)) {
@@ -238,7 +251,9 @@ int Subscribe(Ring ring, const DemoWorkerArgs& args) {
   };
   std::cout << "tables=" << tables << " events=" << events << " bytes=" << bytes << " verified=" << verified
             << " failures=" << failures << " missed=" << missed << " announced=" << announced
-            << " p50_ns=" << percentile(0.50) << " p99_ns=" << percentile(0.99) << std::endl;
+            << " p50_ns=" << percentile(0.50) << " p99_ns=" << percentile(0.99) << " seconds="
+            << (first ? std::chrono::duration<double>(Clock::now() - *first).count() : 0.0)
+            << " cpu_s=" << CpuSeconds() << std::endl;
   return kExitOk;
 }
 
@@ -285,6 +300,27 @@ int RefuseWithoutDiskSpace(const std::string& output, double seconds) {
   return kExitOk;
 }
 
+// The file system's own rate for the storage file: `bytes` written next to `output` in 8 MiB
+// write()s, as the storage subscriber writes tables (to the page cache, no fsync), then
+// removed. 0 when it cannot be measured.
+double MeasureFileWriteGbps(const std::string& output, int64_t bytes) {
+  const std::string path = output + ".speed";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return 0;
+  std::vector<char> chunk(8 << 20, 1);
+  const auto start = Clock::now();
+  int64_t written = 0;
+  while (written < bytes) {
+    const ssize_t n = ::write(fd, chunk.data(), chunk.size());
+    if (n <= 0) break;
+    written += n;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  ::close(fd);
+  ::unlink(path.c_str());
+  return written >= bytes && seconds > 0 ? static_cast<double>(written) / seconds / 1e9 : 0;
+}
+
 // Removes the demo's own storage file on every way out of RunDemo.
 struct OutputRemover {
   std::string path;  // empty: the user's file, kept
@@ -310,6 +346,8 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   if (int refused = RefuseWithoutDiskSpace(output, args.seconds); refused != kExitOk) return refused;
   // The storage file is the demo's by-product: removed at the end unless asked for.
   OutputRemover output_remover{keep_output ? std::string() : output};
+  // What the storage subscriber can do at best, measured here rather than assumed.
+  const double file_gbps = MeasureFileWriteGbps(output, int64_t{256} << 20);
   auto ring = Ring::Create(name, *capacity, {.policy = Policy::kBlock});
   if (!ring.ok()) return Fail("demo", ring.error());
   RingRemover remover{name};
@@ -453,6 +491,42 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   } else {
     std::printf("  stored      %lld tables (%s), file removed; pass --output PATH to keep it\n",
                 static_cast<long long>(Number(store, "tables")), file_size.c_str());
+  }
+
+  // Each role's rate and busy share, and what bounds the run: the role that is busiest.
+  auto seconds_of = [](Worker& worker) {
+    auto found = worker.report.find("seconds");
+    return found == worker.report.end() ? 0.0 : std::stod(found->second);
+  };
+  auto busy_of = [&](Worker& worker) {
+    auto found = worker.report.find("cpu_s");
+    const double wall = seconds_of(worker);
+    return found == worker.report.end() || wall <= 0 ? 0.0 : std::stod(found->second) / wall;
+  };
+  std::string roles;
+  std::string busiest;
+  double most = 0;
+  for (Worker* worker : {&produce, &verify, &store}) {
+    if (!succeeded(*worker) || seconds_of(*worker) <= 0) continue;
+    const std::string role = worker == &produce ? "producer" : worker == &verify ? "verifier" : "storage";
+    const double gbps = static_cast<double>(Number(*worker, "bytes")) / seconds_of(*worker) / 1e9;
+    char text[96];
+    std::snprintf(text, sizeof text, "%s%s %.2f GB/s (%.0f%% of a core)", roles.empty() ? "" : ", ", role.c_str(), gbps,
+                  100 * busy_of(*worker));
+    roles += text;
+    if (busy_of(*worker) > most) most = busy_of(*worker), busiest = role;
+  }
+  if (!roles.empty()) std::printf("  roles       %s\n", roles.c_str());
+  if (file_gbps > 0) {
+    std::printf("  file system %.2f GB/s for plain 8 MiB writes next to the storage file (256 MiB, measured "
+                "before the run)\n", file_gbps);
+  }
+  if (!busiest.empty()) {
+    std::printf("  bound       %s\n",
+                busiest == "storage"
+                    ? "the storage subscriber (writing the Arrow IPC file), not the ring: `make bench` moves "
+                      "tables through the ring itself at 10+ GB/s"
+                    : ("the " + busiest + " (the busiest role)").c_str());
   }
 
   const bool ok = all_succeeded && verified == published && failures == 0 && missed == 0 &&

@@ -587,6 +587,11 @@ def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
     assert f"verified    {moved} of {moved} tables" in result.stdout
     assert moved > 0
     assert not re.search(r"(?<![\w.])-\d", result.stdout), "no negative value in a summary"
+    # What bounds the run: each role's rate and busy share, and the file system's own rate.
+    assert re.search(r"roles +producer [\d.]+ GB/s \(\d+% of a core\), verifier [\d.]+ GB/s \(\d+% of a core\), "
+                     r"storage [\d.]+ GB/s \(\d+% of a core\)", result.stdout), result.stdout
+    assert re.search(r"file system [\d.]+ GB/s", result.stdout) and "bound       " in result.stdout, result.stdout
+    assert not list(tmp_path.glob("*.speed")), "the file system's measurement leaves nothing"
     with pa.ipc.open_file(output) as reader:
         assert reader.num_record_batches == moved
         stored = reader.read_all()
