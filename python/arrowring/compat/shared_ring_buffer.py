@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -257,12 +257,14 @@ class SharedMemoryRingBuffer:
                 continue
         return False
 
-    def _write_table(self, table, size: int) -> Optional[Tuple[int, int]]:
+    def _write_table(self, table, size: int, native: Optional[Any] = None) -> Optional[Tuple[int, int]]:
         """allocate + write the table as an IPC stream + mark_ready in one step, writing through
         the core's slot rather than a raw view: ``(slot_index, bytes_written)``, or None when
-        there is no room. The send path of ``try_zero_copy_pyarrow``."""
+        there is no room. The send path of ``try_zero_copy_pyarrow``. ``native``: the table
+        already imported by the C++ layer (``_ipc.native_stream``), which then sizes and writes it."""
         attachment = self._ensure_initialized()
-        native = native_stream(table, size, _IPC_OPTIONS)  # large tables: the C++ layer writes
+        if native is None:
+            native = native_stream(table, size, _IPC_OPTIONS)  # large tables: the C++ layer writes
         if native is not None:
             size = native.size
         slot = self._reserve(attachment, size)
