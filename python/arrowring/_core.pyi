@@ -80,7 +80,8 @@ class CommitNotifier:
 class Ring:
     @staticmethod
     def create(name: str, capacity: int, policy: str = "block", mode: int = 0o600, max_messages: int = 0,
-               retain: bool = False, max_kept: int = 0, warm_bytes: Optional[int] = None, prefault: bool = False) -> Ring: ...
+               retain: bool = False, max_kept: int = 0, warm_bytes: Optional[int] = None,
+               prefault: bool = False) -> Ring: ...
     @staticmethod
     def attach(name: str) -> Ring: ...
     @staticmethod
