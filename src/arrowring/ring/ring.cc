@@ -171,6 +171,7 @@ Result<Ring> Ring::Create(std::string_view name, uint64_t capacity, RingOptions 
   if (!ring) return ring;  // The unpublished segment goes with it.
   // Only a fully formatted ring gets its name: no attacher sees one half made.
   if (auto published = (*segment)->Publish(name); !published) return published.error();
+  ring->state_->named = true;
   return ring;
 }
 
@@ -181,6 +182,7 @@ Result<Ring> Ring::Attach(std::string_view name) {
   if (!ring) {
     return Error{ring.error().code, "ring '" + std::string(name) + "': " + ring.error().message};
   }
+  ring->state_->named = true;
   return ring;
 }
 
