@@ -19,6 +19,7 @@
 #include <arrow/ipc/reader.h>
 #include <arrow/ipc/writer.h>
 #include <gmock/gmock.h>
+#include <arrow/util/key_value_metadata.h>
 #include <gtest/gtest.h>
 
 #include "arrowring/ipc/arrow_write_internal.h"
@@ -197,6 +198,31 @@ TEST(Loan, APublisherReusesTheFramingOfItsLastLoanAndStaysExact) {
     std::optional<ReadSlot> keep;
     auto published = PublishedBytes(ring, *handle, &keep);
     EXPECT_TRUE(published->Equals(*filled.expected_stream)) << "published bytes differ from Arrow's writer";
+  }
+}
+
+TEST(Loan, SchemasArrowCallsEqualThatSerializeDifferentlyEachGetTheirOwnSchemaMessage) {
+  // Metadata empty, absent, empty: Schema::Equals says equal, the schema messages differ. The
+  // reused framing must be keyed on the message, so each loan is exactly Arrow's bytes.
+  Ring ring = testing::HeapRing(8 * kMiB);
+  PublishOptions options;
+  options.deliveries = 1;
+  Publisher publisher(ring, options);
+  const auto empty = std::make_shared<arrow::KeyValueMetadata>();
+  for (const auto& schema : {MixedSchema()->WithMetadata(empty), MixedSchema()->RemoveMetadata(),
+                             MixedSchema()->WithMetadata(empty)}) {
+    SCOPED_TRACE(schema->metadata() ? "metadata empty" : "metadata absent");
+    auto loan = publisher.Loan(schema, 100);
+    ASSERT_TRUE(loan.ok()) << loan.status().ToString();
+    LoanedTable filled = FillMixed(*loan);
+    auto handle = loan->Commit();
+    ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+    std::optional<ReadSlot> keep;
+    auto published = PublishedBytes(ring, *handle, &keep);
+    EXPECT_TRUE(published->Equals(*filled.expected_stream)) << "published bytes differ from Arrow's writer";
+    auto read = ReadFully(published);
+    ASSERT_NE(read, nullptr);
+    EXPECT_EQ(read->schema()->metadata() != nullptr, schema->metadata() != nullptr);
   }
 }
 
