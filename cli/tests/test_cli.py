@@ -672,3 +672,17 @@ def test_a_retaining_ring_gives_cat_from_oldest_its_history_in_order(run, ring_n
     assert stats["retain"] is True and stats["committed_messages"] == 5
     assert {"kept_messages", "kept_bytes", "max_kept", "kept_full", "messages_given_way"} <= stats.keys()
     assert run("cat", ring_name, "--from", "yesterday").returncode == 2
+
+
+def test_create_max_messages_is_the_exact_number_a_ring_holds_at_once(run, ring_name, tmp_path):
+    # A retaining ring keeps every message until it needs the room: with --max-messages 3 the
+    # fourth and fifth table each make the oldest give way, whatever the free bytes.
+    assert run("create", ring_name, "--capacity", "1MiB", "--max-messages", "3", "--retain").returncode == 0
+    pa.csv.write_csv(pa.table({"v": list(range(5))}), tmp_path / "five.csv")
+    assert run("pub", ring_name, tmp_path / "five.csv", "--batch-rows", "1").returncode == 0
+    stat = json.loads(run("stat", ring_name, "--json").stdout)
+    assert stat["max_messages"] == 3
+    assert (stat["committed_messages"], stat["messages_given_way"], stat["messages_written"]) == (3, 2, 5)
+    result = run("cat", ring_name, "--from", "oldest", "--format", "jsonl", "--limit", "3", "--timeout", "60")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["v"] for line in result.stdout.splitlines()] == [2, 3, 4]
