@@ -2,6 +2,7 @@ import itertools
 import os
 import pathlib
 import signal
+import stat
 import subprocess
 import sys
 
@@ -74,6 +75,28 @@ def run_in_group(argv, timeout=120, **kwargs):
             process.communicate()
             raise
         return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+@pytest.fixture
+def shared_folder(tmp_path, request):
+    """A folder under tmp_path that other users can enter and read (for tests that run as
+    another user). The folders from tmp_path up to --basetemp are 0700: they are opened for
+    traversal only (no listing) to the group and others; skips when a folder above them keeps
+    other users out (a checkout under /root, say)."""
+    basetemp = pathlib.Path(request.config.option.basetemp or tmp_path.parent.parent).resolve()
+    for folder in basetemp.parents:
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            pytest.skip(f"other users cannot enter {folder}, above the test's temporary folder")
+    for folder in [tmp_path, *tmp_path.parents]:
+        os.chmod(folder, os.stat(folder).st_mode | stat.S_IXGRP | stat.S_IXOTH)
+        if folder.resolve() == basetemp:
+            break
+    else:
+        pytest.skip("tmp_path is not under --basetemp")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    return shared
 
 
 @pytest.fixture

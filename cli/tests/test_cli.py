@@ -8,7 +8,6 @@ import select
 import signal
 import shutil
 import subprocess
-import tempfile
 import time
 
 import pyarrow as pa
@@ -216,29 +215,31 @@ def test_create_of_an_existing_name_fails(run, ring_name):
     assert "already exists" in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
-def test_another_users_private_ring_is_permission_denied(binary, run, ring_name):
-    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
-    # `nobody` cannot enter a checkout under /root or a mode-0700 directory: run a copy of the
-    # binary and the libraries it loads from a directory it can reach, removed afterwards.
-    reachable = tempfile.mkdtemp(prefix="arrowring-nobody-")
-    try:
-        os.chmod(reachable, 0o755)
-        copy = shutil.copy(binary, reachable)
-        for line in subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout.splitlines():
-            parts = line.split("=>")
-            if len(parts) == 2 and parts[1].split() and not parts[1].split()[0].startswith(("/lib", "/usr/lib")):
-                shutil.copy(parts[1].split()[0], reachable)
-        for name in os.listdir(reachable):
-            os.chmod(os.path.join(reachable, name), 0o755)
+@pytest.fixture
+def reachable_copy(binary, shared_folder):
+    """A copy of the binary and the libraries it loads outside the system's, in a folder other
+    users can reach (another user cannot enter a checkout under /root or a mode-0700 folder)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    copy = shutil.copy(binary, shared_folder)
+    for line in subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout.splitlines():
+        parts = line.split("=>")
+        if len(parts) == 2 and parts[1].split() and not parts[1].split()[0].startswith(("/lib", "/usr/lib")):
+            shutil.copy(parts[1].split()[0], shared_folder)
+    for name in os.listdir(shared_folder):
+        os.chmod(shared_folder / name, 0o755)
+    return copy, {"LD_LIBRARY_PATH": str(shared_folder), "PATH": "/usr/bin:/bin"}
 
-        def as_nobody():
-            os.setgid(65534)
-            os.setuid(65534)
-        result = subprocess.run([copy, "stat", ring_name], capture_output=True, text=True, preexec_fn=as_nobody,
-                                env={"LD_LIBRARY_PATH": reachable, "PATH": "/usr/bin:/bin"})
-    finally:
-        shutil.rmtree(reachable)
+
+def test_another_users_private_ring_is_permission_denied(reachable_copy, run, ring_name):
+    copy, env = reachable_copy
+    assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+    result = subprocess.run([copy, "stat", ring_name], capture_output=True, text=True, preexec_fn=as_nobody,
+                            env=env, timeout=60)
     assert result.returncode == 4, result.stderr
     assert "permission denied" in result.stderr and "0600" in result.stderr
 
@@ -267,7 +268,7 @@ def parse_prometheus(text):
     return samples
 
 
-def test_stat_exports_every_counter_for_prometheus(binary, run, ring_name):
+def test_stat_exports_every_counter_for_prometheus(binary, run, ring_name, tmp_path):
     assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
     cat = Cat(binary, ring_name, "--limit", "1", "--timeout", "60")
     try:
@@ -279,12 +280,11 @@ def test_stat_exports_every_counter_for_prometheus(binary, run, ring_name):
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write(table)
-        path = pathlib.Path(tempfile.mkdtemp()) / "t.arrows"
+        path = tmp_path / "t.arrows"
         path.write_bytes(sink.getvalue().to_pybytes())
         assert run("pub", ring_name, path).returncode == 0
         code, _, _ = cat.finish()
         assert code == 0
-        shutil.rmtree(path.parent)
     finally:
         if cat.process.poll() is None:
             cat.process.kill()
@@ -550,19 +550,43 @@ def test_cat_ends_after_its_timeout_on_an_empty_ring(run, ring_name):
     assert run("cat", ring_name, "--format", "xml").returncode == 2
 
 
+def waitpid_or_kill(pid, timeout):
+    """The wait status of child `pid` once it ends; if it has not ended within `timeout`
+    seconds (a `top` that ignores q), it is killed (watchdog) and the test fails."""
+    pidfd = os.pidfd_open(pid)  # readable once the process has ended
+    try:
+        ended = select.select([pidfd], [], [], timeout)[0]
+    finally:
+        os.close(pidfd)
+    if not ended:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail(f"watchdog: process {pid} did not end within {timeout} s; killed")
+    return os.waitpid(pid, 0)[1]
+
+
 def test_top_refreshes_under_a_terminal_and_quits_on_q(binary, run, ring_name):
     assert run("create", ring_name, "--capacity", "1MiB").returncode == 0
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(binary, [binary, "top", "--interval", "0.2"])
-    screen = b""
-    deadline = time.monotonic() + 30
-    while screen.count(b"arrowring top") < 3 and time.monotonic() < deadline:
-        if select.select([fd], [], [], 1)[0]:
-            screen += os.read(fd, 65536)
-    os.write(fd, b"q")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
+    status = None
+    try:
+        screen = b""
+        deadline = time.monotonic() + 30
+        while screen.count(b"arrowring top") < 3 and time.monotonic() < deadline:
+            if select.select([fd], [], [], 1)[0]:
+                screen += os.read(fd, 65536)
+        os.write(fd, b"q")
+        status = waitpid_or_kill(pid, timeout=30)
+    finally:
+        if status is None:  # failed on the way: no `top` outlives the test
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass  # the watchdog reaped it already
+        os.close(fd)
     assert screen.count(b"arrowring top") >= 3, screen[-500:]
     assert ring_name.encode() in screen and b"OCCUPANCY" in screen
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
@@ -576,9 +600,9 @@ def test_top_without_a_terminal_runs_its_iterations(run, ring_name):
     assert "\x1b" not in result.stdout, "no escape sequences into a pipe"
 
 
-def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
+def test_demo_moves_verifies_stores_and_removes_its_ring(run, ring_name, tmp_path):
     output = tmp_path / "demo.arrow"
-    name = f"test-cli-{os.getpid()}-demo"
+    name = ring_name  # removed by the fixture with `rm --force` should the demo leave it
     result = run("demo", "--seconds", "1", "--events-per-table", "64", "--capacity", "32MiB",
                  "--ring", name, "--output", output)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -600,8 +624,8 @@ def test_demo_moves_verifies_stores_and_removes_its_ring(run, tmp_path):
     assert run("stat", name).returncode == 3, "the demo removes its ring"
 
 
-def test_demo_removes_its_storage_file_unless_asked_to_keep_it(run, tmp_path):
-    name = f"test-cli-{os.getpid()}-demo-tmp"
+def test_demo_removes_its_storage_file_unless_asked_to_keep_it(run, ring_name, tmp_path):
+    name = ring_name
     result = run("demo", "--seconds", "1", "--events-per-table", "64", "--capacity", "32MiB", "--ring", name,
                  env={**os.environ, "TMPDIR": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
@@ -609,17 +633,17 @@ def test_demo_removes_its_storage_file_unless_asked_to_keep_it(run, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_demo_refuses_to_start_when_the_output_filesystem_cannot_hold_the_run(run, tmp_path):
-    name = f"test-cli-{os.getpid()}-demo-big"
+def test_demo_refuses_to_start_when_the_output_filesystem_cannot_hold_the_run(run, ring_name, tmp_path):
+    name = ring_name
     result = run("demo", "--seconds", str(10**12), "--ring", name, "--output", tmp_path / "huge.arrow")
     assert result.returncode == 10, result.stderr
     assert "free, but a" in result.stderr and "--output on a larger filesystem" in result.stderr
     assert list(tmp_path.iterdir()) == [] and run("stat", name).returncode == 3, "nothing was started"
 
 
-def test_a_demo_whose_producer_failed_says_so_and_invents_no_statistics(run, tmp_path):
+def test_a_demo_whose_producer_failed_says_so_and_invents_no_statistics(run, ring_name, tmp_path):
     # The default table (4096 events of 1024 samples, 8 MiB) cannot fit a 4 MiB ring.
-    name = f"test-cli-{os.getpid()}-demo-small"
+    name = ring_name
     result = run("demo", "--seconds", "1", "--capacity", "4MiB", "--ring", name,
                  env={**os.environ, "TMPDIR": str(tmp_path)})
     assert result.returncode == 1, result.stdout + result.stderr
@@ -659,3 +683,17 @@ def test_a_prefaulting_ring_says_so_in_create_stat_and_json(run, ring_name):
     assert "prefaulting" in run("create", ring_name, "--capacity", "1MiB", "--prefault").stdout
     assert "prefaulting" in run("stat", ring_name).stdout
     assert json.loads(run("stat", ring_name, "--json").stdout)["prefault"] is True
+
+
+def test_create_max_messages_is_the_exact_number_a_ring_holds_at_once(run, ring_name, tmp_path):
+    # A retaining ring keeps every message until it needs the room: with --max-messages 3 the
+    # fourth and fifth table each make the oldest give way, whatever the free bytes.
+    assert run("create", ring_name, "--capacity", "1MiB", "--max-messages", "3", "--retain").returncode == 0
+    pa.csv.write_csv(pa.table({"v": list(range(5))}), tmp_path / "five.csv")
+    assert run("pub", ring_name, tmp_path / "five.csv", "--batch-rows", "1").returncode == 0
+    stat = json.loads(run("stat", ring_name, "--json").stdout)
+    assert stat["max_messages"] == 3
+    assert (stat["committed_messages"], stat["messages_given_way"], stat["messages_written"]) == (3, 2, 5)
+    result = run("cat", ring_name, "--from", "oldest", "--format", "jsonl", "--limit", "3", "--timeout", "60")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["v"] for line in result.stdout.splitlines()] == [2, 3, 4]

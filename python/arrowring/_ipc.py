@@ -41,8 +41,8 @@ def _schema_has_dictionary(schema: pa.Schema) -> bool:
 
 
 class StreamSizer:
-    """Exact stream sizes without serializing: the schema message's size is kept while the
-    schema stays equal, and each record batch message is sized by Arrow
+    """Exact stream sizes without serializing: the schema message is kept while each schema
+    serializes to the same bytes, and each record batch message is sized by Arrow
     (``pa.ipc.get_record_batch_size``, O(columns)). Compressed streams and schemas with
     dictionaries are sized by the general ``ipc_stream_size``."""
 
@@ -61,10 +61,17 @@ class StreamSizer:
 
     def size(self, data: TableLike) -> int:
         schema = data.schema
-        if schema is not self._schema and not (self._schema is not None and schema.equals(self._schema, True)):
+        if schema is not self._schema:
+            # Keyed on the schema message itself, not on Schema.equals: schemas pyarrow calls
+            # equal can serialize differently (metadata None against {}), and the stream
+            # written must be the size computed here.
             self._schema = schema
-            known = self._fast and not _schema_has_dictionary(schema)
-            self._schema_message = memoryview(schema.serialize()).cast("B") if known else None
+            if self._fast and not _schema_has_dictionary(schema):
+                message = schema.serialize()
+                if self._schema_message is None or self._schema_message != memoryview(message):
+                    self._schema_message = memoryview(message).cast("B")
+            else:
+                self._schema_message = None
         if self._schema_message is None:
             return ipc_stream_size(data, self._options)
         batches = data.to_batches() if isinstance(data, pa.Table) else (data,)

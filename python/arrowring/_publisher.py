@@ -14,7 +14,7 @@ from ._core import Handle
 from ._ipc import StreamSizer, TableLike, as_table, native_stream
 from . import _loan
 from ._loan import LoanedBatch
-from .errors import InvalidArgumentError, LoanUnavailableError, RingFullError, TooLargeError
+from .errors import Error, InvalidArgumentError, LoanUnavailableError, RingFullError, TooLargeError
 
 if TYPE_CHECKING:
     from ._ring import Ring
@@ -106,6 +106,14 @@ class Publisher:
         return checked
 
     def _publish(self, data: TableLike, timeout: Optional[float], wait: bool) -> Handle:
+        try:
+            return self._publish_sized(data, timeout, wait)
+        except Error:
+            raise
+        except (pa.ArrowException, OSError) as error:  # pyarrow's words (IO errors are OSError), as ours
+            raise _arrow_error(error) from error
+
+    def _publish_sized(self, data: TableLike, timeout: Optional[float], wait: bool) -> Handle:
         size = self._sizer.size(data)
         native = native_stream(data, size, self._options)
         if native is not None:
@@ -124,3 +132,12 @@ class Publisher:
         finally:
             if slot.open:
                 slot.abort()
+
+
+def _arrow_error(error: Exception) -> Error:
+    """An error pyarrow raised while sizing or writing a stream, as an arrowring error."""
+    if isinstance(error, pa.ArrowCapacityError):
+        return TooLargeError(f"pyarrow cannot write this table as one Arrow IPC stream: {error}")
+    if isinstance(error, (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowKeyError)):
+        return InvalidArgumentError(f"pyarrow cannot write this table as an Arrow IPC stream: {error}")
+    return Error(f"writing the table as an Arrow IPC stream failed: {error}")

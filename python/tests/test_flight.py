@@ -133,6 +133,10 @@ def test_tables_cross_tls_with_a_token_equal_and_in_order(serve, rings, tls):
                 assert message.ring_id == source.stats()["ring_id"]
             assert sub.next(timeout=0) is None
             assert sub.gaps == 0 and sub.missed == 0
+            # Exactly: the server's subscriber took each table from the ring once, the client
+            # handed over each once, in order (sequences above), and nothing more is due.
+            (served,) = [s for s in source.stats()["subscribers"] if s["name"] == "analysis"]
+            assert (served["received"], served["lag"], served["missed"]) == (len(tables), 0, 0)
         assert sub.last_sequence == first + len(tables) - 1  # close() acknowledged the last
     assert server.stop() == 0, server.text()
 
@@ -319,3 +323,23 @@ def test_one_libarrow_in_the_process():
     flight_libs = {p for p in paths if os.path.basename(p).startswith("libarrow_flight.so")}
     assert len(arrow) == 1 and len(flight_libs) == 1, paths
     assert os.path.dirname(arrow.pop()) == os.path.dirname(flight_libs.pop()) == os.path.dirname(pa.__file__)
+
+
+def test_messages_yields_each_table_with_its_sequence_until_closed(serve, rings):
+    source = rings()
+    server = serve("--ring", source.name)
+    with flight_mod.connect(server.location) as client:
+        sub = client.subscribe(source.name, "iterating")
+        publisher = source.publisher(timeout=WATCHDOG)
+        for i in range(3):
+            publisher.publish(event_table(i))
+        got = []
+        for message in sub.messages():
+            got.append(message)
+            if len(got) == 3:
+                sub.close()  # ends the iteration
+        first = got[0].sequence
+        assert [m.sequence for m in got] == [first, first + 1, first + 2]
+        assert all(m.table.equals(event_table(i)) and m.missed == 0 for i, m in enumerate(got))
+        assert list(sub.messages()) == []
+    assert server.stop() == 0, server.text()

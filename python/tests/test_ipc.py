@@ -1,5 +1,7 @@
 """The small-table path: exact sizes without serializing, and the schema decoded once."""
 import ctypes
+import os
+import pathlib
 
 import numpy as np
 import pyarrow as pa
@@ -7,6 +9,8 @@ import pytest
 
 import arrowring as ar
 from arrowring._ipc import StreamSizer, ipc_stream_size
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def tables():
@@ -126,3 +130,44 @@ def test_large_streams_are_written_by_the_cpp_layer_as_arrows_writer_writes_them
     assert len(colds) == 12 * len(large_tables()), "every large table goes through the C++ layer"
     if retain and ar._core.cold_lap_bytes() <= 32 * 2**20:
         assert colds[0] is False and colds[-1] is True, colds
+
+
+GOLD = pathlib.Path(os.environ.get("ARROWRING_TESTING_DATA", ROOT.parent / "shared" / "arrow-testing")) / "integration"
+
+
+def gold_tables_and_metadata_variants():
+    """Every gold table, and each also with its schema metadata None and {}: schemas pyarrow
+    calls equal (``equals(..., check_metadata=True)``) that serialize differently, as Arrow
+    0.14.1's generated_primitive and generated_primitive_no_batches do."""
+    streams = sorted(GOLD.glob("**/*.stream"))
+    assert len(streams) >= 27, f"looked under {GOLD}"
+    for path in streams:
+        table = pa.ipc.open_stream(path.read_bytes()).read_all()
+        yield path.stem, table
+        yield f"{path.stem} (metadata None)", table.replace_schema_metadata(None)
+        yield f"{path.stem} (metadata {{}})", table.replace_schema_metadata({})
+
+
+def arrows_stream(table):
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write(table)
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize("reuse", [True, False], ids=["one publisher", "a publisher each"])
+def test_every_gold_table_in_sequence_is_published_as_the_writer_writes_it(ring, reuse):
+    sub = ring.subscribe("reader")
+    shared = ring.publisher(deliveries=1)
+    for name, table in gold_tables_and_metadata_variants():
+        publisher = shared if reuse else ring.publisher(deliveries=1)
+        handle = publisher.publish(table)
+        expected = arrows_stream(table)
+        assert handle.size == len(expected), name
+        assert ctypes.string_at(ring.data_address + handle.offset, handle.size) == expected, name
+        got = sub.next(timeout=5)
+        assert got.equals(table), name
+        assert got.schema.metadata == table.schema.metadata, name  # None stays None, {} stays {}
+        assert ar.load(handle).equals(table), name
+        del got
+

@@ -7,13 +7,16 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "processes.h"
 
+#include "arrowring/ring/layout.h"
 #include "arrowring/ring/ring.h"
 #include "arrowring/ring/internal/segment.h"
 
@@ -41,6 +44,8 @@ class RingProcesses : public ::testing::Test {
   void TearDown() override {
     ring_.reset();
     (void)Ring::Unlink(name_);
+    // Each test runs in a process of its own (ctest): it checks that its own segment is gone.
+    EXPECT_FALSE(std::filesystem::exists("/dev/shm" + SegmentName(name_))) << name_ << " left in /dev/shm";
     alarm(0);
   }
   bool WholeCapacityIsFree() {
@@ -147,18 +152,37 @@ TEST_F(RingProcesses, BlockedAllocationRecoversFromADeadHolderByItself) {
   EXPECT_TRUE(whole->has_value());
 }
 
+// Whether process `pid` is asleep (state S in /proc/<pid>/stat): a waiter in a futex is.
+bool Sleeping(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S';
+}
+
 TEST_F(RingProcesses, WaiterInAnotherProcessWakesOnRelease) {
   auto slot = ring_->TryAllocate(kCapacity);
   Handle handle = *(*slot)->Commit(kCapacity, 2);
   auto held = ring_->Acquire(handle);
-  Pipe pipe;
+  // The ring's header, mapped on its own, to see the child register as a space waiter.
+  auto segment = MappedSegment::Open(name_, sizeof(layout::RingHeader));
+  ASSERT_TRUE(segment.ok()) << segment.error().ToString();
+  const auto& header = *reinterpret_cast<const layout::RingHeader*>((*segment)->bytes().data());
+  ASSERT_EQ(header.space_waiters.load(), 0u);
   const pid_t writer = Spawn([&] {
     auto ring = Ring::Attach(name_);
-    pipe.Send("waiting");
     auto slot = ring->Allocate(kCapacity, 60s);
     _exit(slot.ok() && slot->has_value() ? 0 : 1);
   });
-  ASSERT_EQ(pipe.Receive(), "waiting");
+  // Release only once the child is inside Allocate, registered as a waiter and asleep, so
+  // the release must wake it (a child that wrote "waiting" before Allocate proved nothing).
+  // The child's 120 s alarm is the watchdog should it never get there.
+  while (header.space_waiters.load() == 0 || !Sleeping(writer)) {
+    ASSERT_EQ(waitpid(writer, nullptr, WNOHANG), 0) << "the writer ended before it waited";
+    std::this_thread::yield();
+  }
+  EXPECT_FALSE(WholeCapacityIsFree());
   { auto second = ring_->Acquire(handle); ASSERT_TRUE(second.ok()); }  // Last delivery...
   held->Release();                                                     // ...and release.
   EXPECT_EQ(Reap(writer), 0);
@@ -193,13 +217,6 @@ TEST_F(RingProcesses, ManyWritersAndReadersInSeparateProcessesLoseNothing) {
   EXPECT_EQ(stats.messages_written, static_cast<uint64_t>(kWriters * kPerWriter));
   EXPECT_EQ(stats.messages_read, stats.messages_written);
   EXPECT_TRUE(WholeCapacityIsFree());
-}
-
-TEST(RingProcessesCleanup, NoTestSegmentRemainsInDevShm) {
-  const std::string prefix = "arrowring.test-process-" + std::to_string(getpid()) + "-";
-  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
-    EXPECT_NE(entry.path().filename().string().rfind(prefix, 0), 0u) << entry.path();
-  }
 }
 
 }  // namespace

@@ -31,6 +31,16 @@ std::string UniqueName(const std::string& what) {
          std::to_string(counter++);
 }
 
+// The last lines of a log, indented, for a failure message (a runaway loop logs thousands).
+std::string LastLines(const std::vector<std::string>& lines, size_t most = 40) {
+  std::string text;
+  if (lines.size() > most) text += "  (" + std::to_string(lines.size() - most) + " earlier lines)\n";
+  for (size_t i = lines.size() > most ? lines.size() - most : 0; i < lines.size(); ++i) {
+    text += "  " + lines[i] + "\n";
+  }
+  return text.empty() ? "  (nothing)\n" : text;
+}
+
 // A ring that is unlinked when the test ends.
 struct TestRing {
   std::string name;
@@ -82,6 +92,10 @@ class BridgeTest : public ::testing::Test {
   static RemoteRing Remote(const RingServer& server, const std::string& ring) {
     return RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()), ring};
   }
+  std::string ServerLog() {
+    std::lock_guard lock(log_mutex_);
+    return LastLines(log_);
+  }
   bool Logged(const std::string& needle) {
     std::lock_guard lock(log_mutex_);
     for (const auto& line : log_) {
@@ -123,16 +137,57 @@ struct Running {
                                        << ring.name() << " within 60 s";
 }
 
+// A log the test's clients write to, from any thread.
+struct TestLog {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  std::function<void(const std::string&)> Sink() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(mutex);
+      lines.push_back(line);
+    };
+  }
+  std::string Text() {
+    std::lock_guard lock(mutex);
+    return LastLines(lines);
+  }
+};
+
 // Pulls `tables` from `source` into `destination` through `server` and checks each arrives
-// equal, in order, exactly once.
+// equal, in order, exactly once. A failure says what both ends said and counted.
 void CrossAndCompare(RingServer& server, TestRing& source, TestRing& destination,
-                     const std::vector<std::shared_ptr<arrow::Table>>& tables) {
+                     const std::vector<std::shared_ptr<arrow::Table>>& tables,
+                     const std::function<std::string()>& server_log) {
   auto reader = Subscriber::Make(destination.ring, "check");
   ASSERT_TRUE(reader.ok());
+  TestLog puller_log;
+  PullOptions options;
+  options.client.log = puller_log.Sink();
   auto puller = Puller::Make(RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()),
                                         source.name},
-                             destination.ring, {});
+                             destination.ring, options);
   ASSERT_TRUE(puller.ok()) << puller.status();
+  // Said when anything below fails, however it returns.
+  struct Explain {
+    std::function<std::string()> what;
+    ~Explain() {
+      if (::testing::Test::HasFailure()) ADD_FAILURE() << what();
+    }
+  } explain{[&] {
+    const auto& pulled = (*puller)->stats();
+    const auto served = server.stats();
+    std::string streams;
+    for (const auto& stream : served.streams) {
+      streams += " [" + stream.ring + "/" + stream.subscriber + ": sent " + std::to_string(stream.tables_sent) +
+                 ", replayed " + std::to_string(stream.replayed) + ", acked " + std::to_string(stream.acked) +
+                 (stream.active ? ", active]" : "]");
+    }
+    return "puller: tables " + std::to_string(pulled.tables) + ", duplicates " + std::to_string(pulled.duplicates) +
+           ", gap " + std::to_string(pulled.gap) + ", reconnects " + std::to_string(pulled.reconnects) +
+           ", last sequence " + std::to_string(pulled.last_sequence) + "\nserver: tables sent " +
+           std::to_string(served.tables_sent) + ", rejected " + std::to_string(served.rejected) + ";" + streams +
+           "\npuller log:\n" + puller_log.Text() + "server log:\n" + server_log();
+  }};
   Running running(puller->get());
   ASSERT_TRUE(WaitForSubscriber(source.ring));
   Publisher publisher(source.ring);
@@ -150,6 +205,8 @@ void CrossAndCompare(RingServer& server, TestRing& source, TestRing& destination
   EXPECT_EQ((*puller)->stats().tables, tables.size());
   EXPECT_EQ((*puller)->stats().duplicates, 0u);
   EXPECT_EQ((*puller)->stats().gap, 0u);
+  EXPECT_EQ(server.stats().tables_sent, tables.size()) << "the server sent a table more than once";
+  EXPECT_EQ(destination.ring.Stats().messages_written, tables.size());
 }
 
 TEST_F(BridgeTest, EdgeCaseTablesCrossEqual) {
@@ -159,7 +216,7 @@ TEST_F(BridgeTest, EdgeCaseTablesCrossEqual) {
   std::vector<std::shared_ptr<arrow::Table>> tables;
   for (const auto& named : testing::EdgeCaseTables()) tables.push_back(named.table);
   tables.push_back(testing::MakeVariedTable(1000, 3, 4));  // several batches per table
-  CrossAndCompare(*server, source, destination, tables);
+  CrossAndCompare(*server, source, destination, tables, [this] { return ServerLog(); });
   auto stats = server->stats();
   ASSERT_EQ(stats.streams.size(), 1u);
   EXPECT_EQ(stats.streams[0].ring, source.name);
@@ -175,7 +232,7 @@ TEST_F(BridgeTest, GoldFilesCrossEqual) {
   TestRing source("src"), destination("dst");
   auto server = StartServer();
   ASSERT_TRUE(server);
-  CrossAndCompare(*server, source, destination, tables);
+  CrossAndCompare(*server, source, destination, tables, [this] { return ServerLog(); });
 }
 
 TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
@@ -214,10 +271,59 @@ TEST_F(BridgeTest, ResumesWithoutLossOrDuplicates) {
     }
     EXPECT_TRUE(running.Finish().ok());
   }
-  auto extra = reader->Next(200ms);
+  // Every puller has finished: the destination holds all it will ever hold. Exactly kTables
+  // were committed there, each once (a replayed table would be one more).
+  EXPECT_EQ(destination.ring.Stats().messages_written, static_cast<uint64_t>(kTables));
+  auto extra = reader->Next(0ms);
   ASSERT_TRUE(extra.ok());
   EXPECT_FALSE(*extra) << "a table arrived twice";
-  EXPECT_EQ(destination.ring.Stats().messages_written, static_cast<uint64_t>(kTables));
+}
+
+// Drop-oldest at the source while the durable subscriber's window is full (the destination
+// is full, its reader not reading): the ring passes over the messages the server holds and
+// drops others, and every drop reaches the destination's side counted exactly once.
+TEST_F(BridgeTest, ADurableSubscriberWithAFullWindowUnderDropOldestIsToldOfEveryDropExactly) {
+  TestRing source("src", 1 << 20, {.policy = Policy::kDropOldest}), destination("dst", 4 << 20);
+  ServerOptions server_options;
+  server_options.window = 2;
+  auto server = StartServer(server_options);
+  ASSERT_TRUE(server);
+  auto reader = Subscriber::Make(destination.ring, "check");
+  ASSERT_TRUE(reader.ok());
+  PullOptions options;
+  options.publish.timeout = 120s;  // waits for the reader below instead of failing
+  auto puller = Puller::Make(Remote(*server, source.name), destination.ring, options);
+  ASSERT_TRUE(puller.ok());
+  Running running(puller->get());
+  ASSERT_TRUE(WaitForSubscriber(source.ring));
+  constexpr int64_t kTables = 100, kRows = 12'000;  // 96 KiB each: 10 fit the source ring
+  Publisher publisher(source.ring);
+  for (int64_t i = 0; i < kTables; ++i) {
+    ASSERT_TRUE(publisher.Publish(*testing::MakeInt64Table(kRows + i)).ok()) << i;
+  }
+  const uint64_t dropped = source.ring.Stats().messages_dropped;
+  EXPECT_GT(dropped, 0u) << "the bridge, stalled by the full destination, should have lagged";
+  int64_t received = 0, last = -1;
+  while (last != kTables - 1) {  // the last table is never dropped: nothing came after it
+    auto message = reader->Next(60s);
+    ASSERT_TRUE(message.ok() && *message) << "watchdog: table after " << last << " did not arrive";
+    const int64_t index = (*message)->table->num_rows() - kRows;
+    ASSERT_GT(index, last) << "out of order or repeated";
+    EXPECT_TRUE(testing::TablesEqual(*(*message)->table, *testing::MakeInt64Table(kRows + index)));
+    last = index;
+    ++received;
+  }
+  ASSERT_TRUE(running.Finish().ok());
+  const auto& pulled = (*puller)->stats();
+  EXPECT_EQ(static_cast<uint64_t>(received) + pulled.source_missed, static_cast<uint64_t>(kTables))
+      << "each table arrived or was counted as missed";
+  EXPECT_EQ(pulled.source_missed, dropped) << "the bridge was due every table the ring dropped";
+  EXPECT_EQ(pulled.duplicates, 0u);
+  EXPECT_EQ(pulled.gap, 0u);
+  for (const auto& sub : source.ring.Stats().subscribers) {
+    if (sub.name == "bridge") EXPECT_EQ(sub.missed, dropped);
+  }
+  EXPECT_EQ(server->stats().missed, dropped);
 }
 
 // A source ring removed and created again under its name starts its sequences over: the

@@ -107,7 +107,10 @@ arrow::Status ClientBase::RunWithRetries(
       attempt = 0;
       continue;
     }
-    if (IsPermanent(status)) return Explain(status, remote_, ever_connected);
+    // Once connected, "unknown ring" can be a ring being removed and created again under its
+    // name (a stream on it ends then): retried, as a broken connection is.
+    const bool ring_gone_after_connect = ever_connected && status.IsKeyError();
+    if (IsPermanent(status) && !ring_gone_after_connect) return Explain(status, remote_, ever_connected);
     if (progressed) attempt = 0;
     ++*reconnects;
     int retries = ever_connected || options_.first_connect_retries < 0

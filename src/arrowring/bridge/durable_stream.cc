@@ -93,7 +93,13 @@ class DurableReader : public arrow::RecordBatchReader {
           continue;
         }
       }
-      ARROW_ASSIGN_OR_RAISE(auto message, durable_->subscriber->Next(kPoll));
+      auto next = durable_->subscriber->Next(kPoll);
+      if (!next.ok() && ErrcOf(next.status()) == Errc::kNotFound) {
+        // The ring was removed (perhaps created again): end the stream; the reader's next
+        // DoGet finds what holds the name now.
+        return std::nullopt;
+      }
+      ARROW_ASSIGN_OR_RAISE(auto message, std::move(next));
       if (!message) continue;
       std::lock_guard lock(durable_->mutex);
       durable_->held.push_back({message->handle.sequence, std::move(*message)});

@@ -65,8 +65,11 @@ class Acker {
       pending_.reset();
       lock.unlock();
       auto results = client_.DoAction(call_, flight::Action{"ack", arrow::Buffer::FromString(ack.Encode())});
+      // The call's outcome is in its result stream: read it to the end, or a refused ack
+      // passes for a delivered one and the call may be cancelled before the server saw it.
+      arrow::Status status = results.ok() ? (*results)->Drain() : results.status();
       lock.lock();
-      if (!results.ok() && status_.ok()) status_ = results.status();
+      if (!status.ok() && status_.ok()) status_ = status;
     }
   }
 

@@ -517,9 +517,17 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
 
   // The framing's size from Arrow itself: metadata depends on structure, lengths and buffer
   // sizes only, and every bitmap is present here (null counts 1), the largest it can be.
-  const bool same = loan_framing_ && loan_framing_->num_rows == num_rows &&
-                    loan_framing_->validity == loan_options.validity &&
-                    (loan_framing_->schema == schema || loan_framing_->schema->Equals(*schema, /*check_metadata=*/true));
+  // Keyed on the schema message written, not on Schema::Equals: schemas Arrow calls equal
+  // can serialize differently (metadata absent against empty).
+  bool same = loan_framing_ && loan_framing_->num_rows == num_rows &&
+              loan_framing_->validity == loan_options.validity;
+  if (same && loan_framing_->schema != schema) {
+    arrow::ipc::DictionaryFieldMapper mapper(*schema);
+    arrow::ipc::IpcPayload schema_payload;
+    ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*schema, loan_framing_->ipc_options, mapper, &schema_payload));
+    same = schema_payload.metadata->Equals(*loan_framing_->schema_payload.metadata);
+    if (same) loan_framing_->schema = schema;
+  }
   if (!same) {
     // Arrow's writer reads the first and last offset of a variable-width column to size its
     // values: give it zeros ending at the capacity (calloc: untouched pages stay unmapped).

@@ -129,6 +129,30 @@ TEST(TryZeroCopy, SaysWhyItCouldNotSoTheCallerChoosesTheFallback) {
   EXPECT_TRUE(SerializeTable(*MakeInt64Table(100'000)).ok());
 }
 
+TEST(PubSub, TryPublishNeverWaitsAndSaysRingFullWhenThereIsNoRoom) {
+  Ring ring = testing::HeapRing(1 * kMiB, {.policy = Policy::kBlock});
+  auto subscriber = Subscriber::Make(ring, "check");
+  ASSERT_TRUE(subscriber.ok());
+  // A block publisher with a long timeout: TryPublish must not use it.
+  Publisher publisher(ring, {.timeout = std::chrono::hours(1)});
+  std::vector<Handle> handles;
+  while (true) {
+    auto handle = publisher.TryPublish(*MakeInt64Table(20'000 + static_cast<int64_t>(handles.size())));
+    if (!handle.ok()) {
+      EXPECT_EQ(ErrcOf(handle.status()), Errc::kRingFull) << handle.status().ToString();
+      EXPECT_THAT(handle.status().message(), HasSubstr("no room"));
+      break;
+    }
+    handles.push_back(*handle);
+  }
+  ASSERT_GE(handles.size(), 2u);
+  for (size_t i = 0; i < handles.size(); ++i) {
+    Message message = MustNext(*subscriber);
+    EXPECT_EQ(message.handle, handles[i]);
+    EXPECT_TRUE(TablesEqual(*message.table, *MakeInt64Table(20'000 + static_cast<int64_t>(i))));
+  }
+}
+
 TEST(PubSub, BlockPolicyPublishTimesOutWithRingFull) {
   Ring ring = testing::HeapRing(1 * kMiB, {.policy = Policy::kBlock});
   auto subscriber = Subscriber::Make(ring, "slow");

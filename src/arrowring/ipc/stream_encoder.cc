@@ -70,8 +70,10 @@ arrow::Result<int64_t> StreamEncoder::EncodeImpl(const Data& data) {
       ARROW_RETURN_NOT_OK(EncodeWithArrowWriter(schema, nullptr, to_write));
     }
   } else {
-    // The schema's message, built once per distinct schema (pointer first: the common case).
-    if (schema_ == nullptr || (schema_ != schema && !schema_->Equals(*schema, /*check_metadata=*/true))) {
+    // The schema's message, kept for as long as the same schema object comes back. Keyed on
+    // what is written, not on Schema::Equals: schemas Arrow calls equal can serialize
+    // differently (metadata absent against empty), and the stream must carry this one's bytes.
+    if (schema_ != schema) {
       arrow::ipc::DictionaryFieldMapper mapper(*schema);
       ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*schema, options_, mapper, &schema_payload_));
       schema_ = schema;

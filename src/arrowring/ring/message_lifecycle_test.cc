@@ -181,6 +181,27 @@ TEST(UntilDropped, MessageStaysReadableByAnyNumberOfAcquisitions) {
   EXPECT_EQ(ring.Stats().committed_messages, 1u) << "releasing every reader keeps it";
 }
 
+TEST(UntilDropped, CommittedDirectlyItOwesNoDeliveryAndGoesOnlyWhenDropOldestNeedsItsSpace) {
+  Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest});
+  WriteSlot slot = MustAllocate(ring, 40 * kKiB);
+  std::memset(slot.data().data(), 0x5a, 40 * kKiB);
+  auto handle = slot.Commit(40 * kKiB, WriteSlot::kUntilDropped);
+  ASSERT_TRUE(handle.ok()) << handle.error().ToString();
+  EXPECT_EQ(ring.PendingDeliveries(handle->sequence), WriteSlot::kUntilDropped);
+  for (int i = 0; i < 3; ++i) {  // Acquisitions through the handle consume nothing.
+    auto read = ring.Acquire(*handle);
+    ASSERT_TRUE(read.ok()) << read.error().ToString();
+    EXPECT_EQ(read->data()[40 * kKiB - 1], std::byte{0x5a});
+  }
+  EXPECT_EQ(ring.PendingDeliveries(handle->sequence), WriteSlot::kUntilDropped);
+  // Room for another 40 KiB only where it lies: drop-oldest drops it, counted, and its
+  // handle goes stale.
+  WriteSlot next = MustAllocate(ring, 40 * kKiB);
+  EXPECT_EQ(ring.Stats().messages_dropped, 1u);
+  EXPECT_EQ(ring.Acquire(*handle).error().code, Errc::kStaleHandle);
+  EXPECT_FALSE(ring.PendingDeliveries(handle->sequence).has_value());
+}
+
 TEST(Retire, FreesAnUnheldMessageNowAndAHeldOneAtItsLastRelease) {
   Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kDropOldest});
   const uint64_t unheld = CommitUntilDropped(ring, 100, 1);

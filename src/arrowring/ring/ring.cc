@@ -175,6 +175,7 @@ Result<Ring> Ring::Create(std::string_view name, uint64_t capacity, RingOptions 
   }
   // Only a fully formatted ring gets its name: no attacher sees one half made.
   if (auto published = (*segment)->Publish(name); !published) return published.error();
+  ring->state_->named = true;
   return ring;
 }
 
@@ -188,6 +189,7 @@ Result<Ring> Ring::Attach(std::string_view name) {
   if (ring->Stats().prefault) {
     if (auto mapped = (*segment)->Prefault(); !mapped) return mapped.error();
   }
+  ring->state_->named = true;
   return ring;
 }
 

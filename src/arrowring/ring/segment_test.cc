@@ -242,6 +242,11 @@ TEST_F(Segment, RandomHeadersNeverCrashTheAttacher) {
     const uint32_t value = static_cast<uint32_t>(state >> 32);
     std::memcpy(image.data() + offset, &value, 4);
     const std::string name = name_ + "-" + std::to_string(round);
+    // Removed however this round ends (an ASSERT returns early): nothing left in /dev/shm.
+    struct UnlinkWhenDone {
+      std::string name;
+      ~UnlinkWhenDone() { (void)MappedSegment::Unlink(name); }
+    } unlink{name};
     const int fd = shm_open(SegmentName(name).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(write(fd, image.data(), image.size()), static_cast<ssize_t>(image.size()));
@@ -250,7 +255,6 @@ TEST_F(Segment, RandomHeadersNeverCrashTheAttacher) {
     if (!ring.ok()) {
       EXPECT_FALSE(ring.error().message.empty());
     }
-    (void)MappedSegment::Unlink(name);
   }
 }
 

@@ -8,6 +8,7 @@
 #include "arrowring/ring/internal/allocator_internal.h"
 #include "arrowring/ring/internal/allocator_lock_internal.h"
 #include "arrowring/ring/internal/recovery_internal.h"
+#include "arrowring/ring/internal/segment.h"
 #include "arrowring/ring/internal/subscription_internal.h"
 
 namespace arrowring {
@@ -163,6 +164,40 @@ bool PollForChange(const std::atomic<uint32_t>& word, uint32_t seen,
 
 }  // namespace
 
+namespace {
+
+// How often a subscriber that finds nothing looks whether its ring's name still holds its ring.
+constexpr std::chrono::seconds kNameCheckInterval{1};
+
+// A named ring that was removed (or created again under its name) gets no more messages: the
+// error a subscriber waiting on it gets instead of waiting forever. Looks at most once per
+// kNameCheckInterval per attachment; rings in caller memory have no name to lose.
+std::optional<Error> RingGone(RingState& ring, const std::string& subscriber) {
+  if (!ring.named) return std::nullopt;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  const int64_t last = ring.name_checked_ns.load(std::memory_order_relaxed);
+  if (last != 0 && now - last < std::chrono::nanoseconds(kNameCheckInterval).count()) return std::nullopt;
+  ring.name_checked_ns.store(now, std::memory_order_relaxed);
+  auto prefix = MappedSegment::ReadPrefix(ring.name, sizeof(RingHeader));
+  bool created_again = false;
+  if (prefix.ok()) {
+    if (prefix->size() < sizeof(RingHeader)) return std::nullopt;  // being created: look again later
+    alignas(RingHeader) std::byte storage[sizeof(RingHeader)];
+    std::memcpy(storage, prefix->data(), sizeof storage);
+    if (reinterpret_cast<const RingHeader*>(storage)->ring_id == ring.header->ring_id) return std::nullopt;
+    created_again = true;
+  } else if (prefix.error().code != Errc::kNotFound) {
+    return std::nullopt;  // cannot tell (not readable): take it for there
+  }
+  return Error{Errc::kNotFound, "ring '" + ring.name + "' was removed" +
+                                    (created_again ? std::string(" and created again") : std::string()) +
+                                    ": no message will come to subscriber '" + subscriber +
+                                    "' on the removed one; subscribe to the ring again"};
+}
+
+}  // namespace
+
 Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::nanoseconds timeout) {
   if (!ring_) return Error{Errc::kBadState, "Next() on a subscription that left or was moved from"};
   if (auto process = CheckProcess(*ring_); !process) return process.error();
@@ -248,7 +283,10 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
     entry.cursor.store(cursor, std::memory_order_relaxed);
 
     const auto waited = std::chrono::steady_clock::now() - start;
-    if (timeout != kWaitForever && waited >= timeout) return std::optional<Delivery>();
+    if (timeout != kWaitForever && waited >= timeout) {
+      if (auto gone = RingGone(ring, name_)) return *gone;
+      return std::optional<Delivery>();
+    }
     if (wait_start_ns == 0) {
       wait_start_ns = sys::RealtimeNs();
       // Within the timeout, computed without adding a huge timeout to a time point.
@@ -259,9 +297,13 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
     auto slice = timeout == kWaitForever ? std::chrono::nanoseconds(kRecoverySlice)
                                          : std::min<std::chrono::nanoseconds>(timeout - waited, kRecoverySlice);
     if (!waiting_on_writer) slice = timeout == kWaitForever ? kWaitForever : timeout - waited;
+    if (ring.named) slice = std::min<std::chrono::nanoseconds>(slice, kNameCheckInterval);
     h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
     sys::FutexWait(&h.commit_epoch, epoch, slice);
     h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
+    if (h.commit_epoch.load(std::memory_order_acquire) == epoch) {
+      if (auto gone = RingGone(ring, name_)) return *gone;
+    }
     // A writer killed mid-write wakes nobody: look for dead writers while waiting on one.
     // SYNC POINT commit-epoch (acquire)
     if (waiting_on_writer && h.commit_epoch.load(std::memory_order_acquire) == epoch) {

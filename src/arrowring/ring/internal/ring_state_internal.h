@@ -100,6 +100,9 @@ struct RingState {
   uint64_t pid = 0;
   uint64_t fork_generation = 0;  // sys::ForkGeneration() when attached
   std::string name;
+  bool named = false;  // a named segment (Create/Attach), not caller-provided memory
+  // steady_clock nanoseconds of the last look at whether the name still holds this ring.
+  std::atomic<int64_t> name_checked_ns{0};
 
   // Read references of this attachment per message: the shared holder bit is set while the
   // count is positive. Guarded by local_mutex.
