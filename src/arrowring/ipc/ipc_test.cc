@@ -13,7 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "arrowring/ipc/arrow_write_internal.h"
+#include "arrowring/ipc/internal/arrow_write_internal.h"
 #include "arrowring/ipc/test_tables.h"
 
 namespace arrowring {
