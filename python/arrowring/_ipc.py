@@ -174,13 +174,13 @@ def _native_writable(options: pa.ipc.IpcWriteOptions) -> bool:
 
 def native_stream(data: TableLike, size: int, options: pa.ipc.IpcWriteOptions) -> "Optional[_core.IpcStream]":
     """``data`` imported for the C++ layer to size and write, when it is worth it (``size``, its
-    stream's size, is large) and possible; else None. Its ``size`` is the size to reserve (it may
-    differ from pyarrow's by padding: pyarrow's C export omits the bitmaps of columns with no
-    nulls)."""
+    stream's size, is large) and possible; else None. Its ``size`` is the size to reserve: that
+    of exactly the stream pyarrow's writer writes (the schema crosses as its IPC message, which
+    keeps empty metadata apart from none, as the C interface cannot)."""
     if not _core.LOANS or size < NATIVE_WRITE_BYTES or not _native_writable(options):
         return None
     table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
-    return _core.IpcStream(table.__arrow_c_stream__())
+    return _core.IpcStream(table.__arrow_c_stream__(), table.schema.serialize().to_pybytes())
 
 
 def write_stream(slot: "_core.WriteSlot", data: TableLike, options: pa.ipc.IpcWriteOptions) -> int:

@@ -1,10 +1,11 @@
 // Writing pyarrow tables into write slots with arrowring's C++ stream sink
-// (arrowring._core_arrow only). The table crosses over through the Arrow C stream interface
-// (`__arrow_c_stream__`, zero-copy), is sized by Arrow's own stream writer with pyarrow's
-// default options — the libarrow pyarrow has loaded — and is written by that writer into the
+// (arrowring._core_arrow only). The table's batches cross over through the Arrow C stream
+// interface (`__arrow_c_stream__`, zero-copy) and its schema as its IPC schema message
+// (`Schema.serialize()`): the C interface cannot tell empty metadata from none, and the schema
+// a reader gets back must be the one published. Arrow's own stream writer — the libarrow
+// pyarrow has loaded, with pyarrow's default options — sizes the stream and writes it into the
 // slot through RingOutputStream, which copies large buffers with streaming stores when the
-// slot is cold (WriteSlot::cold). The stream is a complete Arrow IPC stream, sized and written
-// from the same imported batches, so the size is exact.
+// slot is cold (WriteSlot::cold): byte for byte what pyarrow's writer writes, the size exact.
 #pragma once
 
 #include <memory>
@@ -13,6 +14,8 @@
 #include <arrow/c/abi.h>
 #include <arrow/c/bridge.h>
 #include <arrow/io/memory.h>
+#include <arrow/ipc/dictionary.h>
+#include <arrow/ipc/reader.h>
 #include <arrow/ipc/writer.h>
 
 #include "arrowring/ipc/ring_output_stream.h"
@@ -35,7 +38,7 @@ struct PyIpcStream {
 
 inline void BindStreamWriting(nb::module_& m) {
   nb::class_<PyIpcStream>(m, "IpcStream", "A table imported for writing into ring memory by the C++ layer.")
-      .def("__init__", [](PyIpcStream* self, nb::handle stream_capsule) {
+      .def("__init__", [](PyIpcStream* self, nb::handle stream_capsule, nb::bytes schema_message) {
         if (!PyCapsule_IsValid(stream_capsule.ptr(), "arrow_array_stream")) {
           throw RingError({Errc::kInvalidArgument,
                            "the table must come as an 'arrow_array_stream' PyCapsule (__arrow_c_stream__)"});
@@ -46,8 +49,18 @@ inline void BindStreamWriting(nb::module_& m) {
         auto imported = [&]() -> arrow::Result<PyIpcStream> {
           ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ImportRecordBatchReader(c_stream));
           PyIpcStream stream;
-          stream.schema = reader->schema();
-          ARROW_ASSIGN_OR_RAISE(stream.batches, reader->ToRecordBatches());
+          // A view of the Python bytes, alive for this call.
+          arrow::io::BufferReader message(std::make_shared<arrow::Buffer>(
+              reinterpret_cast<const uint8_t*>(schema_message.c_str()), static_cast<int64_t>(schema_message.size())));
+          arrow::ipc::DictionaryMemo dictionaries;
+          ARROW_ASSIGN_OR_RAISE(stream.schema, arrow::ipc::ReadSchema(&message, &dictionaries));
+          if (!stream.schema->Equals(*reader->schema(), /*check_metadata=*/false)) {
+            return arrow::Status::Invalid("the schema message does not describe the table's columns");
+          }
+          ARROW_ASSIGN_OR_RAISE(auto batches, reader->ToRecordBatches());
+          for (const auto& batch : batches) {  // the same columns under the schema as published
+            stream.batches.push_back(arrow::RecordBatch::Make(stream.schema, batch->num_rows(), batch->columns()));
+          }
           arrow::io::MockOutputStream counter;  // Counts; copies nothing.
           ARROW_RETURN_NOT_OK(stream.WriteTo(&counter));
           stream.size = counter.GetExtentBytesWritten();
@@ -55,7 +68,7 @@ inline void BindStreamWriting(nb::module_& m) {
         }();
         if (!imported.ok()) throw StatusError(imported.status(), "the table could not be imported");
         new (self) PyIpcStream(std::move(*imported));
-      }, "stream"_a)
+      }, "stream"_a, "schema_message"_a)
       .def_prop_ro("size", [](const PyIpcStream& s) { return s.size; }, "Exact bytes of the Arrow IPC stream.")
       .def("write_into", [](const PyIpcStream& s, PyWriteSlot& slot) -> int64_t {
         if (!slot.slot) throw RingError({Errc::kBadState, "write on a slot that was already committed or aborted"});
