@@ -35,6 +35,7 @@ if LOANS:
 
 # Pickles name classes by module: name this one, which picks the build that loads here, so a
 # Handle pickled by a process with loans unpickles in one without (and the reverse).
-for _cls in (Handle, WriteSlot, ReadSlot, Subscription, Ring, CommitNotifier) + ((LoanPublisher, Loan, IpcStream) if LOANS else ()):
+for _cls in ((Handle, WriteSlot, ReadSlot, Subscription, Ring, CommitNotifier)
+             + ((LoanPublisher, Loan, IpcStream) if LOANS else ())):
     _cls.__module__ = __name__
 del _cls

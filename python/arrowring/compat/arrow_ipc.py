@@ -42,7 +42,8 @@ def table_to_ipc_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def ipc_bytes_to_table(data: bytes) -> pa.Table:
@@ -71,7 +72,7 @@ def write_table_to_buffer(table: pa.Table, buffer: memoryview) -> int:
     sink = pa.FixedSizeBufferWriter(pa.py_buffer(buffer))
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    written = sink.tell()
+    written: int = sink.tell()
     sink.close()
     return written
 
@@ -96,10 +97,10 @@ def try_zero_copy_pyarrow(table: pa.Table, store_config: Any, tag: Any) -> Tuple
     try:
         ring_buffer = get_global_ring_buffer()
         size = get_table_ipc_size(table)
-        written = ring_buffer._write_table(table, size)
-        if written is None:
+        slot_written = ring_buffer._write_table(table, size)
+        if slot_written is None:
             return None, False  # _write_table said why.
-        index, written = written
+        index, written = slot_written
         handle = _handle_type()(buffer_name=ring_buffer.name, slot_index=index, data_size=written,
                                 is_pyarrow=True, total_size=ring_buffer.total_size,
                                 slot_size=ring_buffer.slot_size)
