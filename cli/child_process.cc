@@ -19,6 +19,7 @@ bool Spawn(Worker& worker, const std::string& self, const std::vector<std::strin
   posix_spawn_file_actions_addclose(&actions, fds[0]);
   posix_spawn_file_actions_addclose(&actions, fds[1]);
   std::vector<char*> argv;
+  argv.reserve(arguments.size() + 1);
   for (const auto& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
   argv.push_back(nullptr);
   const int result = posix_spawn(&worker.pid, self.c_str(), &actions, nullptr, argv.data(), environ);
@@ -59,7 +60,7 @@ void TakeLine(Worker& worker, const std::string& line) {
 }
 
 // Waits (poll, up to `timeout_ms`) for output from any worker and consumes it.
-void PumpOutput(std::vector<Worker*> workers, int timeout_ms) {
+void PumpOutput(const std::vector<Worker*>& workers, int timeout_ms) {
   std::vector<pollfd> fds;
   std::vector<Worker*> owners;
   for (Worker* worker : workers) {

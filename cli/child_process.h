@@ -36,7 +36,7 @@ std::vector<std::string> ReadLines(Worker& worker);
 void TakeLine(Worker& worker, const std::string& line);
 
 /// Waits (poll, up to `timeout_ms`) for output from any worker and consumes it.
-void PumpOutput(std::vector<Worker*> workers, int timeout_ms);
+void PumpOutput(const std::vector<Worker*>& workers, int timeout_ms);
 
 /// The number a worker reported under `key`, or -1 if it reported none.
 int64_t Number(const Worker& worker, const std::string& key);

@@ -74,7 +74,7 @@ std::shared_ptr<arrow::Schema> EventSchema() {
 
 // Sample k of event e: a deterministic pattern, so the verifier can check every value.
 inline int16_t SampleValue(int64_t event, int32_t k) {
-  return static_cast<int16_t>((event * 31 + k * 7) & 0x3FFF);
+  return static_cast<int16_t>((event * 31 + int64_t{k} * 7) & 0x3FFF);
 }
 inline int16_t ChannelOf(int64_t event) { return static_cast<int16_t>(event % 64); }
 
@@ -165,7 +165,7 @@ std::optional<int64_t> EndMarker(const arrow::Table& table) {
 // --- workers --------------------------------------------------------------------------
 int Produce(Ring ring, const DemoWorkerArgs& args) {
   HandleStopSignals(OnStop);
-  Publisher publisher(ring, {.timeout = std::chrono::seconds(30)});
+  Publisher publisher(std::move(ring), {.timeout = std::chrono::seconds(30)});
   const auto schema = EventSchema();
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
@@ -187,7 +187,7 @@ int Produce(Ring ring, const DemoWorkerArgs& args) {
   return kExitOk;
 }
 
-int Subscribe(Ring ring, const DemoWorkerArgs& args) {
+int Subscribe(const Ring& ring, const DemoWorkerArgs& args) {
   // Ctrl-C reaches every process of the terminal's group: subscribers keep draining until the
   // producer's end marker, so that what was published is accounted for. SIGTERM still ends them.
   signal(SIGINT, SIG_IGN);

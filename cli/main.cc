@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <exception>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -71,9 +72,8 @@ std::string Prefix(const std::vector<CLI::App*>& path) {
   return prefix;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The command line: parses it and runs the command, which reports its own errors.
+int Run(int argc, char** argv) {
   using namespace arrowring::cli;
   CLI::App app{"arrowring: zero-copy Arrow tables between processes through shared-memory rings", "arrowring"};
   app.require_subcommand(0, 1);  // none: usage on stderr, exit 2 (below)
@@ -265,4 +265,20 @@ int main(int argc, char** argv) {
   if (*push_cmd) return RunBridgePush(push);
 #endif
   return kExitUsage;
+}
+
+}  // namespace
+
+// An exception no command caught (a bug, or memory exhausted) ends the process with its
+// message and kExitFailure after unwinding the stack, so that destructors still run (a demo's
+// ring is removed), rather than through std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "arrowring: unexpected error: " << error.what() << "\n";
+  } catch (...) {
+    std::cerr << "arrowring: unexpected error (an exception of unknown type)\n";
+  }
+  return arrowring::cli::kExitFailure;
 }

@@ -39,7 +39,7 @@ class Family {
 std::string PrometheusText(const std::vector<RingStats>& rings) {
   std::ostringstream out;
   auto ring_label = [](const RingStats& s) { return "ring=\"" + Label(s.name) + "\""; };
-  auto per_ring = [&](const char* name, const char* type, const char* help, std::function<uint64_t(const RingStats&)> get) {
+  auto per_ring = [&](const char* name, const char* type, const char* help, const std::function<uint64_t(const RingStats&)>& get) {
     Family family(out, name, type, help);
     for (const auto& s : rings) family.Sample(ring_label(s), get(s));
   };
@@ -82,7 +82,7 @@ std::string PrometheusText(const std::vector<RingStats>& rings) {
            [](auto& s) { return s.bytes_given_way; });
 
   auto per_subscriber = [&](const char* name, const char* type, const char* help,
-                            std::function<uint64_t(const RingStats::SubscriberInfo&)> get) {
+                            const std::function<uint64_t(const RingStats::SubscriberInfo&)>& get) {
     Family family(out, name, type, help);
     for (const auto& s : rings) {
       for (const auto& sub : s.subscribers) {
@@ -100,7 +100,7 @@ std::string PrometheusText(const std::vector<RingStats>& rings) {
   per_subscriber("arrowring_subscriber_alive", "gauge", "1 while the subscriber's process lives.",
                  [](auto& sub) { return uint64_t{sub.alive}; });
 
-  auto per_holder = [&](const char* name, const char* help, std::function<uint64_t(const RingStats::Holder&)> get) {
+  auto per_holder = [&](const char* name, const char* help, const std::function<uint64_t(const RingStats::Holder&)>& get) {
     Family family(out, name, "gauge", help);
     for (const auto& s : rings) {
       for (const auto& h : s.holders) family.Sample(ring_label(s) + ",pid=\"" + std::to_string(h.pid) + "\"", get(h));

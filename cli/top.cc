@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -46,7 +47,7 @@ struct Sample {
 };
 
 std::string Bar(double fraction, int width) {
-  const int filled = static_cast<int>(fraction * width + 0.5);
+  const int filled = static_cast<int>(std::lround(fraction * width));
   std::string bar = "[";
   for (int i = 0; i < width; ++i) bar += i < filled ? '#' : '.';
   return bar + "]";

@@ -13,6 +13,8 @@ memory, and the message's space returns to the ring once the table and every arr
 taken from it have been garbage-collected.
 """
 
+from types import ModuleType
+
 from . import errors
 from ._core import Handle
 from ._ipc import ipc_stream_size
@@ -35,7 +37,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> ModuleType:
     # `arrowring.flight` loads pyarrow.flight (and its gRPC): only for those who use it.
     if name == "flight":
         import importlib

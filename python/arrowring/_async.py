@@ -55,7 +55,7 @@ async def next_message_async(subscriber: "Subscriber", timeout: Optional[float])
 async def _commit_after(loop: asyncio.AbstractEventLoop, notifier: "_core.CommitNotifier", epoch: int,
                         timeout: Optional[float]) -> bool:
     """Waits until the ring's commit epoch moves past ``epoch``; False after ``timeout`` seconds."""
-    committed = loop.create_future()
+    committed: asyncio.Future[bool] = loop.create_future()
     fd = notifier.fileno()
 
     def on_readable() -> None:
@@ -67,7 +67,12 @@ async def _commit_after(loop: asyncio.AbstractEventLoop, notifier: "_core.Commit
         notifier.arm(epoch)
         if timeout is None:
             return await committed
-        timer = loop.call_later(timeout, lambda: committed.done() or committed.set_result(False))
+
+        def on_timeout() -> None:
+            if not committed.done():
+                committed.set_result(False)
+
+        timer = loop.call_later(timeout, on_timeout)
         try:
             return await committed
         finally:

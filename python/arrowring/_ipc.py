@@ -21,7 +21,8 @@ def ipc_stream_size(table: TableLike, options: Optional[pa.ipc.IpcWriteOptions] 
     sink = pa.MockOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write(table)
-    return sink.size()
+    size: int = sink.size()
+    return size
 
 
 def as_table(data: TableLike) -> TableLike:
@@ -75,7 +76,8 @@ class StreamSizer:
         if self._schema_message is None:
             return ipc_stream_size(data, self._options)
         batches = data.to_batches() if isinstance(data, pa.Table) else (data,)
-        return len(self._schema_message) + sum(pa.ipc.get_record_batch_size(b) for b in batches) + len(_END_OF_STREAM)
+        body: int = sum(pa.ipc.get_record_batch_size(b) for b in batches)
+        return len(self._schema_message) + body + len(_END_OF_STREAM)
 
     def write(self, slot: "_core.WriteSlot", data: TableLike, size: int) -> int:
         """Writes ``data`` (just sized with ``size``) into ``slot``; returns the bytes written."""
@@ -106,7 +108,7 @@ class StreamReader:
 
     __slots__ = ("_schema", "_schema_message")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._schema: Optional[pa.Schema] = None
         self._schema_message: Optional[pa.Buffer] = None
 
@@ -192,7 +194,7 @@ def write_stream(slot: "_core.WriteSlot", data: TableLike, options: pa.ipc.IpcWr
         writer = pa.ipc.new_stream(sink, data.schema, options=options)
         writer.write(data)
         writer.close()
-        written = sink.tell()
+        written: int = sink.tell()
         sink.close()
         return written
     finally:

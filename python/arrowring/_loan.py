@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import List, Optional, Sequence, Tuple, Union
+from types import TracebackType
+from typing import TYPE_CHECKING, List, Literal, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import pyarrow as pa
 
 try:
     import numpy as np
 except ImportError:  # Loans hand out NumPy arrays; the rest of arrowring needs no NumPy.
-    np = None
+    # Typing has no optional module: np is typed as numpy, and HAVE_NUMPY says whether it is.
+    np = None  # type: ignore[assignment]
 
 from ._core import Handle
 from .errors import BadStateError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from ._core import Loan
+
+HAVE_NUMPY = np is not None
 
 Key = Union[str, int, Sequence[Union[str, int]]]
 
@@ -44,7 +51,7 @@ def _numpy_type(t: pa.DataType) -> Optional[Tuple[np.dtype, Tuple[int, ...]]]:
         return np.dtype(np.int32), ()
     if pa.types.is_time64(t):
         return np.dtype(np.int64), ()
-    if t.id == pa.month_day_nano_interval().id:
+    if t.id == pa.month_day_nano_interval().id and _INTERVAL_MDN is not None:
         return _INTERVAL_MDN, ()
     if pa.types.is_fixed_size_binary(t) or pa.types.is_decimal(t):
         return np.dtype(np.uint8), (t.byte_width,)  # raw little-endian bytes of each value
@@ -59,7 +66,7 @@ def _fixed_width(t: pa.DataType) -> bool:
     return pa.types.is_boolean(t) or _numpy_type(t) is not None
 
 
-def check_loanable(schema: pa.Schema, capacities: dict) -> None:
+def check_loanable(schema: pa.Schema, capacities: Mapping[str, int]) -> None:
     """Says in Python's terms what a loan cannot hold, before the C++ layer (whose messages
     speak of LoanOptions): every column needs an ndarray view — fixed-width ones, and top-level
     utf8/binary columns and lists of fixed-width values given a capacity."""
@@ -111,20 +118,21 @@ class LoanedBatch:
     Arrays derived from them (slices, reshapes) taken before the end stay writable: do not
     write through them afterwards."""
 
-    def __init__(self, core_loan, schema: pa.Schema, num_rows: int):
+    def __init__(self, core_loan: Loan, schema: pa.Schema, num_rows: int):
         self._loan = core_loan
         self.schema = schema
         self.num_rows = num_rows
         self.handle: Optional[Handle] = None
         # One export of the reservation; every array is a view of it (np.frombuffer keeps it).
         self._memory = memoryview(core_loan)
-        self._arrays: List[weakref.ref] = []
+        self._arrays: List[weakref.ref[np.ndarray]] = []
 
     # --- the context manager ------------------------------------------------------------
     def __enter__(self) -> "LoanedBatch":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> Literal[False]:
         if exc_type is None:
             if self._loan.open:
                 self.commit()
@@ -165,7 +173,9 @@ class LoanedBatch:
         self._require_variable_width(field, name)
         if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
             return self._loan.length(path + [0])
-        return self._loan.buffer(path, 2)[1]
+        located = self._loan.buffer(path, 2)
+        assert located is not None  # a variable-width column's values buffer (loan_bindings.h)
+        return located[1]
 
     def bitmap(self, key: Key) -> "np.ndarray":
         """The bit-packed values of a boolean column (uint8, least significant bit first:
@@ -232,7 +242,7 @@ class LoanedBatch:
             state = "committed" if self.handle is not None else "aborted"
             raise BadStateError(f"the loan was {state}: its memory belongs to the ring again; make a new loan "
                                 "(pub.loan(...)) for the next batch")
-        parts = list(key) if isinstance(key, (tuple, list)) else [key]
+        parts: List[object] = list(key) if isinstance(key, (tuple, list)) else [key]  # checked by _field_index
         if not parts:
             raise InvalidArgumentError("an empty column path")
         name = ".".join(str(p) for p in parts)
@@ -300,20 +310,22 @@ class LoanedBatch:
 
 
 def _is_large(t: pa.DataType) -> bool:
-    return pa.types.is_large_string(t) or pa.types.is_large_binary(t) or pa.types.is_large_list(t)
+    large: bool = pa.types.is_large_string(t) or pa.types.is_large_binary(t) or pa.types.is_large_list(t)
+    return large
 
 
 def _is_variable_width(t: pa.DataType) -> bool:
-    return (pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_list(t) or _is_large(t))
+    variable: bool = pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_list(t) or _is_large(t)
+    return variable
 
 
-def _field_index(container, part: Union[str, int], what: str, count: int) -> int:
+def _field_index(container: Union[pa.Schema, pa.StructType], part: object, what: str, count: int) -> int:
     if isinstance(part, (int, np.integer)) and not isinstance(part, bool):
         if 0 <= part < count:
             return int(part)
         raise InvalidArgumentError(f"no {what}: there are {count}")
     if isinstance(part, str):
-        indices = container.get_all_field_indices(part)
+        indices: List[int] = container.get_all_field_indices(part)
         if len(indices) == 1:
             return indices[0]
         names = [container.field(i).name for i in range(count)]

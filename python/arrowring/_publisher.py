@@ -4,7 +4,7 @@ from __future__ import annotations
 import operator
 import os
 import threading
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import TYPE_CHECKING, Dict, Mapping, Optional, Tuple, Union
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -17,6 +17,8 @@ from ._loan import LoanedBatch
 from .errors import Error, InvalidArgumentError, LoanUnavailableError, RingFullError, TooLargeError
 
 if TYPE_CHECKING:
+    from types import EllipsisType
+
     from ._ring import Ring
 
 
@@ -32,11 +34,11 @@ class Publisher:
         self.compression = compression
         self._options = pa.ipc.IpcWriteOptions(compression=compression)
         self._sizer = StreamSizer(self._options)
-        self._loaner = None  # the C++ Publisher behind loan(), made on first use
-        self._loaner_key = None  # (pid, options) it was made for
+        self._loaner: Optional[_core.LoanPublisher] = None  # the C++ Publisher behind loan(), made on first use
+        self._loaner_key: Optional[Tuple[int, Optional[float], int, int]] = None  # (pid, options) it was made for
         self._loaner_lock = threading.Lock()
 
-    def publish(self, data: TableLike, timeout: Optional[float] = ...) -> Handle:
+    def publish(self, data: TableLike, timeout: Union[float, None, EllipsisType] = ...) -> Handle:
         """Publishes a Table or RecordBatch and returns its handle. Waits for room as the ring's
         policy says (``timeout`` seconds, None: forever); RingFullError when there is none,
         TooLargeError when it can never fit."""
@@ -66,7 +68,7 @@ class Publisher:
         never fit, RingFullError when there is no room."""
         if not _core.LOANS:
             raise LoanUnavailableError(_core.LOAN_UNAVAILABLE)
-        if _loan.np is None:
+        if not _loan.HAVE_NUMPY:
             raise LoanUnavailableError(
                 "a loan's columns are NumPy arrays, and numpy is not installed: pip install numpy")
         if self.compression is not None:
@@ -82,17 +84,17 @@ class Publisher:
         # otherwise kept, with the framing of its last loan.
         key = (os.getpid(), self.timeout, self.deliveries, self.delivery_ttl)
         with self._loaner_lock:
-            if self._loaner_key != key:
+            if self._loaner is None or self._loaner_key != key:
                 self._loaner = _core.LoanPublisher(self.ring._core, self.timeout, self.deliveries, self.delivery_ttl)
                 self._loaner_key = key
             loaner = self._loaner
         core_loan = loaner.loan(schema.__arrow_c_schema__(), num_rows, validity, wait, self._capacities(capacities))
         return LoanedBatch(core_loan, schema, num_rows)
 
-    def _capacities(self, capacities: Optional[Mapping[str, int]]) -> dict:
+    def _capacities(self, capacities: Optional[Mapping[str, int]]) -> Dict[str, int]:
         """The capacities as C++ takes them: names to ints (NumPy integers too); one beyond
         the ring can never be reserved (TooLargeError, as C++ says for those within int64)."""
-        checked = {}
+        checked: Dict[str, int] = {}
         for name, capacity in (capacities or {}).items():
             try:
                 capacity = operator.index(capacity)

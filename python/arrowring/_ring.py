@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pyarrow as pa
 
@@ -49,7 +49,7 @@ class Ring:
         return cls(_core.Ring.attach(name))
 
     @staticmethod
-    def list() -> list:
+    def list() -> List[str]:
         """Names of every arrowring ring on this machine."""
         return _core.Ring.list()
 
@@ -60,7 +60,7 @@ class Ring:
             self._pid = os.getpid()
         return self._core_ring
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Callable[[str], Ring], Tuple[str]]:
         return (Ring.attach, (self._name,))
 
     @property
@@ -88,11 +88,12 @@ class Ring:
     def data_size(self) -> int:
         return self._core.data_size
 
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         """The same object as ``arrowring stat NAME --json``."""
-        return json.loads(self._core.stats_json())
+        stats: Dict[str, Any] = json.loads(self._core.stats_json())
+        return stats
 
-    def recover(self) -> dict:
+    def recover(self) -> Dict[str, Any]:
         """Reclaims what dead processes held; returns what was reclaimed."""
         return self._core.recover()
 
@@ -125,7 +126,7 @@ class Ring:
         return f"Ring({self._name!r}, capacity={self.capacity}, policy={self.policy!r})"
 
 
-_rings_by_id: dict = {}
+_rings_by_id: Dict[int, Ring] = {}
 _rings_lock = threading.Lock()
 
 

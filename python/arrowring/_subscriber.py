@@ -125,5 +125,5 @@ class Subscriber:
     def __enter__(self) -> "Subscriber":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -33,7 +33,7 @@ import json
 import queue
 import struct
 import threading
-from typing import Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -54,7 +54,7 @@ class RingInfo:
     __slots__ = ("name", "schema", "messages_written", "bytes_written", "stats")
 
     def __init__(self, name: str, schema: pa.Schema, messages_written: int, bytes_written: int,
-                 stats: dict):
+                 stats: Dict[str, Any]):
         self.name, self.schema = name, schema
         self.messages_written, self.bytes_written = messages_written, bytes_written
         #: The server's counters: ring_id, capacity_bytes, policy, messages_dropped,
@@ -193,14 +193,18 @@ class Client:
     def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"arrowring.flight.Client({self.location!r}{', closed' if self._closed else ''})"
 
 
-_CLOSED = object()  # handed over by close() to wake waiters
+class _Closed:
+    """The type of _CLOSED, its one instance."""
+
+
+_CLOSED = _Closed()  # handed over by close() to wake waiters
 
 
 class _Failure:
@@ -236,7 +240,7 @@ class RemoteSubscription:
         self._failure: Optional[Error] = None
         self._closed = False
         self._lock = threading.Lock()                # guards _reader against close()
-        self._handover: "queue.Queue[Union[RemoteMessage, _Failure]]" = queue.Queue(maxsize=1)
+        self._handover: "queue.Queue[Union[RemoteMessage, _Failure, _Closed]]" = queue.Queue(maxsize=1)
         # The first stream opens here, so that a refused token, an unknown ring or a ring
         # not served raises from subscribe() itself.
         self._reader = self._open(resume_after)
@@ -278,7 +282,7 @@ class RemoteSubscription:
                 else self._handover.get_nowait()
         except queue.Empty:
             return None
-        if item is _CLOSED:  # closed from another thread while this one waited
+        if isinstance(item, _Closed):  # closed from another thread while this one waited
             self._handover.put_nowait(_CLOSED)  # for any other waiter (the slot is free)
             return None
         if isinstance(item, _Failure):
@@ -337,7 +341,7 @@ class RemoteSubscription:
     def __enter__(self) -> "RemoteSubscription":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -430,7 +434,7 @@ class RemoteSubscription:
             if not self._hand(RemoteMessage(table, sequence, missed, commit_ns, f"{tag_ring:016x}")):
                 return
 
-    def _hand(self, item) -> bool:
+    def _hand(self, item: Union[RemoteMessage, _Failure]) -> bool:
         """Blocks until the user takes the previous item; False once closed."""
         if self._closed:
             return False
@@ -442,7 +446,7 @@ def _ticket(ring: str, subscriber: str, sequence: Optional[int]) -> bytes:
     return f"{_MAGIC}\n{ring}\n{subscriber}\n{'-' if sequence is None else sequence}".encode()
 
 
-def _parse_tag(metadata) -> Optional[tuple]:
+def _parse_tag(metadata: Optional[pa.Buffer]) -> Optional[Tuple[int, int, int, int, int, int]]:
     if metadata is None or metadata.size != _TAG.size:
         return None
     magic, version, *fields = _TAG.unpack(metadata.to_pybytes())

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .. import _core
 from ..errors import NoSuchRingError
@@ -120,7 +120,7 @@ def current(name: str) -> Optional[Attachment]:
         return attachment
 
 
-def attach(name: str, create: Optional[dict] = None) -> Attachment:
+def attach(name: str, create: Optional[Dict[str, Any]] = None) -> Attachment:
     """This process's attachment to ring ``name``, made if needed. With ``create`` (the keyword
     arguments of ``_core.Ring.create`` after the name), a missing ring is created first.
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Dict
 
 logger = logging.getLogger("arrowring.compat")
 
 _INTERVAL_S = 1.0
 _lock = threading.Lock()
-_last: dict = {}
-_held_back: dict = {}
+_last: Dict[str, float] = {}  # cause -> when it was last logged (monotonic seconds)
+_held_back: Dict[str, int] = {}
 
 
 def warn(cause: str, message: str) -> None:

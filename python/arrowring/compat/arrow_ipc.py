@@ -44,7 +44,8 @@ def table_to_ipc_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def ipc_bytes_to_table(data: bytes) -> pa.Table:
@@ -73,7 +74,7 @@ def write_table_to_buffer(table: pa.Table, buffer: memoryview) -> int:
     sink = pa.FixedSizeBufferWriter(pa.py_buffer(buffer))
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    written = sink.tell()
+    written: int = sink.tell()
     sink.close()
     return written
 
@@ -101,10 +102,10 @@ def try_zero_copy_pyarrow(table: pa.Table, store_config: Any, tag: Any) -> Tuple
         # quarter of a 1 MiB table's send); a small one by pyarrow, and written by it.
         native = native_stream(table, table.nbytes, _DEFAULT_OPTIONS)
         size = native.size if native is not None else get_table_ipc_size(table)
-        written = ring_buffer._write_table(table, size, native)
-        if written is None:
+        slot_written = ring_buffer._write_table(table, size, native)
+        if slot_written is None:
             return None, False  # _write_table said why.
-        index, written = written
+        index, written = slot_written
         handle = _handle_type()(buffer_name=ring_buffer.name, slot_index=index, data_size=written,
                                 is_pyarrow=True, total_size=ring_buffer.total_size,
                                 slot_size=ring_buffer.slot_size)

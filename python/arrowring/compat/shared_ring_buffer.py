@@ -125,7 +125,7 @@ class SharedMemoryRingBuffer:
         self._attachment_pid = 0
 
     # --- set-up ------------------------------------------------------------------------------
-    def _create_arguments(self) -> dict:
+    def _create_arguments(self) -> Dict[str, Any]:
         aligned_slot = -(-self.slot_size // _ALIGNMENT) * _ALIGNMENT
         # One slot more than the slots: a message never straddles the end of the ring, so up to
         # one slot's worth at the end can be unusable on a lap. Retention by space: a message
@@ -257,7 +257,8 @@ class SharedMemoryRingBuffer:
                 continue
         return False
 
-    def _write_table(self, table, size: int, native: Optional[Any] = None) -> Optional[Tuple[int, int]]:
+    def _write_table(self, table: pa.Table, size: int,
+                     native: Optional[_core.IpcStream] = None) -> Optional[Tuple[int, int]]:
         """allocate + write the table as an IPC stream + mark_ready in one step, writing through
         the core's slot rather than a raw view: ``(slot_index, bytes_written)``, or None when
         there is no room. The send path of ``try_zero_copy_pyarrow``. ``native``: the table
@@ -363,8 +364,9 @@ class SharedMemoryRingBuffer:
             "for space or released)")
 
     # --- statistics --------------------------------------------------------------------------
-    def _stats(self) -> dict:
-        return json.loads(self._ensure_initialized().ring.stats_json())
+    def _stats(self) -> Dict[str, Any]:
+        stats: Dict[str, Any] = json.loads(self._ensure_initialized().ring.stats_json())
+        return stats
 
     def get_stats(self) -> Tuple[int, int]:
         """(bytes_written, bytes_read) by every process since the ring was created."""
@@ -429,7 +431,7 @@ def get_global_ring_buffer(name: Optional[str] = None, total_size: Optional[int]
     with _global_ring_buffer_lock:
         if _global_ring_buffer is None:
             inherited = name is None
-            if inherited:
+            if name is None:
                 name, inherited_total, inherited_slot = _inherited_global_ring()
                 total_size = total_size or inherited_total
                 slot_size = slot_size or inherited_slot

@@ -10,7 +10,7 @@
 namespace arrowring::bridge {
 
 arrow::Result<std::optional<Assembler::Complete>> Assembler::Add(
-    std::shared_ptr<arrow::RecordBatch> batch, const BatchTag& tag) {
+    const std::shared_ptr<arrow::RecordBatch>& batch, const BatchTag& tag) {
   if (tag.batch_index == 0) {
     Reset();
   } else if (pending_.empty() || pending_tag_.sequence != tag.sequence ||

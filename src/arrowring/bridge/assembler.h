@@ -40,7 +40,7 @@ class Assembler {
   /// duplicate. The batch came from the network: Invalid unless its structure is valid
   /// (RecordBatch::Validate) and it comes in its place in the table; TooLarge (ErrcOf) past
   /// `max_table_bytes`.
-  arrow::Result<std::optional<Complete>> Add(std::shared_ptr<arrow::RecordBatch> batch,
+  arrow::Result<std::optional<Complete>> Add(const std::shared_ptr<arrow::RecordBatch>& batch,
                                              const BatchTag& tag);
   /// Call after the table Add returned has been committed downstream.
   void Delivered(uint64_t sequence) { last_ = sequence; }

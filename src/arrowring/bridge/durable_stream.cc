@@ -123,7 +123,7 @@ class DurableReader : public arrow::RecordBatchReader {
 // to every record batch payload.
 class TaggedStream : public flight::FlightDataStream {
  public:
-  TaggedStream(std::shared_ptr<DurableReader> reader, std::unique_lock<std::mutex> stream_lock,
+  TaggedStream(const std::shared_ptr<DurableReader>& reader, std::unique_lock<std::mutex> stream_lock,
                std::function<void()> on_close)
       : reader_(reader), inner_(reader), stream_lock_(std::move(stream_lock)),
         on_close_(std::move(on_close)) {}

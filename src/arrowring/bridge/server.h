@@ -99,7 +99,7 @@ class RingServer : public arrow::flight::FlightServerBase {
   explicit RingServer(ServerOptions options);
   arrow::Status Reject(const arrow::flight::ServerCallContext& context, arrow::Status status);
   arrow::Status CheckRing(const std::string& ring) const;
-  arrow::Result<std::shared_ptr<arrow::flight::FlightInfo>> Describe(const std::string& ring);
+  arrow::Result<std::shared_ptr<arrow::flight::FlightInfo>> Describe(const std::string& name);
   void Log(const std::string& line) const;
 
   ServerOptions options_;

@@ -262,7 +262,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::Bu
     }
     batches.push_back(std::move(batch));
   }
-  auto table = arrow::Table::FromRecordBatches((*reader)->schema(), std::move(batches));
+  auto table = arrow::Table::FromRecordBatches((*reader)->schema(), batches);
   if (!table.ok()) return annotate(table.status());
   arrow::Status valid = ValidateTable(**table, options.validation);
   if (!valid.ok()) return annotate(valid);

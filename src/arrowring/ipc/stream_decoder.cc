@@ -71,7 +71,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> StreamDecoder::Decode(std::shared_p
     }
     batches.push_back(std::move(*batch));
   }
-  auto table = arrow::Table::FromRecordBatches(schema_, std::move(batches));
+  auto table = arrow::Table::FromRecordBatches(schema_, batches);
   if (!table.ok()) return annotate(table.status());
   if (options.validation == Validation::kBasic) {
     if (auto status = (*table)->Validate(); !status.ok()) return annotate(status);

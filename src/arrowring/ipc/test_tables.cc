@@ -205,7 +205,7 @@ std::shared_ptr<arrow::Table> MakeEventTable(int64_t index, int64_t rows) {
     CheckOk(channel.Append(static_cast<int16_t>((index + r) % 64)));
     CheckOk(waveform.Append());
     for (int32_t k = 0; k < kSamples; ++k) {
-      samples->UnsafeAppend(static_cast<int16_t>((r * 31 + k * 7 + index) & 0x3FFF));
+      samples->UnsafeAppend(static_cast<int16_t>((r * 31 + int64_t{k} * 7 + index) & 0x3FFF));
     }
   }
   auto schema = arrow::schema({arrow::field("event_id", arrow::int64()),
