@@ -264,7 +264,10 @@ Result<std::optional<WriteSlot>> Ring::TryAllocate(uint64_t size) {
     while (!reserved && MakeRoomLocked(ring)) reserved = ReserveLocked(ring, size);
   }
   if (!reserved) return std::optional<WriteSlot>();
-  const bool cold = IsColdLap(ring.header->last_lap_bytes.load(std::memory_order_relaxed));
+  // Cold: the writer comes back to these bytes only after a lap longer than the cache keeps, or
+  // the message alone is that long (its start is evicted before its end is written; this also
+  // covers a ring's first lap, which has no last lap yet).
+  const bool cold = IsColdLap(ring.header->last_lap_bytes.load(std::memory_order_relaxed)) || size >= ColdLapBytes();
   return std::optional<WriteSlot>(WriteSlot(state_, reserved->first, reserved->second, size, cold));
 }
 

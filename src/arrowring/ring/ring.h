@@ -165,10 +165,10 @@ class WriteSlot {
   /// The reserved bytes, 64-byte aligned; at least the size asked for.
   std::span<std::byte> data() const { return data_; }
   uint64_t sequence() const { return seq_; }
-  /// True when the reserved bytes were last written long ago: the writer's last lap through
-  /// the ring was longer than half the last-level cache (IsColdLap), so they are out of cache
-  /// and a large copy into them is faster with streaming stores (CopyIntoRing). A hint for how
-  /// to copy, taken from shared memory: it never changes what is written or where.
+  /// True when the reserved bytes are out of cache: the writer's last lap through the ring was
+  /// longer than half the last-level cache (IsColdLap), or the message itself is that large.
+  /// A large copy into them is then faster with streaming stores (CopyIntoRing). A hint for
+  /// how to copy, partly taken from shared memory: it never changes what is written or where.
   bool cold() const { return cold_; }
 
   /// Publishes the first `bytes_used` bytes (1 ≤ bytes_used ≤ size asked for) to every

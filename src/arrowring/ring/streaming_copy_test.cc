@@ -75,6 +75,12 @@ TEST(StreamingCopy, AWriterCyclingThroughAColdSizedRingGetsColdSlotsAfterItsFirs
   EXPECT_TRUE(ColdAfterCycling(ring, 256 * kKiB, 1));
 }
 
+TEST(StreamingCopy, AMessageOfAtLeastTheColdLapIsColdEvenOnTheFirstLap) {
+  Ring ring = HeapRing(2 * ColdLapBytes(), {.warm_bytes = 0});
+  EXPECT_FALSE(MustAllocate(ring, ColdLapBytes() - 4096).cold());
+  EXPECT_TRUE(MustAllocate(ring, ColdLapBytes()).cold()) << "its start leaves the cache before its end is written";
+}
+
 TEST(StreamingCopy, ARetainingRingIsColdAfterItsFirstLap) {
   Ring ring = HeapRing(2 * ColdLapBytes(), {.retain = true});
   EXPECT_TRUE(ColdAfterCycling(ring, 256 * kKiB, 1));
