@@ -83,11 +83,13 @@ std::optional<std::pair<uint64_t, std::span<std::byte>>> ReserveLocked(RingState
   }
   if (!begin) return std::nullopt;
   const uint64_t end = *begin + reserve;
-  // Wrapping to a later lap: the lap just finished says how many bytes the writer cycles
-  // through before it writes the same place again (WriteSlot::cold).
+  // Wrapping to a later lap: the lap just finished says how many bytes the writer writes
+  // before it writes the same place again (WriteSlot::cold): the lap's length less the kept
+  // messages in it, which it went around (mostly kept from earlier laps: a hint, not a count).
   const uint64_t tail_lap = tail == 0 ? 0 : (tail - 1) / ring.capacity;
   if (tail != 0 && *begin / ring.capacity > tail_lap) {
-    h.last_lap_bytes.store(tail - tail_lap * ring.capacity, std::memory_order_relaxed);
+    const uint64_t used = tail - tail_lap * ring.capacity;
+    h.last_lap_bytes.store(used - std::min(used, KeptBytesWithinLocked(ring, 0, used)), std::memory_order_relaxed);
   }
 
   MessageDescriptor& d = ring.descriptor(seq);

@@ -201,9 +201,9 @@ struct alignas(64) RingHeader {
   std::atomic<uint64_t> messages_kept;         // messages moved to the kept table, ever
   std::atomic<uint64_t> kept_full;             // times a held message stayed in the window
                                                // because the kept table was full
-  // Since 4.1. The bytes of data the writer used in its last lap, written (relaxed, under
-  // alloc_mutex) when a reservation wraps to the next lap; 0 before the first wrap (and in
-  // segments of 4.0). How long ago the bytes a reservation gets were last written: the writer's
+  // Since 4.1. The bytes the writer wrote in its last lap (the lap's length less the kept
+  // messages it went around), written (relaxed, under alloc_mutex) when a reservation wraps
+  // to the next lap; 0 before the first wrap (and in segments of 4.0). How long ago the bytes a reservation gets were last written: the writer's
   // hint for choosing streaming stores (WriteSlot::cold). A scribbled value changes only how
   // bytes are copied, never what or where.
   std::atomic<uint64_t> last_lap_bytes;
