@@ -272,20 +272,24 @@ long FaultsWritingTheData(Ring& ring) {
 TEST_F(Segment, APrefaultingRingTakesNoPageFaultsOnItsFirstLapInTheCreatorOrAnAttacher) {
   constexpr uint64_t kCapacity = 16 << 20;  // 4096 pages of 4 KiB
   const long pages = static_cast<long>(kCapacity / 4096);
+  long plain_faults = 0;
   {
     auto plain = Ring::Create(name_, kCapacity);
     ASSERT_TRUE(plain.ok()) << plain.error().ToString();
     EXPECT_FALSE(plain->Stats().prefault);
-    EXPECT_GT(FaultsWritingTheData(*plain), pages / 2) << "without prefaulting, the first lap faults its pages in";
+    plain_faults = FaultsWritingTheData(*plain);
+    EXPECT_GT(plain_faults, pages / 2) << "without prefaulting, the first lap faults its pages in";
     ASSERT_TRUE(Ring::Unlink(name_).ok());
   }
+  // Against the plain ring's count, not zero: a sanitizer's shadow memory of the mapping faults
+  // in on a first write either way (512 pages under ASan here).
   auto created = Ring::Create(name_, kCapacity, {.prefault = true});
   ASSERT_TRUE(created.ok()) << created.error().ToString();
   EXPECT_TRUE(created->Stats().prefault);
-  EXPECT_LT(FaultsWritingTheData(*created), pages / 16) << "the creator's mapping is in already";
+  EXPECT_LT(FaultsWritingTheData(*created), plain_faults / 4) << "the creator's mapping is in already";
   auto attached = Ring::Attach(name_);  // a second mapping, as another process gets
   ASSERT_TRUE(attached.ok()) << attached.error().ToString();
-  EXPECT_LT(FaultsWritingTheData(*attached), pages / 16) << "an attacher maps the ring in when it attaches";
+  EXPECT_LT(FaultsWritingTheData(*attached), plain_faults / 4) << "an attacher maps the ring in when it attaches";
 }
 
 }  // namespace
