@@ -165,6 +165,9 @@ def table_over(slot: "_core.ReadSlot", ring_name: str) -> pa.Table:
 # same libarrow and options, but copied with streaming stores when the slot is cold, and
 # without the GIL; below it, crossing the C stream interface costs more than it saves.
 NATIVE_WRITE_BYTES = 64 * 1024
+# pyarrow's default IPC write options: what the framework writes with, and what the C++ layer's
+# writer uses.
+DEFAULT_WRITE_OPTIONS = pa.ipc.IpcWriteOptions()
 
 
 def _native_writable(options: pa.ipc.IpcWriteOptions) -> bool:

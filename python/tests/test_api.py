@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 import arrowring as ar
+from ring_waits import asleep_on_the_ring
 
 
 def sample_table(rows=1000, seed=0):
@@ -228,25 +229,6 @@ def test_another_users_private_ring_is_a_permission_error(ring):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def _asleep_on_the_ring(thread, ring):
-    """Whether `thread` sleeps in a futex whose word lies in the ring's shared memory (the
-    wait inside next()), from /proc: the syscall it is blocked in and the mapping of the ring."""
-    segment = f"/dev/shm/arrowring.{ring.name}"
-    ranges = []
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            if line.rstrip().endswith(segment):
-                low, high = line.split()[0].split("-")
-                ranges.append((int(low, 16), int(high, 16)))
-    try:
-        with open(f"/proc/self/task/{thread.native_id}/syscall") as syscall:
-            fields = syscall.read().split()
-    except FileNotFoundError:  # the thread ended
-        return False
-    futex = "202"  # x86_64; the address of the futex word is the first argument
-    return len(fields) > 1 and fields[0] == futex and any(low <= int(fields[1], 16) < high for low, high in ranges)
-
-
 def test_next_releases_the_gil_while_waiting(ring):
     sub = ring.subscribe("waiter")
     got = []
@@ -255,7 +237,7 @@ def test_next_releases_the_gil_while_waiting(ring):
     # Publish only once the thread sleeps inside next(), on the ring's futex. This thread runs
     # Python meanwhile: it can only see that, and publish, if the wait released the GIL.
     watchdog = time.monotonic() + 60
-    while not _asleep_on_the_ring(thread, ring):
+    while not asleep_on_the_ring(thread, ring):
         assert thread.is_alive(), f"next() returned {got} before it was seen waiting on the ring"
         assert time.monotonic() < watchdog, "watchdog: next() never waited on the ring"
         os.sched_yield()

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 import arrowring as ar
+from ring_waits import asleep_on_the_ring
 
 WATCHDOG = 60  # seconds: a hang fails the test instead of the suite
 
@@ -25,27 +26,9 @@ def index_of(table):
     return table["i"][0].as_py()
 
 
-def asleep_in_a_futex_of(thread, ring):
-    """Whether `thread` sleeps in a futex whose word lies in `ring`'s shared memory (from /proc:
-    the syscall it is blocked in, and the mapping of the ring's segment)."""
-    segment = f"/dev/shm/arrowring.{ring.name}"
-    ranges = []
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            if line.rstrip().endswith(segment):
-                low, high = line.split()[0].split("-")
-                ranges.append((int(low, 16), int(high, 16)))
-    try:
-        with open(f"/proc/self/task/{thread.native_id}/syscall") as syscall:
-            fields = syscall.read().split()
-    except FileNotFoundError:
-        return False
-    return len(fields) > 1 and fields[0] == "202" and any(low <= int(fields[1], 16) < high for low, high in ranges)
-
-
 def wait_until_asleep_on(thread, ring):
     watchdog = time.monotonic() + WATCHDOG
-    while not asleep_in_a_futex_of(thread, ring):
+    while not asleep_on_the_ring(thread, ring):
         assert thread.is_alive(), "the thread ended before it waited on the ring"
         assert time.monotonic() < watchdog, "watchdog: the thread never waited on the ring"
         os.sched_yield()

@@ -19,7 +19,7 @@ from typing import Any, Optional, Tuple
 import pyarrow as pa
 import pyarrow.ipc
 
-from .._ipc import ipc_stream_size, native_stream
+from .._ipc import DEFAULT_WRITE_OPTIONS, ipc_stream_size, native_stream
 from ..errors import Error
 from . import _warnings
 from ._reading import read_table_from_address
@@ -36,8 +36,6 @@ def get_table_ipc_size(table: pa.Table) -> int:
     """Exact size of ``table`` as an Arrow IPC stream, measured without serializing it."""
     return ipc_stream_size(table)
 
-
-_DEFAULT_OPTIONS = pa.ipc.IpcWriteOptions()  # the framework writes with pyarrow's defaults
 
 def table_to_ipc_bytes(table: pa.Table) -> bytes:
     """Serializes ``table`` to IPC stream bytes (the copying fallback)."""
@@ -100,7 +98,7 @@ def try_zero_copy_pyarrow(table: pa.Table, store_config: Any, tag: Any) -> Tuple
         ring_buffer = get_global_ring_buffer()
         # A large table is sized by the C++ layer that writes it (no pyarrow writer pass: about a
         # quarter of a 1 MiB table's send); a small one by pyarrow, and written by it.
-        native = native_stream(table, table.nbytes, _DEFAULT_OPTIONS)
+        native = native_stream(table, table.nbytes, DEFAULT_WRITE_OPTIONS)
         size = native.size if native is not None else get_table_ipc_size(table)
         slot_written = ring_buffer._write_table(table, size, native)
         if slot_written is None:

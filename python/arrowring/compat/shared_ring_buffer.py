@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from .. import _core
-from .._ipc import native_stream, write_stream
+from .._ipc import DEFAULT_WRITE_OPTIONS, native_stream, write_stream
 from ..errors import BadStateError, InvalidArgumentError, StaleHandleError
 from . import _attachments, _warnings
 
@@ -50,7 +50,6 @@ DEFAULT_NAME = "enrgdaq_ring_buffer"
 # ``get_global_ring_buffer()`` with no arguments and must join its parent's ring).
 GLOBAL_RING_ENV = "ARROWRING_COMPAT_GLOBAL_RING"
 
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions()
 # Senders wait for readers while they load (see SharedMemoryRingBuffer._reserve); a ring in
 # which no load happened for this long owes nothing to its oldest unloaded messages.
 LOAD_STALL_S = 1.0
@@ -265,7 +264,7 @@ class SharedMemoryRingBuffer:
         already imported by the C++ layer (``_ipc.native_stream``), which then sizes and writes it."""
         attachment = self._ensure_initialized()
         if native is None:
-            native = native_stream(table, size, _IPC_OPTIONS)  # large tables: the C++ layer writes
+            native = native_stream(table, size, DEFAULT_WRITE_OPTIONS)  # large tables: the C++ layer writes
         if native is not None:
             size = native.size
         slot = self._reserve(attachment, size)
@@ -273,7 +272,10 @@ class SharedMemoryRingBuffer:
             return None
         index = attachment.index_of(slot.sequence)  # Before commit, which empties the slot.
         try:
-            written = native.write_into(slot) if native is not None else write_stream(slot, table, _IPC_OPTIONS)
+            if native is not None:
+                written = native.write_into(slot)
+            else:
+                written = write_stream(slot, table, DEFAULT_WRITE_OPTIONS)
             slot.commit(written, 1, _LOAD_TTL_S)  # owes one load; then retained until its space is needed
         finally:
             if slot.open:

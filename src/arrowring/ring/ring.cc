@@ -186,7 +186,7 @@ Result<Ring> Ring::Attach(std::string_view name) {
   if (!ring) {
     return Error{ring.error().code, "ring '" + std::string(name) + "': " + ring.error().message};
   }
-  if (ring->Stats().prefault) {
+  if ((ring->state_->header->flags & layout::kFlagPrefault) != 0) {  // not Stats(): no scan needed
     if (auto mapped = (*segment)->Prefault(); !mapped) return mapped.error();
   }
   ring->state_->named = true;
