@@ -440,3 +440,22 @@ def test_handles_lost_on_the_way_are_retired_together_and_the_rest_all_load(glob
     assert all(outcomes) and results == [True] * 1150
     with pytest.raises(ar.StaleHandleError):
         lost[0].load_pyarrow()  # retired when the store was seen loading past it
+
+
+def test_a_handle_other_producers_passed_stays_loadable_until_it_is_overdue(global_ring):
+    """Several producers' handles reach a store out of sequence order: one still being sent
+    while a later one is loaded is in flight, not lost, however long the ring has been full."""
+    lost, _ = compat.try_zero_copy_pyarrow(table(100, value=1), None, None)
+    in_flight, _ = compat.try_zero_copy_pyarrow(table(100, value=2), None, None)
+    later, _ = compat.try_zero_copy_pyarrow(table(100, value=3), None, None)
+    assert later.load_pyarrow().equals(table(100, value=3))  # readers passed the first two
+    attachment = global_ring._ensure_initialized()
+    retire_lost = srb.SharedMemoryRingBuffer._retire_lost
+    first_seen = 1000.0
+    assert not retire_lost(attachment.ring, attachment, first_seen)
+    assert not retire_lost(attachment.ring, attachment, first_seen + srb.LOST_AFTER_S - 0.01)
+    assert in_flight.load_pyarrow().equals(table(100, value=2)), "passed, but not overdue: loadable"
+    assert retire_lost(attachment.ring, attachment, first_seen + srb.LOST_AFTER_S)
+    with pytest.raises(ar.StaleHandleError):
+        lost.load_pyarrow()
+    assert attachment.passed_since == {}, "nothing passed is left to remember"

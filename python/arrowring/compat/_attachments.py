@@ -49,9 +49,9 @@ class Attachment:
         # ring.messages_read when this process last retired unloaded messages for space: while
         # it has not moved, nobody loads, and senders retire at once instead of waiting.
         self.reads_when_retired = -1
-        # (oldest sequence, when a sender waiting for space first saw it there): a head that
-        # stays while readers load later messages was passed by them.
-        self.head_seen = (-1, 0.0)
+        # sequence -> when a sender waiting for space first saw that readers had passed it
+        # unloaded (SharedMemoryRingBuffer._retire_lost).
+        self.passed_since: Dict[int, float] = {}
 
     def index_of(self, sequence: int) -> int:
         """The slot index naming message ``sequence`` of this ring."""

@@ -51,15 +51,22 @@ DEFAULT_NAME = "enrgdaq_ring_buffer"
 GLOBAL_RING_ENV = "ARROWRING_COMPAT_GLOBAL_RING"
 
 # Senders wait for readers while they load (see SharedMemoryRingBuffer._reserve); a ring in
-# which no load happened for this long owes nothing to its oldest unloaded messages.
+# which no load happened for this long owes nothing to its oldest unloaded message.
 LOAD_STALL_S = 1.0
+# A message readers have passed (older than one they loaded) but still unloaded this long after
+# a sender first saw it so was lost on the way. Not less: with several producers, handles
+# reach a store out of sequence order (one producer's handle is still being sent while a later
+# one from another producer is loaded), and a handle in flight must stay loadable even when the
+# machine is slow. Seconds of a monotonic clock (_now).
+LOST_AFTER_S = 2.0
+_now = time.monotonic
 _WAIT_SLICE_S = 0.02
 # The core lets an owed load lapse after this long in any case (a handle lost on the way).
 _LOAD_TTL_S = 60
 # Most messages in the ring's window (kept tables do not count): how far a store can fall
 # behind in messages before its senders wait. Below the 1,000 messages at which the
 # framework's ZeroMQ PUB/SUB starts dropping (its default high-water mark): a handle dropped
-# there is never loaded, and its message would hold its space until loads stop for a second
+# there is never loaded, and its message would hold its space until it is found lost
 # (at 4,096, 16 KB tables on the framework's real path lost 1,591 handles in 20 s that way).
 _MESSAGE_LIMIT = 512
 _ALIGNMENT = 64  # The core places messages on 64-byte boundaries.
@@ -175,10 +182,11 @@ class SharedMemoryRingBuffer:
         A message is committed owing one load: loaded ones (and retained ones nobody holds) give
         way for space at once, kept tables are gone around, but one nobody has loaded yet holds
         its space — so a sender waits while readers are loading (a store behind five producers
-        catches up instead of losing handles). When no load happened for ``LOAD_STALL_S``, the
-        oldest unloaded messages are not wanted (no store reads them, or their handles were
-        dropped on the way): they are retired, oldest first, until the message fits, and later
-        senders retire at once until some load happens again."""
+        catches up instead of losing handles). Two kinds of unloaded message are not waited for:
+        one readers passed at least ``LOST_AFTER_S`` ago (its handle was lost on the way; see
+        ``_retire_lost``), and, when no load happened for ``LOAD_STALL_S`` (no store reads this
+        ring), the oldest one — retired one at a time until the message fits, and at once by
+        later senders until some load happens again."""
         if size > attachment.ring.capacity:
             _warnings.no_room(self.name, size, attachment.ring.capacity)
             return None
@@ -188,33 +196,26 @@ class SharedMemoryRingBuffer:
             slot = ring.try_allocate(size)
         if slot is not None:
             return slot
-        reads, since = ring.messages_read, time.monotonic()
-        head, head_since = attachment.head_seen
-        if head != ring.oldest_sequence:
-            head, head_since = ring.oldest_sequence, since
+        reads, since = ring.messages_read, _now()
         stalled = reads == attachment.reads_when_retired
         while slot is None:
             if not stalled:
                 slot = ring.allocate(size, _WAIT_SLICE_S)  # wakes as soon as space is freed
                 if slot is not None:
                     break
-                now = time.monotonic()
-                if ring.oldest_sequence != head:
-                    head, head_since = ring.oldest_sequence, now
-                attachment.head_seen = (head, head_since)
+                now = _now()
+                if self._retire_lost(ring, attachment, now):
+                    with attachment.lock:
+                        slot = ring.try_allocate(size)
+                    continue
                 now_reads = ring.messages_read
                 if now_reads != reads:
                     reads, since = now_reads, now
-                    # Readers are loading, but not the oldest message: they passed it (its
-                    # handle was lost on the way); the ones they passed are retired at once.
-                    if now - head_since >= LOAD_STALL_S and self._retire_passed(ring):
-                        head_since = now
                     continue  # readers are making progress: keep waiting, lose nothing
                 stalled = now - since >= LOAD_STALL_S
                 continue
             attachment.reads_when_retired = ring.messages_read
-            # Those readers passed first (all at once), else the oldest one.
-            if not (self._retire_passed(ring) or self._retire_oldest_unloaded(ring)):
+            if not self._retire_oldest_unloaded(ring):
                 break  # nothing left to retire: tables still alive fill the ring
             with attachment.lock:
                 slot = ring.try_allocate(size)
@@ -223,23 +224,34 @@ class SharedMemoryRingBuffer:
         return slot
 
     @staticmethod
-    def _retire_passed(ring: "_core.Ring") -> bool:
-        """Retires every unloaded message older than the newest one readers have loaded: readers
-        load in order, so those handles were lost on the way (a bus that dropped them, or
-        published before the reader joined). False when none was."""
+    def _retire_lost(ring: "_core.Ring", attachment: "_attachments.Attachment", now: float) -> bool:
+        """Retires every unloaded message that readers passed (older than the newest one they
+        loaded) and that this process first saw so ``LOST_AFTER_S`` or more before ``now``:
+        readers take one producer's handles in order, so its handle was lost on the way (a bus
+        that dropped it, or a send before the reader joined). Ones passed more recently are
+        remembered, not retired: they may be in flight from another producer. False when none
+        was retired."""
         newest_loaded = None
         for sequence in range(ring.next_sequence - 1, ring.oldest_sequence - 1, -1):
             if ring.pending_deliveries(sequence) == 0:
                 newest_loaded = sequence
                 break
+        first_seen = attachment.passed_since
+        still_passed: Dict[int, float] = {}
         retired = False
         for sequence in range(ring.oldest_sequence, newest_loaded if newest_loaded is not None else -1):
-            if ring.pending_deliveries(sequence):
-                try:
-                    ring.retire(sequence)
-                    retired = True
-                except StaleHandleError:
-                    pass
+            if not ring.pending_deliveries(sequence):
+                continue
+            seen = first_seen.get(sequence, now)
+            if now - seen < LOST_AFTER_S:
+                still_passed[sequence] = seen
+                continue
+            try:
+                ring.retire(sequence)
+                retired = True
+            except StaleHandleError:
+                pass
+        attachment.passed_since = still_passed
         return retired
 
     @staticmethod
