@@ -57,10 +57,11 @@ int Run(const CaseArgs& a) {
     const bool streaming = a.kind == "stream-cold";
     const double gbps = bench::MeasureColdMemcpy(a.size, a.target_bytes, a.min_seconds, &target, streaming);
     if (gbps <= 0) return Fail(kExitFailure, "could not map the target");
-    std::printf("{\"contender\": \"%s\", \"size_bytes\": %lld, \"gbps\": %.4f, \"target_bytes\": %lld, "
-                "\"llc_bytes\": %lld}\n",
-                a.kind.c_str(), static_cast<long long>(a.size), gbps, static_cast<long long>(target),
-                static_cast<long long>(bench::LastLevelCacheBytes()));
+    std::printf(
+        "{\"contender\": \"%s\", \"size_bytes\": %lld, \"gbps\": %.4f, \"target_bytes\": %lld, "
+        "\"llc_bytes\": %lld}\n",
+        a.kind.c_str(), static_cast<long long>(a.size), gbps, static_cast<long long>(target),
+        static_cast<long long>(bench::LastLevelCacheBytes()));
     return 0;
   }
   if (a.kind == "floor-futex" || a.kind == "floor-spin") {
@@ -87,14 +88,16 @@ int Run(const CaseArgs& a) {
       }
     }
     const uint64_t warm = a.warm_bytes < 0 ? arrowring::RingOptions::kWarmDefault : static_cast<uint64_t>(a.warm_bytes);
-    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables, wait, warm, a.keep, a.retain);
+    auto t = bench::MeasureThroughput(a.size, a.count, a.checksum, a.subscribers, a.ring_tables, wait, warm, a.keep,
+                                      a.retain);
     if (!t.ok()) return Fail(kExitFailure, t.status().ToString());
-    std::printf("{\"contender\": \"arrowring-cpp\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f, "
-                "\"subscribers\": %d, \"ring_tables\": %d, \"warm_bytes\": %lld, \"writer_lap_bytes\": %llu, "
-                "\"messages_kept\": %llu}\n",
-                static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s(), a.subscribers, a.ring_tables,
-                static_cast<long long>(a.warm_bytes), static_cast<unsigned long long>(t->writer_lap_bytes),
-                static_cast<unsigned long long>(t->messages_kept));
+    std::printf(
+        "{\"contender\": \"arrowring-cpp\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f, "
+        "\"subscribers\": %d, \"ring_tables\": %d, \"warm_bytes\": %lld, \"writer_lap_bytes\": %llu, "
+        "\"messages_kept\": %llu}\n",
+        static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s(), a.subscribers, a.ring_tables,
+        static_cast<long long>(a.warm_bytes), static_cast<unsigned long long>(t->writer_lap_bytes),
+        static_cast<unsigned long long>(t->messages_kept));
     return 0;
   }
   if (a.kind == "loan-throughput" || a.kind == "copy-throughput") {
@@ -119,28 +122,30 @@ int Run(const CaseArgs& a) {
   if (a.kind == "flight-latency") {
     auto l = bench::MeasureFlightLatency(a.size, a.count);
     if (!l.ok()) return Fail(l.status().IsNotImplemented() ? kExitUsage : kExitFailure, l.status().message());
-    std::printf("{\"size_bytes\": %lld, \"bridge_p50_us\": %.1f, \"bridge_p99_us\": %.1f, \"local_p50_us\": %.1f, "
-                "\"local_p99_us\": %.1f}\n",
-                static_cast<long long>(l->table_bytes), l->bridge_p50_us, l->bridge_p99_us, l->local_p50_us,
-                l->local_p99_us);
+    std::printf(
+        "{\"size_bytes\": %lld, \"bridge_p50_us\": %.1f, \"bridge_p99_us\": %.1f, \"local_p50_us\": %.1f, "
+        "\"local_p99_us\": %.1f}\n",
+        static_cast<long long>(l->table_bytes), l->bridge_p50_us, l->bridge_p99_us, l->local_p50_us, l->local_p99_us);
     return 0;
   }
   if (a.kind == "loan-commit" || a.kind == "loan-commit-nofill") {
     auto c = bench::MeasureLoanCommit(a.size, static_cast<int>(a.count), a.kind == "loan-commit");
     if (!c.ok()) return Fail(kExitFailure, c.status().ToString());
-    std::printf("{\"size_bytes\": %lld, \"loan_us\": %.3f, \"commit_us\": %.3f, \"commit_max_us\": %.3f, \"filled\": %s}\n",
-                static_cast<long long>(c->table_bytes), c->loan_us, c->commit_us, c->commit_max_us,
-                a.kind == "loan-commit" ? "true" : "false");
+    std::printf(
+        "{\"size_bytes\": %lld, \"loan_us\": %.3f, \"commit_us\": %.3f, \"commit_max_us\": %.3f, \"filled\": %s}\n",
+        static_cast<long long>(c->table_bytes), c->loan_us, c->commit_us, c->commit_max_us,
+        a.kind == "loan-commit" ? "true" : "false");
     return 0;
   }
   if (a.kind == "first-lap") {
     auto lap = bench::MeasureFirstLap(a.size, a.prefault);
     if (!lap.ok()) return Fail(kExitFailure, lap.status().ToString());
     const double bytes = static_cast<double>(lap->table_bytes);
-    std::printf("{\"size_bytes\": %lld, \"prefault\": %s, \"create_s\": %.6f, \"first_gbps\": %.4f, "
-                "\"steady_gbps\": %.4f}\n",
-                static_cast<long long>(lap->table_bytes), a.prefault ? "true" : "false", lap->create_s,
-                bytes / lap->first_s / 1e9, bytes / lap->steady_s / 1e9);
+    std::printf(
+        "{\"size_bytes\": %lld, \"prefault\": %s, \"create_s\": %.6f, \"first_gbps\": %.4f, "
+        "\"steady_gbps\": %.4f}\n",
+        static_cast<long long>(lap->table_bytes), a.prefault ? "true" : "false", lap->create_s,
+        bytes / lap->first_s / 1e9, bytes / lap->steady_s / 1e9);
     return 0;
   }
   if (a.kind == "latency") {
@@ -165,9 +170,12 @@ int Run(const CaseArgs& a) {
                 static_cast<long long>(*rss));
     return 0;
   }
-  return Fail(kExitUsage, "unknown --kind '" + a.kind + "': memcpy, memcpy-cold, stream-cold, floor-futex, floor-spin, throughput, fanout, latency, "
-                              "ipc-size, rss, loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, first-lap, flight-bridge, "
-                              "flight-plain or flight-latency");
+  return Fail(
+      kExitUsage,
+      "unknown --kind '" + a.kind +
+          "': memcpy, memcpy-cold, stream-cold, floor-futex, floor-spin, throughput, fanout, latency, "
+          "ipc-size, rss, loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, first-lap, flight-bridge, "
+          "flight-plain or flight-latency");
 }
 
 }  // namespace
@@ -175,11 +183,12 @@ int Run(const CaseArgs& a) {
 int main(int argc, char** argv) {
   CLI::App app{"One arrowring benchmark case as a JSON line (run by bench/run.py: use `make bench`)"};
   CaseArgs args;
-  app.add_option("--kind", args.kind,
-                 "memcpy, memcpy-cold, stream-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size, rss, "
-                 "loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, first-lap, flight-bridge (ring -> "
-                 "Flight over 127.0.0.1 -> ring), flight-plain (plain Flight DoGet from memory) or flight-latency "
-                 "(one table at a time, bridged and not)")
+  app.add_option(
+         "--kind", args.kind,
+         "memcpy, memcpy-cold, stream-cold, floor-futex, floor-spin, throughput, fanout, latency, ipc-size, rss, "
+         "loan-throughput, copy-throughput, loan-commit, loan-commit-nofill, first-lap, flight-bridge (ring -> "
+         "Flight over 127.0.0.1 -> ring), flight-plain (plain Flight DoGet from memory) or flight-latency "
+         "(one table at a time, bridged and not)")
       ->required();
   app.add_option("--size", args.size, "Table size in bytes");
   app.add_option("--count", args.count, "Tables (or samples) to measure");
@@ -188,11 +197,16 @@ int main(int argc, char** argv) {
   app.add_option("--ring-tables", args.ring_tables, "Ring capacity in tables");
   app.add_flag("--prefault", args.prefault, "first-lap: create the ring with RingOptions::prefault");
   app.add_flag("--retain", args.retain, "throughput: a ring that retains by space (full by design: cold writes)");
-  app.add_option("--warm-bytes", args.warm_bytes, "throughput: the ring's warm window in bytes (0: off; default: the library's)");
-  app.add_option("--keep", args.keep, "throughput: what each subscriber keeps: none, per-tag (latest of 5 tags, "
-                                      "one in 50) or first-200 (every 10th of the first 200)")->delimiter(',');
+  app.add_option("--warm-bytes", args.warm_bytes,
+                 "throughput: the ring's warm window in bytes (0: off; default: the library's)");
+  app.add_option("--keep", args.keep,
+                 "throughput: what each subscriber keeps: none, per-tag (latest of 5 tags, "
+                 "one in 50) or first-200 (every 10th of the first 200)")
+      ->delimiter(',');
   app.add_option("--payload", args.payload, "latency: 1-row-table or 64B");
-  app.add_option("--wait", args.wait, "latency, throughput: how consumers wait: adaptive (the library default), block (futex at once) or spin (poll up to 1 s)");
+  app.add_option("--wait", args.wait,
+                 "latency, throughput: how consumers wait: adaptive (the library default), block (futex at once) or "
+                 "spin (poll up to 1 s)");
   app.add_option("--min-seconds", args.min_seconds, "memcpy, memcpy-cold, stream-cold: measure at least this long");
   app.add_option("--target-bytes", args.target_bytes,
                  "memcpy-cold, stream-cold: the target to cycle through (raised to at least 4x the last-level cache)");

@@ -62,7 +62,8 @@ arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, 
   std::vector<pid_t> children;
   for (int s = 0; s < subscribers; ++s) {
     const std::string keeps = static_cast<size_t>(s) < keep.size() ? keep[static_cast<size_t>(s)] : "";
-    children.push_back(ForkConsumer(name, "consumer-" + std::to_string(s), warmup, count, checksum, wait, ready, done, keeps));
+    children.push_back(
+        ForkConsumer(name, "consumer-" + std::to_string(s), warmup, count, checksum, wait, ready, done, keeps));
   }
   for (int s = 0; s < subscribers; ++s) {
     char byte;
@@ -115,7 +116,8 @@ arrow::Result<Throughput> MeasureLoanThroughput(int64_t table_bytes, int64_t cou
   RingGuard guard{name};
   Pipe ready, done;
   std::vector<pid_t> children;
-  children.push_back(ForkConsumer(name, "consumer", warmup, count, /*checksum=*/false, SpinPolicy::Default(), ready, done));
+  children.push_back(
+      ForkConsumer(name, "consumer", warmup, count, /*checksum=*/false, SpinPolicy::Default(), ready, done));
   char byte;
   if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed to start");
   Publisher publisher(ring, {.timeout = 60s});
@@ -289,7 +291,9 @@ arrow::Result<Latency> MeasureLatency(bool raw, SpinPolicy wait, int64_t count) 
   if (!ReapAll({child})) return arrow::Status::IOError("the receiver process failed");
   std::vector<double> sorted = latency.samples_us;
   std::sort(sorted.begin(), sorted.end());
-  auto at = [&](double q) { return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())))]; };
+  auto at = [&](double q) {
+    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())))];
+  };
   latency.p50_us = at(0.50);
   latency.p99_us = at(0.99);
   latency.p999_us = at(0.999);

@@ -40,9 +40,9 @@ arrow::Result<FirstLap> MeasureFirstLap(int64_t table_bytes, bool prefault, int 
 /// column, or with `checksum` sum every byte. Time: first publish to the last table received,
 /// after one untimed lap of the ring. The ring holds `ring_tables` tables. Consumers wait as
 /// `wait` says (the library's default unless told otherwise).
-/// `warm_bytes`: the ring's RingOptions::warm_bytes; `retain`: its RingOptions::retain. `keep[s]`: what subscriber s keeps, as
-/// stores and caches do: "" nothing, "per-tag" the latest table of each of 5 tags (one table
-/// in 50 is tagged), "first-200" every 10th of the first 200 tables, kept to the end.
+/// `warm_bytes`: the ring's RingOptions::warm_bytes; `retain`: its RingOptions::retain. `keep[s]`: what subscriber s
+/// keeps, as stores and caches do: "" nothing, "per-tag" the latest table of each of 5 tags (one table in 50 is
+/// tagged), "first-200" every 10th of the first 200 tables, kept to the end.
 arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, bool checksum, int subscribers = 1,
                                             int ring_tables = 4, SpinPolicy wait = SpinPolicy::Default(),
                                             uint64_t warm_bytes = RingOptions::kWarmDefault,

@@ -69,8 +69,7 @@ bool ReapAll(const std::vector<pid_t>& children) {
   return ok;
 }
 
-arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity,
-                               uint64_t warm_bytes, bool retain) {
+arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity, uint64_t warm_bytes, bool retain) {
   auto ring = Ring::Create(name, capacity, {.policy = Policy::kBlock, .retain = retain, .warm_bytes = warm_bytes});
   if (!ring.ok()) return ToStatus(ring.error());
   return *ring;
@@ -105,7 +104,8 @@ pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, 
 }
 
 uint64_t RingCapacityFor(int64_t table_bytes, int tables) {
-  return std::max<uint64_t>(1ull << 20, static_cast<uint64_t>(table_bytes + (64 << 10)) * static_cast<uint64_t>(tables));
+  return std::max<uint64_t>(1ull << 20,
+                            static_cast<uint64_t>(table_bytes + (64 << 10)) * static_cast<uint64_t>(tables));
 }
 
 int64_t WarmupCount(int64_t table_bytes, int tables) {

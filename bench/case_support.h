@@ -39,7 +39,9 @@ struct Pipe {
     close(fds[1]);
   }
   template <typename T>
-  void Put(const T& value) const { (void)!write(fds[1], &value, sizeof value); }
+  void Put(const T& value) const {
+    (void)!write(fds[1], &value, sizeof value);
+  }
   template <typename T>
   bool Get(T* value) const {
     size_t got = 0;

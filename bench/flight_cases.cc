@@ -110,7 +110,8 @@ arrow::Status WithBridge(const std::string& source_name, Ring destination, std::
     streaming = true;
     changed.notify_all();
   };
-  ARROW_ASSIGN_OR_RAISE(auto remote, bridge::RemoteRing::Parse("grpc://127.0.0.1:" + std::to_string(port) + "/" + source_name));
+  ARROW_ASSIGN_OR_RAISE(auto remote,
+                        bridge::RemoteRing::Parse("grpc://127.0.0.1:" + std::to_string(port) + "/" + source_name));
   ARROW_ASSIGN_OR_RAISE(auto puller, bridge::Puller::Make(remote, std::move(destination), options));
   arrow::Status pulled;
   bool pull_ended = false;
@@ -130,7 +131,8 @@ arrow::Status WithBridge(const std::string& source_name, Ring destination, std::
             })};
   {
     std::unique_lock lock(mutex);
-    if (!changed.wait_for(lock, 60s, [&] { return streaming; })) return arrow::Status::IOError("the puller did not connect");
+    if (!changed.wait_for(lock, 60s, [&] { return streaming; }))
+      return arrow::Status::IOError("the puller did not connect");
     if (pull_ended) return pulled.ok() ? arrow::Status::IOError("the puller ended early") : pulled;
   }
   ARROW_RETURN_NOT_OK(body());
@@ -168,7 +170,7 @@ pid_t ForkEchoConsumer(const std::string& name, int64_t count, Pipe& ready, Pipe
 // Publishes `count` tables one at a time, each after the echo of the previous: the time from
 // Publish to the echo, per table (µs), after `warmup` untimed ones.
 arrow::Result<std::vector<double>> PacedRounds(Ring& ring, const arrow::Table& table, int64_t warmup, int64_t count,
-                                              Pipe& reply) {
+                                               Pipe& reply) {
   Publisher publisher(ring, {.timeout = 60s});
   std::vector<double> samples;
   for (int64_t i = 0; i < warmup + count; ++i) {

@@ -127,8 +127,8 @@ arrow::Status ParseListen(const std::string& text, std::string* host, int* port)
   }
   int value = -1;
   auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-  if (host->empty() || error != std::errc() || end != port_text.data() + port_text.size() ||
-      value < 0 || value > 65535) {
+  if (host->empty() || error != std::errc() || end != port_text.data() + port_text.size() || value < 0 ||
+      value > 65535) {
     return bad();
   }
   *port = value;
@@ -156,8 +156,7 @@ class Signals {
   }
   Event Wait(std::chrono::duration<double> timeout) {
     auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
-    timespec wait{static_cast<time_t>(nanoseconds / 1'000'000'000),
-                  static_cast<long>(nanoseconds % 1'000'000'000)};
+    timespec wait{static_cast<time_t>(nanoseconds / 1'000'000'000), static_cast<long>(nanoseconds % 1'000'000'000)};
     int signal = sigtimedwait(&set_, nullptr, &wait);
     if (signal == SIGINT || signal == SIGTERM) return Event::kStop;
     if (signal == SIGUSR1) return Event::kWake;
@@ -203,37 +202,31 @@ struct Counters {
   uint64_t resent = 0;  ///< push: tables sent again after a reconnect (the server skips them)
 };
 
-void PrintProgress(const std::string& command, const std::string& event, bool json,
-                   const Counters& c, Rate& rate) {
+void PrintProgress(const std::string& command, const std::string& event, bool json, const Counters& c, Rate& rate) {
   auto [tables_per_second, bytes_per_second] = rate.Update(c.tables, c.bytes);
   if (json) {
-    Line(std::cout, "{\"event\":\"" + event + "\",\"command\":\"" + command +
-                        "\",\"tables\":" + std::to_string(c.tables) +
-                        ",\"bytes\":" + std::to_string(c.bytes) +
-                        ",\"tables_per_second\":" + Fixed(tables_per_second) +
-                        ",\"bytes_per_second\":" + Fixed(bytes_per_second, 0) +
-                        ",\"gaps\":" + std::to_string(c.gaps) +
-                        ",\"duplicates\":" + std::to_string(c.duplicates) +
-                        ",\"dropped\":" + std::to_string(c.dropped) +
-                        ",\"reconnects\":" + std::to_string(c.reconnects) +
-                        ",\"resent\":" + std::to_string(c.resent) +
-                        ",\"last_sequence\":" + std::to_string(c.last_sequence) + "}");
+    Line(std::cout,
+         "{\"event\":\"" + event + "\",\"command\":\"" + command + "\",\"tables\":" + std::to_string(c.tables) +
+             ",\"bytes\":" + std::to_string(c.bytes) + ",\"tables_per_second\":" + Fixed(tables_per_second) +
+             ",\"bytes_per_second\":" + Fixed(bytes_per_second, 0) + ",\"gaps\":" + std::to_string(c.gaps) +
+             ",\"duplicates\":" + std::to_string(c.duplicates) + ",\"dropped\":" + std::to_string(c.dropped) +
+             ",\"reconnects\":" + std::to_string(c.reconnects) + ",\"resent\":" + std::to_string(c.resent) +
+             ",\"last_sequence\":" + std::to_string(c.last_sequence) + "}");
     return;
   }
-  Line(std::cout, "arrowring " + command + ": " + (event == "stopped" ? "stopped: " : "") +
-                      std::to_string(c.tables) + " tables, " + HumanBytes(c.bytes) + ", " +
-                      HumanBytes(bytes_per_second) + "/s, " + Fixed(tables_per_second) +
-                      " tables/s; gaps " + std::to_string(c.gaps) + ", duplicates " +
-                      std::to_string(c.duplicates) + ", dropped at source " +
-                      std::to_string(c.dropped) + ", reconnects " + std::to_string(c.reconnects) +
+  Line(std::cout, "arrowring " + command + ": " + (event == "stopped" ? "stopped: " : "") + std::to_string(c.tables) +
+                      " tables, " + HumanBytes(c.bytes) + ", " + HumanBytes(bytes_per_second) + "/s, " +
+                      Fixed(tables_per_second) + " tables/s; gaps " + std::to_string(c.gaps) + ", duplicates " +
+                      std::to_string(c.duplicates) + ", dropped at source " + std::to_string(c.dropped) +
+                      ", reconnects " + std::to_string(c.reconnects) +
                       (command == "bridge push" ? ", resent " + std::to_string(c.resent) : ""));
 }
 
 // Runs `client` (a Puller or Pusher) on a worker thread; the main thread prints progress,
 // stops it on SIGINT/SIGTERM, and returns its final status.
 template <typename Client, typename Snapshot>
-arrow::Status RunClient(const std::string& command, Client& client, double interval, bool json,
-                        Signals& signals, Snapshot snapshot) {
+arrow::Status RunClient(const std::string& command, Client& client, double interval, bool json, Signals& signals,
+                        Snapshot snapshot) {
   arrow::Status status;
   std::atomic<bool> done{false};
   std::thread worker([&] {
@@ -271,8 +264,8 @@ arrow::Status RunClient(const std::string& command, Client& client, double inter
 std::string DefaultSubscriber(const std::string& local) {
   std::string name = "bridge-" + local;
   for (char& c : name) {
-    bool portable = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
+    bool portable =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!portable) c = '_';
   }
   if (name.size() > 80) name.resize(80);
@@ -305,8 +298,7 @@ arrow::Status MakeFolders(const std::string& file) {
 }
 
 // The client options both bridge commands share.
-arrow::Result<bridge::ClientOptions> ClientOptionsFrom(const BridgeClientArgs& args,
-                                                       const std::string& command) {
+arrow::Result<bridge::ClientOptions> ClientOptionsFrom(const BridgeClientArgs& args, const std::string& command) {
   bridge::ClientOptions options;
   if (!args.token_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(options.token, ReadToken(args.token_file, command));
@@ -314,9 +306,7 @@ arrow::Result<bridge::ClientOptions> ClientOptionsFrom(const BridgeClientArgs& a
   if (!args.tls_roots.empty()) {
     ARROW_ASSIGN_OR_RAISE(options.tls_roots, ReadSmallFile(args.tls_roots, "--tls-roots"));
   }
-  options.log = [command](const std::string& line) {
-    Line(std::cerr, "arrowring " + command + ": " + line);
-  };
+  options.log = [command](const std::string& line) { Line(std::cerr, "arrowring " + command + ": " + line); };
   return options;
 }
 
@@ -337,9 +327,12 @@ int RunServe(const ServeArgs& args) {
   if (args.tls_self_signed) {
     if (!tls_cert.empty()) return Usage(command, "give either --tls-self-signed or --tls-cert/--tls-key, not both");
     if (!IsLoopbackHost(options.host)) {
-      return Usage(command, "--tls-self-signed makes a certificate for localhost, 127.0.0.1 and ::1 only, which "
-                            "clients of " + options.host + " would refuse; make one that names the address they "
-                            "dial and pass --tls-cert/--tls-key (docs/bridge.md)");
+      return Usage(command,
+                   "--tls-self-signed makes a certificate for localhost, 127.0.0.1 and ::1 only, which "
+                   "clients of " +
+                       options.host +
+                       " would refuse; make one that names the address they "
+                       "dial and pass --tls-cert/--tls-key (docs/bridge.md)");
     }
     auto made = EnsureSelfSignedTls();
     if (!made.ok()) {
@@ -347,8 +340,8 @@ int RunServe(const ServeArgs& args) {
       return made.status().IsInvalid() ? kExitUsage : kExitFailure;
     }
     Line(std::cerr, "arrowring serve: " + std::string(made->made ? "made" : "using") +
-                        " a self-signed certificate for localhost, 127.0.0.1 and ::1: " + made->cert_path +
-                        " (key " + made->key_path + ", mode 0600); clients pass --tls-roots " + made->cert_path);
+                        " a self-signed certificate for localhost, 127.0.0.1 and ::1: " + made->cert_path + " (key " +
+                        made->key_path + ", mode 0600); clients pass --tls-roots " + made->cert_path);
     tls_cert = made->cert_path;
     tls_key = made->key_path;
   }
@@ -368,9 +361,7 @@ int RunServe(const ServeArgs& args) {
   options.rings = args.rings;
   options.insecure = args.insecure;
   options.window = args.window;
-  options.log = [command](const std::string& line) {
-    Line(std::cerr, "arrowring " + command + ": " + line);
-  };
+  options.log = [command](const std::string& line) { Line(std::cerr, "arrowring " + command + ": " + line); };
   for (const auto& ring : args.rings) {
     if (!Ring::Attach(ring).ok()) {
       Line(std::cerr, "arrowring serve: note: ring '" + ring +
@@ -386,24 +377,21 @@ int RunServe(const ServeArgs& args) {
     return status.IsInvalid() ? kExitUsage : kExitFailure;
   }
   const bool tls = !options.tls_cert.empty();
-  std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]"
-                                                                  : options.host;
-  std::string location = std::string(tls ? "grpc+tls://" : "grpc://") + host + ":" +
-                         std::to_string((*server)->port());
+  std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
+  std::string location = std::string(tls ? "grpc+tls://" : "grpc://") + host + ":" + std::to_string((*server)->port());
   std::string rings;
   for (const auto& ring : args.rings) rings += (rings.empty() ? "" : ",") + ring;
   if (args.json) {
     std::string list;
     for (const auto& ring : args.rings) list += (list.empty() ? "" : ",") + JsonString(ring);
     Line(std::cout, "{\"event\":\"listening\",\"location\":" + JsonString(location) +
-                        ",\"port\":" + std::to_string((*server)->port()) +
-                        ",\"tls\":" + (tls ? "true" : "false") + ",\"token\":" +
-                        (options.token.empty() ? "false" : "true") + ",\"rings\":[" + list + "]" +
+                        ",\"port\":" + std::to_string((*server)->port()) + ",\"tls\":" + (tls ? "true" : "false") +
+                        ",\"token\":" + (options.token.empty() ? "false" : "true") + ",\"rings\":[" + list + "]" +
                         (args.tls_self_signed ? ",\"tls_roots\":" + JsonString(tls_cert) : std::string()) + "}");
   } else {
-    Line(std::cout, "arrowring serve: listening on " + location + " (rings: " +
-                        (rings.empty() ? "every ring of this host" : rings) + "; token: " +
-                        (options.token.empty() ? "none" : "required") + ")");
+    Line(std::cout, "arrowring serve: listening on " + location +
+                        " (rings: " + (rings.empty() ? "every ring of this host" : rings) +
+                        "; token: " + (options.token.empty() ? "none" : "required") + ")");
   }
   if (!tls || options.token.empty()) {
     Line(std::cerr, std::string("arrowring serve: warning: ") +
@@ -421,28 +409,22 @@ int RunServe(const ServeArgs& args) {
     auto [tables_per_second, bytes_per_second] =
         rate.Update(sent + stats.tables_received, bytes + stats.bytes_received);
     if (args.json) {
-      Line(std::cout, "{\"event\":\"" + event + "\",\"command\":\"serve\",\"streams\":" +
-                          std::to_string(stats.streams.size()) +
-                          ",\"active_streams\":" + std::to_string(active) +
-                          ",\"tables_sent\":" + std::to_string(sent) +
-                          ",\"bytes_sent\":" + std::to_string(bytes) +
-                          ",\"tables_received\":" + std::to_string(stats.tables_received) +
-                          ",\"bytes_received\":" + std::to_string(stats.bytes_received) +
-                          ",\"tables_per_second\":" + Fixed(tables_per_second) +
-                          ",\"bytes_per_second\":" + Fixed(bytes_per_second, 0) +
-                          ",\"duplicates\":" + std::to_string(stats.duplicates_received) +
-                          ",\"dropped\":" + std::to_string(missed) +
-                          ",\"rejected\":" + std::to_string(stats.rejected) + "}");
+      Line(std::cout,
+           "{\"event\":\"" + event + "\",\"command\":\"serve\",\"streams\":" + std::to_string(stats.streams.size()) +
+               ",\"active_streams\":" + std::to_string(active) + ",\"tables_sent\":" + std::to_string(sent) +
+               ",\"bytes_sent\":" + std::to_string(bytes) + ",\"tables_received\":" +
+               std::to_string(stats.tables_received) + ",\"bytes_received\":" + std::to_string(stats.bytes_received) +
+               ",\"tables_per_second\":" + Fixed(tables_per_second) + ",\"bytes_per_second\":" +
+               Fixed(bytes_per_second, 0) + ",\"duplicates\":" + std::to_string(stats.duplicates_received) +
+               ",\"dropped\":" + std::to_string(missed) + ",\"rejected\":" + std::to_string(stats.rejected) + "}");
     } else {
       Line(std::cout, "arrowring serve: " + std::string(event == "stopped" ? "stopped: " : "") +
-                          std::to_string(active) + " active stream(s); sent " +
-                          std::to_string(sent) + " tables, " + HumanBytes(bytes) +
-                          "; received " + std::to_string(stats.tables_received) + " tables, " +
-                          HumanBytes(stats.bytes_received) + "; " + HumanBytes(bytes_per_second) +
-                          "/s, " + Fixed(tables_per_second) + " tables/s; duplicates " +
-                          std::to_string(stats.duplicates_received) + ", dropped at source " +
-                          std::to_string(missed) + ", rejected calls " +
-                          std::to_string(stats.rejected));
+                          std::to_string(active) + " active stream(s); sent " + std::to_string(sent) + " tables, " +
+                          HumanBytes(bytes) + "; received " + std::to_string(stats.tables_received) + " tables, " +
+                          HumanBytes(stats.bytes_received) + "; " + HumanBytes(bytes_per_second) + "/s, " +
+                          Fixed(tables_per_second) + " tables/s; duplicates " +
+                          std::to_string(stats.duplicates_received) + ", dropped at source " + std::to_string(missed) +
+                          ", rejected calls " + std::to_string(stats.rejected));
     }
   };
   while (true) {
@@ -480,14 +462,12 @@ int RunBridgePull(const BridgePullArgs& args) {
   }
   auto puller = bridge::Puller::Make(*remote, std::move(*local), pull);
   if (!puller.ok()) return FailRemote(command, puller.status());
-  Line(std::cerr, "arrowring " + command + ": " + remote->location + "/" + remote->ring +
-                      " -> " + args.into + " (cursor " +
-                      (pull.cursor_path.empty() ? std::string("in memory") : pull.cursor_path) + ")");
+  Line(std::cerr, "arrowring " + command + ": " + remote->location + "/" + remote->ring + " -> " + args.into +
+                      " (cursor " + (pull.cursor_path.empty() ? std::string("in memory") : pull.cursor_path) + ")");
   auto& client = **puller;
   auto status = RunClient(command, client, args.client.interval, args.client.json, signals, [&] {
     const auto& s = client.stats();
-    return Counters{s.tables, s.bytes, s.gap, s.duplicates, s.source_missed, s.reconnects,
-                    s.last_sequence};
+    return Counters{s.tables, s.bytes, s.gap, s.duplicates, s.source_missed, s.reconnects, s.last_sequence};
   });
   if (!status.ok()) return FailRemote(command, status);
   return kExitOk;

@@ -13,22 +13,14 @@ namespace arrowring::cli {
 int Fail(std::string_view command, Errc code, std::string_view message) {
   std::cerr << "arrowring " << command << ": " << message << "\n";
   switch (code) {
-    case Errc::kInvalidArgument:
-      return kExitUsage;
-    case Errc::kTooLarge:
-      return kExitTooLarge;
-    case Errc::kNotFound:
-      return kExitNotFound;
-    case Errc::kPermissionDenied:
-      return kExitPermission;
-    case Errc::kAlreadyExists:
-      return kExitExists;
-    case Errc::kIncompatible:
-      return kExitIncompatible;
-    case Errc::kRingFull:
-      return kExitRingFull;
-    default:
-      return kExitFailure;
+    case Errc::kInvalidArgument: return kExitUsage;
+    case Errc::kTooLarge: return kExitTooLarge;
+    case Errc::kNotFound: return kExitNotFound;
+    case Errc::kPermissionDenied: return kExitPermission;
+    case Errc::kAlreadyExists: return kExitExists;
+    case Errc::kIncompatible: return kExitIncompatible;
+    case Errc::kRingFull: return kExitRingFull;
+    default: return kExitFailure;
   }
 }
 
@@ -41,8 +33,8 @@ int Fail(std::string_view command, const arrow::Status& status) {
 
 Result<uint64_t> ParseSize(std::string_view text) {
   auto bad = [&] {
-    return Error{Errc::kInvalidArgument, "invalid size '" + std::string(text) +
-                                             "': use bytes or a unit, e.g. 4096, 64KiB, 256MiB, 1GiB, 10MB"};
+    return Error{Errc::kInvalidArgument,
+                 "invalid size '" + std::string(text) + "': use bytes or a unit, e.g. 4096, 64KiB, 256MiB, 1GiB, 10MB"};
   };
   size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
@@ -52,10 +44,19 @@ Result<uint64_t> ParseSize(std::string_view text) {
   std::string unit(text.substr(digits));
   for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
-  static const std::pair<const char*, uint64_t> kUnits[] = {
-      {"", 1}, {"b", 1}, {"kib", 1ull << 10}, {"mib", 1ull << 20}, {"gib", 1ull << 30},
-      {"tib", 1ull << 40}, {"k", 1ull << 10}, {"m", 1ull << 20}, {"g", 1ull << 30},
-      {"kb", 1000}, {"mb", 1000'000}, {"gb", 1000'000'000}, {"tb", 1000'000'000'000}};
+  static const std::pair<const char*, uint64_t> kUnits[] = {{"", 1},
+                                                            {"b", 1},
+                                                            {"kib", 1ull << 10},
+                                                            {"mib", 1ull << 20},
+                                                            {"gib", 1ull << 30},
+                                                            {"tib", 1ull << 40},
+                                                            {"k", 1ull << 10},
+                                                            {"m", 1ull << 20},
+                                                            {"g", 1ull << 30},
+                                                            {"kb", 1000},
+                                                            {"mb", 1000'000},
+                                                            {"gb", 1000'000'000},
+                                                            {"tb", 1000'000'000'000}};
   for (const auto& [name, multiplier] : kUnits) {
     if (unit == name) {
       if (value > UINT64_MAX / multiplier) return bad();
@@ -82,7 +83,6 @@ std::string HumanBytes(double bytes) {
   std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, kUnits[unit]);
   return text;
 }
-
 
 Result<Ring> AttachRing(std::string_view name) {
   auto ring = Ring::Attach(name);

@@ -50,8 +50,8 @@ int RunTop(const TopArgs& args);
 
 struct DemoArgs {
   double seconds = 10;
-  std::string ring;         // empty: a fresh name
-  std::string output;       // empty: a file under $TMPDIR
+  std::string ring;    // empty: a fresh name
+  std::string output;  // empty: a file under $TMPDIR
   int64_t events_per_table = 4096;
   std::string capacity = "256MiB";
 };
@@ -92,6 +92,5 @@ struct BridgePushArgs {
   BridgeClientArgs client;
 };
 int RunBridgePush(const BridgePushArgs& args);
-
 
 }  // namespace arrowring::cli

@@ -5,8 +5,8 @@
 // The workers are this same binary run as `arrowring demo-worker --role ...`, each a real
 // process that attaches to the ring by name. A worker reports one line of key=value pairs
 // on its stdout, which the parent reads through a pipe.
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -93,8 +93,8 @@ void FillEvents(int64_t first, int64_t count, int64_t* id, int64_t* time, int16_
 
 // Publishes an event table with no copy: the events are generated straight into a loan of
 // ring memory, at their final Arrow IPC positions, and Commit() writes only the framing.
-arrow::Result<Handle> PublishEvents(Publisher& publisher, const std::shared_ptr<arrow::Schema>& schema,
-                                    int64_t first, int64_t count) {
+arrow::Result<Handle> PublishEvents(Publisher& publisher, const std::shared_ptr<arrow::Schema>& schema, int64_t first,
+                                    int64_t count) {
   ARROW_ASSIGN_OR_RAISE(LoanedBatch loan, publisher.Loan(schema, count, {.validity = false}));
   ARROW_ASSIGN_OR_RAISE(std::span<int64_t> id, loan.Values<int64_t>(0));
   ARROW_ASSIGN_OR_RAISE(std::span<int64_t> time, loan.Values<int64_t>(1));
@@ -136,8 +136,7 @@ bool AllBuffersInside(const arrow::Table& table, std::span<const std::byte> regi
   const uint8_t* high = low + region.size();
   std::function<bool(const arrow::ArrayData&)> inside = [&](const arrow::ArrayData& data) {
     for (const auto& buffer : data.buffers) {
-      if (buffer != nullptr && buffer->size() > 0 &&
-          (buffer->data() < low || buffer->data() + buffer->size() > high)) {
+      if (buffer != nullptr && buffer->size() > 0 && (buffer->data() < low || buffer->data() + buffer->size() > high)) {
         return false;
       }
     }
@@ -168,7 +167,8 @@ int Produce(Ring ring, const DemoWorkerArgs& args) {
   Publisher publisher(std::move(ring), {.timeout = std::chrono::seconds(30)});
   const auto schema = EventSchema();
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
+  const auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
   int64_t tables = 0, events = 0, bytes = 0;
   while (!stop_requested.load() && Clock::now() < deadline) {
     auto handle = PublishEvents(publisher, schema, events, args.events_per_table);
@@ -178,8 +178,8 @@ int Produce(Ring ring, const DemoWorkerArgs& args) {
     bytes += static_cast<int64_t>(handle->size);
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  auto end = arrow::Table::MakeEmpty(EventSchema()->WithMetadata(
-      arrow::key_value_metadata({kEndKey}, {std::to_string(tables)})));
+  auto end = arrow::Table::MakeEmpty(
+      EventSchema()->WithMetadata(arrow::key_value_metadata({kEndKey}, {std::to_string(tables)})));
   if (!end.ok()) return Fail("demo: producer", end.status());
   if (auto handle = publisher.Publish(**end); !handle.ok()) return Fail("demo: producer", handle.status());
   std::cout << "tables=" << tables << " events=" << events << " bytes=" << bytes << " seconds=" << seconds
@@ -251,8 +251,8 @@ int Subscribe(const Ring& ring, const DemoWorkerArgs& args) {
   };
   std::cout << "tables=" << tables << " events=" << events << " bytes=" << bytes << " verified=" << verified
             << " failures=" << failures << " missed=" << missed << " announced=" << announced
-            << " p50_ns=" << percentile(0.50) << " p99_ns=" << percentile(0.99) << " seconds="
-            << (first ? std::chrono::duration<double>(Clock::now() - *first).count() : 0.0)
+            << " p50_ns=" << percentile(0.50) << " p99_ns=" << percentile(0.99)
+            << " seconds=" << (first ? std::chrono::duration<double>(Clock::now() - *first).count() : 0.0)
             << " cpu_s=" << CpuSeconds() << std::endl;
   return kExitOk;
 }
@@ -340,9 +340,9 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   const std::string name = args.ring.empty() ? "demo-" + std::to_string(getpid()) : args.ring;
   const char* tmp = std::getenv("TMPDIR");
   const bool keep_output = !args.output.empty();
-  const std::string output = keep_output ? args.output
-                                         : std::string(tmp && *tmp ? tmp : "/tmp") + "/arrowring-demo-" +
-                                               std::to_string(getpid()) + ".arrow";
+  const std::string output =
+      keep_output ? args.output
+                  : std::string(tmp && *tmp ? tmp : "/tmp") + "/arrowring-demo-" + std::to_string(getpid()) + ".arrow";
   if (int refused = RefuseWithoutDiskSpace(output, args.seconds); refused != kExitOk) return refused;
   // The storage file is the demo's by-product: removed at the end unless asked for.
   OutputRemover output_remover{keep_output ? std::string() : output};
@@ -356,12 +356,21 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   const bool live = isatty(STDOUT_FILENO);
 
   std::cout << "arrowring demo: ring '" << name << "' (" << HumanBytes(static_cast<double>(ring->capacity()))
-            << ", policy block), " << args.events_per_table << " events of " << kSamples
-            << " int16 samples per table, " << args.seconds << " s\n";
+            << ", policy block), " << args.events_per_table << " events of " << kSamples << " int16 samples per table, "
+            << args.seconds << " s\n";
   auto worker_args = [&](const std::string& role) {
-    return std::vector<std::string>{"arrowring", "demo-worker", "--role", role, "--ring", name,
-                                    "--seconds", std::to_string(args.seconds), "--events-per-table",
-                                    std::to_string(args.events_per_table), "--output", output};
+    return std::vector<std::string>{"arrowring",
+                                    "demo-worker",
+                                    "--role",
+                                    role,
+                                    "--ring",
+                                    name,
+                                    "--seconds",
+                                    std::to_string(args.seconds),
+                                    "--events-per-table",
+                                    std::to_string(args.events_per_table),
+                                    "--output",
+                                    output};
   };
   Worker verify{"verify"}, store{"store"}, produce{"produce"};
   std::vector<Worker*> all = {&verify, &store, &produce};
@@ -404,7 +413,8 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
       uint64_t lag_verify = 0, lag_store = 0;
       for (const auto& sub : s.subscribers) (sub.name == "verify" ? lag_verify : lag_store) = sub.lag;
       std::printf("\r[%5.1fs] %llu tables, %s, %.2f GB/s, lag verify %llu store %llu   ", seconds,
-                  static_cast<unsigned long long>(s.messages_written), HumanBytes(static_cast<double>(s.bytes_written)).c_str(),
+                  static_cast<unsigned long long>(s.messages_written),
+                  HumanBytes(static_cast<double>(s.bytes_written)).c_str(),
                   static_cast<double>(s.bytes_written) / seconds / 1e9, static_cast<unsigned long long>(lag_verify),
                   static_cast<unsigned long long>(lag_store));
       std::fflush(stdout);
@@ -433,8 +443,7 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
     std::fprintf(stderr,
                  "arrowring demo: FAILED: the producer failed (%s; its error is above), so there is no "
                  "summary%s\n",
-                 ending(produce).c_str(),
-                 produce.reported ? "" : "; the subscribers were stopped");
+                 ending(produce).c_str(), produce.reported ? "" : "; the subscribers were stopped");
     return kExitFailure;
   }
 
@@ -447,9 +456,9 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   std::error_code size_error;
   const auto file_bytes = std::filesystem::file_size(output, size_error);
   const bool all_succeeded = succeeded(verify) && succeeded(store);
-  std::printf("arrowring demo: %s\n", !all_succeeded        ? "FAILED; summary of what ran"
-                                       : stop_requested.load() ? "interrupted; summary of what ran"
-                                                               : "done");
+  std::printf("arrowring demo: %s\n", !all_succeeded          ? "FAILED; summary of what ran"
+                                      : stop_requested.load() ? "interrupted; summary of what ran"
+                                                              : "done");
   std::printf("  moved       %lld tables, %s, %lld events\n", static_cast<long long>(published),
               HumanBytes(static_cast<double>(bytes)).c_str(), static_cast<long long>(Number(produce, "events")));
   if (seconds > 0 && published > 0) {
@@ -476,8 +485,7 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
               static_cast<long long>(missed), unknown.c_str());
   if (succeeded(verify)) {
     std::printf("  verified    %lld of %lld tables, every value checked, zero-copy; %lld failed\n",
-                static_cast<long long>(verified), static_cast<long long>(published),
-                static_cast<long long>(failures));
+                static_cast<long long>(verified), static_cast<long long>(published), static_cast<long long>(failures));
   } else {
     std::printf("  verified    nothing: the verifier failed (%s; its error is above)\n", ending(verify).c_str());
   }
@@ -518,8 +526,10 @@ int RunDemo(const DemoArgs& args, const std::string& self) {
   }
   if (!roles.empty()) std::printf("  roles       %s\n", roles.c_str());
   if (file_gbps > 0) {
-    std::printf("  file system %.2f GB/s for plain 8 MiB writes next to the storage file (256 MiB, measured "
-                "before the run)\n", file_gbps);
+    std::printf(
+        "  file system %.2f GB/s for plain 8 MiB writes next to the storage file (256 MiB, measured "
+        "before the run)\n",
+        file_gbps);
   }
   if (!busiest.empty()) {
     std::printf("  bound       %s\n",

@@ -78,13 +78,12 @@ int Run(int argc, char** argv) {
   CLI::App app{"arrowring: zero-copy Arrow tables between processes through shared-memory rings", "arrowring"};
   app.require_subcommand(0, 1);  // none: usage on stderr, exit 2 (below)
   app.set_help_all_flag("--help-all", "Every subcommand's help");
-  app.set_version_flag("--version", std::string("arrowring ") + ARROWRING_VERSION,
-                       "Print the version and exit");
-
+  app.set_version_flag("--version", std::string("arrowring ") + ARROWRING_VERSION, "Print the version and exit");
 
   CreateArgs create;
   auto* create_cmd = app.add_subcommand("create", "Create a ring");
-  create_cmd->add_option("name", create.name, "Ring name: 1-200 bytes, any character but '/' and control characters")->required();
+  create_cmd->add_option("name", create.name, "Ring name: 1-200 bytes, any character but '/' and control characters")
+      ->required();
   create_cmd->add_option("--capacity", create.capacity, "Data bytes, e.g. 256MiB, 1GiB, 4096")->required();
   create_cmd->add_option("--policy", create.policy, "When full: block (lossless), fail, drop-oldest")
       ->capture_default_str();
@@ -128,7 +127,8 @@ int Run(int argc, char** argv) {
   pub_cmd->add_option("name", pub.ring, "Ring name")->required();
   pub_cmd->add_option("files", pub.files, "Input files")->required()->check(CLI::ExistingFile);
   pub_cmd->add_option("--batch-rows", pub.batch_rows, "Publish in messages of N rows (default: a file a message)");
-  pub_cmd->add_option("--timeout", pub.timeout_seconds, "Seconds to wait for room in a full ring")->capture_default_str();
+  pub_cmd->add_option("--timeout", pub.timeout_seconds, "Seconds to wait for room in a full ring")
+      ->capture_default_str();
   pub_cmd->add_flag("--json", pub.json, "One JSON object per file");
 
   CatArgs cat;
@@ -138,8 +138,10 @@ int Run(int argc, char** argv) {
   cat_cmd->add_option("--subscriber", cat.subscriber, "Subscriber name (default: cat-<pid>)");
   cat_cmd->add_option("--format", cat.format, "table, csv, jsonl, or arrow (one IPC stream on stdout)")
       ->capture_default_str();
-  cat_cmd->add_option("--from", cat.from, "new (messages published from now on) or oldest (every message "
-                                          "still in the ring first)")
+  cat_cmd
+      ->add_option("--from", cat.from,
+                   "new (messages published from now on) or oldest (every message "
+                   "still in the ring first)")
       ->check(CLI::IsMember({"new", "oldest"}))
       ->capture_default_str();
   cat_cmd->add_option("--limit", cat.limit, "End after N messages");
@@ -165,8 +167,7 @@ int Run(int argc, char** argv) {
 #ifdef ARROWRING_WITH_BRIDGE
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "Serve this host's rings over Arrow Flight (docs/bridge.md)");
-  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: a free one)")
-      ->capture_default_str();
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: a free one)")->capture_default_str();
   serve_cmd->add_option("--ring", serve.rings, "A ring clients may use (repeat; default: every ring)");
   serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate (chain) file: serve TLS");
   serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key file of --tls-cert");
@@ -176,7 +177,8 @@ int Run(int argc, char** argv) {
   serve_cmd->add_option("--token-file", serve.token_file, "File holding the bearer token every call must carry");
   serve_cmd->add_flag("--insecure", serve.insecure, "Allow a non-loopback address without TLS and a token");
   serve_cmd->add_option("--window", serve.window, "Tables a stream may have sent but unacknowledged")
-      ->capture_default_str()->check(CLI::Range(1, 4096));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   serve_cmd->add_option("--interval", serve.interval, "Seconds between progress lines")->capture_default_str();
   serve_cmd->add_flag("--json", serve.json, "JSON lines on stdout (see docs/bridge.md)");
 
@@ -235,8 +237,8 @@ int Run(int argc, char** argv) {
     for (const std::string& word : help_topic) {
       CLI::App* command = topic->get_subcommands({}).empty() ? nullptr : FindCommand(topic, word);
       if (command == nullptr) {
-        std::cerr << "arrowring help: unknown command '" << word << "'; the commands are "
-                  << CommandList(topic) << "\n";
+        std::cerr << "arrowring help: unknown command '" << word << "'; the commands are " << CommandList(topic)
+                  << "\n";
         return kExitUsage;
       }
       topic = command;

@@ -39,7 +39,8 @@ class Family {
 std::string PrometheusText(const std::vector<RingStats>& rings) {
   std::ostringstream out;
   auto ring_label = [](const RingStats& s) { return "ring=\"" + Label(s.name) + "\""; };
-  auto per_ring = [&](const char* name, const char* type, const char* help, const std::function<uint64_t(const RingStats&)>& get) {
+  auto per_ring = [&](const char* name, const char* type, const char* help,
+                      const std::function<uint64_t(const RingStats&)>& get) {
     Family family(out, name, type, help);
     for (const auto& s : rings) family.Sample(ring_label(s), get(s));
   };
@@ -53,20 +54,24 @@ std::string PrometheusText(const std::vector<RingStats>& rings) {
            [](auto& s) { return s.writing_bytes; });
   per_ring("arrowring_committed_messages", "gauge", "Committed messages not yet reclaimed.",
            [](auto& s) { return s.committed_messages; });
-  per_ring("arrowring_writing_messages", "gauge", "Messages being written.", [](auto& s) { return s.writing_messages; });
+  per_ring("arrowring_writing_messages", "gauge", "Messages being written.",
+           [](auto& s) { return s.writing_messages; });
   per_ring("arrowring_high_water_bytes", "gauge", "Most bytes ever reserved at once.",
            [](auto& s) { return s.high_water_bytes; });
   per_ring("arrowring_attachments", "gauge", "Processes attached to the ring.",
            [](auto& s) { return uint64_t{s.holders.size()}; });
-  per_ring("arrowring_messages_written_total", "counter", "Messages committed.", [](auto& s) { return s.messages_written; });
+  per_ring("arrowring_messages_written_total", "counter", "Messages committed.",
+           [](auto& s) { return s.messages_written; });
   per_ring("arrowring_bytes_written_total", "counter", "Bytes committed.", [](auto& s) { return s.bytes_written; });
   per_ring("arrowring_messages_read_total", "counter", "Read acquisitions (subscribers and handle loads).",
            [](auto& s) { return s.messages_read; });
-  per_ring("arrowring_bytes_read_total", "counter", "Bytes of read acquisitions.", [](auto& s) { return s.bytes_read; });
+  per_ring("arrowring_bytes_read_total", "counter", "Bytes of read acquisitions.",
+           [](auto& s) { return s.bytes_read; });
   per_ring("arrowring_messages_dropped_total", "counter",
            "Messages dropped under drop-oldest, or handle deliveries that lapsed.",
            [](auto& s) { return s.messages_dropped; });
-  per_ring("arrowring_bytes_dropped_total", "counter", "Bytes of dropped messages.", [](auto& s) { return s.bytes_dropped; });
+  per_ring("arrowring_bytes_dropped_total", "counter", "Bytes of dropped messages.",
+           [](auto& s) { return s.bytes_dropped; });
   per_ring("arrowring_messages_aborted_total", "counter", "Reservations aborted, by their writer or by recovery.",
            [](auto& s) { return s.messages_aborted; });
   per_ring("arrowring_kept_messages", "gauge", "Messages readers keep outside the sequence window.",
@@ -91,8 +96,8 @@ std::string PrometheusText(const std::vector<RingStats>& rings) {
       }
     }
   };
-  per_subscriber("arrowring_subscriber_lag_messages", "gauge", "Messages published that the subscriber has not reached.",
-                 [](auto& sub) { return sub.lag; });
+  per_subscriber("arrowring_subscriber_lag_messages", "gauge",
+                 "Messages published that the subscriber has not reached.", [](auto& sub) { return sub.lag; });
   per_subscriber("arrowring_subscriber_received_total", "counter", "Messages the subscriber took.",
                  [](auto& sub) { return sub.received; });
   per_subscriber("arrowring_subscriber_missed_total", "counter", "Messages dropped while still due to the subscriber.",
@@ -100,7 +105,8 @@ std::string PrometheusText(const std::vector<RingStats>& rings) {
   per_subscriber("arrowring_subscriber_alive", "gauge", "1 while the subscriber's process lives.",
                  [](auto& sub) { return uint64_t{sub.alive}; });
 
-  auto per_holder = [&](const char* name, const char* help, const std::function<uint64_t(const RingStats::Holder&)>& get) {
+  auto per_holder = [&](const char* name, const char* help,
+                        const std::function<uint64_t(const RingStats::Holder&)>& get) {
     Family family(out, name, "gauge", help);
     for (const auto& s : rings) {
       for (const auto& h : s.holders) family.Sample(ring_label(s) + ",pid=\"" + std::to_string(h.pid) + "\"", get(h));
@@ -112,7 +118,8 @@ std::string PrometheusText(const std::vector<RingStats>& rings) {
              [](auto& h) { return h.write_bytes; });
   per_holder("arrowring_holder_read_messages", "Messages the process holds for reading.",
              [](auto& h) { return uint64_t{h.read_messages}; });
-  per_holder("arrowring_holder_read_bytes", "Bytes of the messages the process holds.", [](auto& h) { return h.read_bytes; });
+  per_holder("arrowring_holder_read_bytes", "Bytes of the messages the process holds.",
+             [](auto& h) { return h.read_bytes; });
   per_holder("arrowring_holder_kept_messages", "Of the messages the process holds, those kept outside the window.",
              [](auto& h) { return uint64_t{h.kept_messages}; });
   per_holder("arrowring_holder_kept_bytes", "Bytes of the messages the process keeps outside the window.",

@@ -36,8 +36,7 @@ int RunCreate(const CreateArgs& args) {
   NoteRounding("create", *capacity, ring->capacity());
   std::cout << "created ring '" << args.name << "': " << HumanBytes(static_cast<double>(ring->capacity()))
             << ", policy " << PolicyName(*policy) << (args.retain ? ", retaining" : "")
-            << (args.prefault ? ", prefaulting" : "") << ", mode "
-            << ModeString(mode) << "\n";
+            << (args.prefault ? ", prefaulting" : "") << ", mode " << ModeString(mode) << "\n";
   return kExitOk;
 }
 
@@ -57,8 +56,7 @@ int RunList(bool json) {
         const RingStats s = ring->Stats();
         std::cout << ", \"capacity_bytes\": " << s.capacity_bytes
                   << ", \"used_bytes\": " << s.writing_bytes + s.committed_bytes
-                  << ", \"messages\": " << s.committed_messages
-                  << ", \"subscribers\": " << s.subscribers.size()
+                  << ", \"messages\": " << s.committed_messages << ", \"subscribers\": " << s.subscribers.size()
                   << ", \"policy\": " << JsonString(PolicyName(s.policy)) << ", \"error\": null}";
       } else {
         std::cout << ", \"error\": " << JsonString(ring.error().message) << "}";
@@ -122,11 +120,10 @@ int RunStat(const StatArgs& args) {
   std::cout << "ring        " << s.name << "\n"
             << "capacity    " << bytes(s.capacity_bytes) << " (" << s.max_messages << " messages at most)\n"
             << "policy      " << PolicyName(s.policy) << (s.retain ? ", retaining" : "")
-            << (s.prefault ? ", prefaulting" : "") << ", mode "
-            << ModeString(s.mode) << "\n"
-            << "occupancy   " << bytes(s.committed_bytes) << " committed (" << s.committed_messages
-            << " messages), " << bytes(s.writing_bytes) << " being written, " << bytes(s.free_bytes)
-            << " free; high water " << bytes(s.high_water_bytes) << "\n"
+            << (s.prefault ? ", prefaulting" : "") << ", mode " << ModeString(s.mode) << "\n"
+            << "occupancy   " << bytes(s.committed_bytes) << " committed (" << s.committed_messages << " messages), "
+            << bytes(s.writing_bytes) << " being written, " << bytes(s.free_bytes) << " free; high water "
+            << bytes(s.high_water_bytes) << "\n"
             << "kept        " << s.kept_messages << " messages held by readers outside the window ("
             << bytes(s.kept_bytes) << "; " << s.max_kept << " at most, table full " << s.kept_full << " times)\n"
             << "written     " << s.messages_written << " messages, " << bytes(s.bytes_written) << "; last lap "
@@ -149,8 +146,8 @@ int RunStat(const StatArgs& args) {
   }
   std::cout << (any ? "\n" : " none\n") << "subscribers";
   for (const auto& sub : s.subscribers) {
-    std::cout << "\n  " << sub.name << " (pid " << sub.pid << (sub.alive ? "" : ", dead") << "): lag "
-              << sub.lag << ", received " << sub.received << ", missed " << sub.missed;
+    std::cout << "\n  " << sub.name << " (pid " << sub.pid << (sub.alive ? "" : ", dead") << "): lag " << sub.lag
+              << ", received " << sub.received << ", missed " << sub.missed;
   }
   std::cout << (s.subscribers.empty() ? " none\n" : "\n");
   return kExitOk;
@@ -215,8 +212,8 @@ int RunRecover(const std::string& name, bool json) {
   auto bytes = [](uint64_t value) { return HumanBytes(static_cast<double>(value)); };
   std::cout << "\n  aborted writes        " << report.aborted_writes << " (" << bytes(aborted_bytes) << ")"
             << "\n  released references   " << report.released_references << " (" << bytes(released_bytes) << ")"
-            << "\n  removed subscribers   " << report.removed_subscribers
-            << "\n  reclaimed             " << bytes(report.reclaimed_bytes)
+            << "\n  removed subscribers   " << report.removed_subscribers << "\n  reclaimed             "
+            << bytes(report.reclaimed_bytes)
             << " (space free again; a released message other subscribers still need stays)\n";
   return kExitOk;
 }

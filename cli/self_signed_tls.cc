@@ -76,8 +76,9 @@ arrow::Result<SelfSignedTls> EnsureSelfSignedTls() {
   SelfSignedTls tls;
   tls.folder = SelfSignedTlsFolder();
   if (tls.folder.empty()) {
-    return arrow::Status::Invalid("--tls-self-signed keeps its certificate under $XDG_STATE_HOME or $HOME, "
-                                  "and neither is set; set one, or give --tls-cert and --tls-key");
+    return arrow::Status::Invalid(
+        "--tls-self-signed keeps its certificate under $XDG_STATE_HOME or $HOME, "
+        "and neither is set; set one, or give --tls-cert and --tls-key");
   }
   tls.cert_path = tls.folder + "/localhost.crt";
   tls.key_path = tls.folder + "/localhost.key";
@@ -85,15 +86,15 @@ arrow::Result<SelfSignedTls> EnsureSelfSignedTls() {
     ARROW_RETURN_NOT_OK(MakeFolder(tls.folder));
     ARROW_ASSIGN_OR_RAISE(auto result,
                           Run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                               "-nodes", "-days", "365", "-keyout", tls.key_path, "-out", tls.cert_path,
-                               "-subj", "/CN=localhost", "-addext",
-                               "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost"}));
+                               "-nodes", "-days", "365", "-keyout", tls.key_path, "-out", tls.cert_path, "-subj",
+                               "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost"}));
     if (result.first != 0) {
       ::unlink(tls.key_path.c_str());
       ::unlink(tls.cert_path.c_str());
       if (result.first == 127) {
-        return arrow::Status::IOError("--tls-self-signed runs the openssl command, which was not found; install "
-                                      "it (Debian: apt-get install openssl) or give --tls-cert and --tls-key");
+        return arrow::Status::IOError(
+            "--tls-self-signed runs the openssl command, which was not found; install "
+            "it (Debian: apt-get install openssl) or give --tls-cert and --tls-key");
       }
       return arrow::Status::IOError("openssl could not make the self-signed certificate (exit ", result.first,
                                     "): ", result.second);

@@ -64,17 +64,17 @@ arrow::Result<std::shared_ptr<arrow::Table>> ReadInput(const std::string& path, 
   }
   const bool csv_name = path.size() > 4 && (path.ends_with(".csv") || path.ends_with(".CSV"));
   if (csv_name) {
-    auto reader = arrow::csv::TableReader::Make(arrow::io::default_io_context(), file,
-                                                arrow::csv::ReadOptions::Defaults(),
-                                                arrow::csv::ParseOptions::Defaults(),
-                                                arrow::csv::ConvertOptions::Defaults());
+    auto reader =
+        arrow::csv::TableReader::Make(arrow::io::default_io_context(), file, arrow::csv::ReadOptions::Defaults(),
+                                      arrow::csv::ParseOptions::Defaults(), arrow::csv::ConvertOptions::Defaults());
     if (!reader.ok()) return explain(reader.status(), "a CSV file");
     auto table = (*reader)->Read();
     if (!table.ok()) return explain(table.status(), "a CSV file");
     return table;
   }
-  *why_bad = path + " is not an Arrow IPC stream or file, a Parquet file or a .csv file (judged by its "
-                    "first bytes, and for CSV by its name)";
+  *why_bad = path +
+             " is not an Arrow IPC stream or file, a Parquet file or a .csv file (judged by its "
+             "first bytes, and for CSV by its name)";
   return arrow::Status::Invalid(*why_bad);
 }
 
@@ -84,24 +84,29 @@ void JsonValue(const arrow::Scalar& scalar, std::string* out) {
     return;
   }
   switch (scalar.type->id()) {
-    case arrow::Type::BOOL:
-      *out += static_cast<const arrow::BooleanScalar&>(scalar).value ? "true" : "false";
-      return;
-    case arrow::Type::INT8: case arrow::Type::INT16: case arrow::Type::INT32: case arrow::Type::INT64:
-    case arrow::Type::UINT8: case arrow::Type::UINT16: case arrow::Type::UINT32: case arrow::Type::UINT64:
-      *out += scalar.ToString();
-      return;
-    case arrow::Type::HALF_FLOAT: case arrow::Type::FLOAT: case arrow::Type::DOUBLE: {
+    case arrow::Type::BOOL: *out += static_cast<const arrow::BooleanScalar&>(scalar).value ? "true" : "false"; return;
+    case arrow::Type::INT8:
+    case arrow::Type::INT16:
+    case arrow::Type::INT32:
+    case arrow::Type::INT64:
+    case arrow::Type::UINT8:
+    case arrow::Type::UINT16:
+    case arrow::Type::UINT32:
+    case arrow::Type::UINT64: *out += scalar.ToString(); return;
+    case arrow::Type::HALF_FLOAT:
+    case arrow::Type::FLOAT:
+    case arrow::Type::DOUBLE: {
       const std::string text = scalar.ToString();
       const double value = std::strtod(text.c_str(), nullptr);
       *out += std::isfinite(value) ? text : "null";
       return;
     }
-    case arrow::Type::STRING: case arrow::Type::LARGE_STRING: case arrow::Type::STRING_VIEW:
+    case arrow::Type::STRING:
+    case arrow::Type::LARGE_STRING:
+    case arrow::Type::STRING_VIEW:
       *out += JsonString(static_cast<const arrow::BaseBinaryScalar&>(scalar).view());
       return;
-    default:
-      *out += JsonString(scalar.ToString());  // Nested and other types: Arrow's rendering.
+    default: *out += JsonString(scalar.ToString());  // Nested and other types: Arrow's rendering.
   }
 }
 
@@ -127,9 +132,7 @@ void AppendJson(const arrow::Array& array, int64_t i, std::string* out) {
     *out += ']';
   };
   switch (array.type_id()) {
-    case arrow::Type::BOOL:
-      *out += static_cast<const arrow::BooleanArray&>(array).Value(i) ? "true" : "false";
-      return;
+    case arrow::Type::BOOL: *out += static_cast<const arrow::BooleanArray&>(array).Value(i) ? "true" : "false"; return;
     case arrow::Type::INT8: return number(static_cast<const arrow::Int8Array&>(array).Value(i));
     case arrow::Type::INT16: return number(static_cast<const arrow::Int16Array&>(array).Value(i));
     case arrow::Type::INT32: return number(static_cast<const arrow::Int32Array&>(array).Value(i));
@@ -138,7 +141,8 @@ void AppendJson(const arrow::Array& array, int64_t i, std::string* out) {
     case arrow::Type::UINT16: return number(static_cast<const arrow::UInt16Array&>(array).Value(i));
     case arrow::Type::UINT32: return number(static_cast<const arrow::UInt32Array&>(array).Value(i));
     case arrow::Type::UINT64: return number(static_cast<const arrow::UInt64Array&>(array).Value(i));
-    case arrow::Type::FLOAT: case arrow::Type::DOUBLE: {
+    case arrow::Type::FLOAT:
+    case arrow::Type::DOUBLE: {
       const double value = array.type_id() == arrow::Type::FLOAT
                                ? static_cast<double>(static_cast<const arrow::FloatArray&>(array).Value(i))
                                : static_cast<const arrow::DoubleArray&>(array).Value(i);
@@ -151,9 +155,7 @@ void AppendJson(const arrow::Array& array, int64_t i, std::string* out) {
       }
       return;
     }
-    case arrow::Type::STRING:
-      *out += JsonString(static_cast<const arrow::StringArray&>(array).GetView(i));
-      return;
+    case arrow::Type::STRING: *out += JsonString(static_cast<const arrow::StringArray&>(array).GetView(i)); return;
     case arrow::Type::LARGE_STRING:
       *out += JsonString(static_cast<const arrow::LargeStringArray&>(array).GetView(i));
       return;
@@ -279,16 +281,17 @@ std::string TooLargeAdvice(const arrow::Table& message, const Ring& ring, const 
   std::string advice = path + ": a message of " + std::to_string(rows) + " row(s) is about " +
                        HumanBytes(static_cast<double>(bytes)) + " as Arrow IPC, more than ring '" + ring.name() +
                        "' can ever hold (" + HumanBytes(static_cast<double>(ring.capacity())) + "); ";
-  const int64_t fitting = bytes > 0 ? static_cast<int64_t>(static_cast<double>(rows) *
-                                                           static_cast<double>(ring.capacity()) / 2.0 /
-                                                           static_cast<double>(bytes))
-                                    : 0;
+  const int64_t fitting = bytes > 0
+                              ? static_cast<int64_t>(static_cast<double>(rows) * static_cast<double>(ring.capacity()) /
+                                                     2.0 / static_cast<double>(bytes))
+                              : 0;
   if (rows > 1 && fitting >= 1) {
     advice += "publish it in smaller messages with --batch-rows (e.g. --batch-rows " + std::to_string(fitting) +
               "), or use a larger ring";
   } else {
-    advice += "a single row does not fit even with --batch-rows 1: use a larger ring (arrowring create "
-              "--capacity)";
+    advice +=
+        "a single row does not fit even with --batch-rows 1: use a larger ring (arrowring create "
+        "--capacity)";
   }
   return advice;
 }
@@ -327,8 +330,8 @@ int RunPub(const PubArgs& args) {
       offset += step;
     } while (offset < rows);
     if (args.json) {
-      std::cout << "{\"file\": " << JsonString(path) << ", \"messages\": " << messages
-                << ", \"rows\": " << rows << ", \"bytes\": " << bytes << "}\n";
+      std::cout << "{\"file\": " << JsonString(path) << ", \"messages\": " << messages << ", \"rows\": " << rows
+                << ", \"bytes\": " << bytes << "}\n";
     } else {
       std::cout << "published " << path << ": " << rows << " rows in " << messages << " message(s), "
                 << HumanBytes(static_cast<double>(bytes)) << "\n";
@@ -346,8 +349,8 @@ int RunCat(const CatArgs& args) {
   auto ring = AttachRing(args.ring);
   if (!ring.ok()) return Fail("cat", ring.error());
   const std::string name = args.subscriber.empty() ? "cat-" + std::to_string(getpid()) : args.subscriber;
-  auto subscriber = Subscriber::Make(
-      *ring, name, {.start = args.from == "oldest" ? SubscribeStart::kOldest : SubscribeStart::kNew});
+  auto subscriber =
+      Subscriber::Make(*ring, name, {.start = args.from == "oldest" ? SubscribeStart::kOldest : SubscribeStart::kNew});
   if (!subscriber.ok()) return Fail("cat", subscriber.status());
   std::cerr << "arrowring cat: subscribed to '" << args.ring << "' as '" << name << "'" << std::endl;
 

@@ -76,8 +76,8 @@ int RunTop(const TopArgs& args) {
     std::snprintf(line, sizeof line, "arrowring top - %zu ring(s) - refresh %.1fs - q to quit\n\n", names.size(),
                   args.interval_seconds);
     screen += line;
-    std::snprintf(line, sizeof line, "%-24s %10s %9s %10s %9s %6s %-22s\n", "RING", "IN MB/s", "IN msg/s",
-                  "OUT MB/s", "OUT msg/s", "USED", "OCCUPANCY");
+    std::snprintf(line, sizeof line, "%-24s %10s %9s %10s %9s %6s %-22s\n", "RING", "IN MB/s", "IN msg/s", "OUT MB/s",
+                  "OUT msg/s", "USED", "OCCUPANCY");
     screen += line;
     std::map<std::string, Ring> still;
     for (const std::string& name : names) {
@@ -105,7 +105,8 @@ int RunTop(const TopArgs& args) {
         }
       }
       const RingStats& s = sample.stats;
-      const double used = static_cast<double>(s.writing_bytes + s.committed_bytes) / static_cast<double>(s.capacity_bytes);
+      const double used =
+          static_cast<double>(s.writing_bytes + s.committed_bytes) / static_cast<double>(s.capacity_bytes);
       std::snprintf(line, sizeof line, "%-24s %10.1f %9.0f %10.1f %9.0f %5.0f%% %s\n", name.substr(0, 24).c_str(),
                     in_mb, in_msg, out_mb, out_msg, 100 * used, Bar(used, 20).c_str());
       screen += line;

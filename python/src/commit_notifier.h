@@ -37,7 +37,8 @@ class CommitNotifier {
   explicit CommitNotifier(Ring ring) : ring_(std::move(ring)) {
     fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd_ < 0) {
-      throw RingError({Errc::kSystem, std::string("eventfd() for the asyncio notifier failed: ") + std::strerror(errno)});
+      throw RingError(
+          {Errc::kSystem, std::string("eventfd() for the asyncio notifier failed: ") + std::strerror(errno)});
     }
     thread_ = std::thread([this] { Run(); });
     pthread_setname_np(thread_.native_handle(), kThreadName);  // in top -H, ps -T, /proc/*/task/*/comm

@@ -64,10 +64,9 @@ struct PyLoan {
   // the field's index).
   arrow::ArrayData& Node(const std::vector<int>& path) const {
     if (path.empty() || path[0] < 0 || path[0] >= loan->num_columns()) {
-      throw RingError({Errc::kInvalidArgument, "no column " + (path.empty() ? std::string("(empty path)")
-                                                                             : std::to_string(path[0])) +
-                                                   " in a loan of " + std::to_string(loan->num_columns()) +
-                                                   " columns"});
+      throw RingError({Errc::kInvalidArgument,
+                       "no column " + (path.empty() ? std::string("(empty path)") : std::to_string(path[0])) +
+                           " in a loan of " + std::to_string(loan->num_columns()) + " columns"});
     }
     arrow::ArrayData* node = loan->column_data(path[0]).get();
     for (size_t i = 1; i < path.size(); ++i) {
@@ -90,8 +89,7 @@ inline int GetLoanBuffer(PyObject* self, Py_buffer* view, int flags) {
     view->obj = nullptr;
     return -1;
   }
-  if (PyBuffer_FillInfo(view, self, loan->memory.data(), static_cast<Py_ssize_t>(loan->memory.size()), 0,
-                        flags) != 0) {
+  if (PyBuffer_FillInfo(view, self, loan->memory.data(), static_cast<Py_ssize_t>(loan->memory.size()), 0, flags) != 0) {
     return -1;
   }
   ++loan->exports;
@@ -108,39 +106,47 @@ inline void BindLoans(nb::module_& m) {
   m.attr("LOANS") = true;
 
   nb::class_<PyLoanPublisher>(m, "LoanPublisher", "The C++ Publisher behind Publisher.loan (keeps its framing).")
-      .def("__init__", [](PyLoanPublisher* self, const Ring& ring, std::optional<double> timeout, uint32_t deliveries,
-                          int64_t delivery_ttl) {
-        PublishOptions options;
-        options.timeout = Timeout(timeout);
-        options.deliveries = deliveries;
-        options.delivery_ttl = std::chrono::seconds(delivery_ttl);
-        new (self) PyLoanPublisher(ring, options);
-      }, "ring"_a, "timeout"_a, "deliveries"_a, "delivery_ttl"_a)
-      .def("loan", [](PyLoanPublisher& p, nb::handle schema_capsule, int64_t num_rows, bool validity, bool wait,
-                      std::map<std::string, int64_t> capacities) {
-        if (!PyCapsule_IsValid(schema_capsule.ptr(), "arrow_schema")) {
-          throw RingError({Errc::kInvalidArgument, "the schema must be an 'arrow_schema' PyCapsule (__arrow_c_schema__)"});
-        }
-        auto* c_schema = static_cast<struct ArrowSchema*>(PyCapsule_GetPointer(schema_capsule.ptr(), "arrow_schema"));
-        // ImportSchema moves the struct out (marks it released): the capsule's destructor then
-        // has nothing left to free.
-        auto schema = arrow::ImportSchema(c_schema);
-        if (!schema.ok()) throw StatusError(schema.status(), "the schema could not be imported");
-        arrow::Result<LoanedBatch> loan = arrow::Status::UnknownError("not loaned");
-        {
-          nb::gil_scoped_release unlocked;  // Loan may wait for room; other threads run meanwhile.
-          std::lock_guard<std::mutex> lock(p.mutex);
-          loan = p.publisher.Loan(*schema, num_rows,
-                                  {.validity = validity, .wait = wait, .capacities = std::move(capacities)});
-        }
-        if (!loan.ok()) throw StatusError(loan.status(), "loan");
-        PyLoan result;
-        result.ring.emplace(p.publisher.ring());
-        result.memory = loan->reservation();
-        result.loan.emplace(std::move(*loan));
-        return result;
-      }, "schema"_a, "num_rows"_a, "validity"_a = true, "wait"_a = true,
-         "capacities"_a = std::map<std::string, int64_t>{});
+      .def(
+          "__init__",
+          [](PyLoanPublisher* self, const Ring& ring, std::optional<double> timeout, uint32_t deliveries,
+             int64_t delivery_ttl) {
+            PublishOptions options;
+            options.timeout = Timeout(timeout);
+            options.deliveries = deliveries;
+            options.delivery_ttl = std::chrono::seconds(delivery_ttl);
+            new (self) PyLoanPublisher(ring, options);
+          },
+          "ring"_a, "timeout"_a, "deliveries"_a, "delivery_ttl"_a)
+      .def(
+          "loan",
+          [](PyLoanPublisher& p, nb::handle schema_capsule, int64_t num_rows, bool validity, bool wait,
+             std::map<std::string, int64_t> capacities) {
+            if (!PyCapsule_IsValid(schema_capsule.ptr(), "arrow_schema")) {
+              throw RingError(
+                  {Errc::kInvalidArgument, "the schema must be an 'arrow_schema' PyCapsule (__arrow_c_schema__)"});
+            }
+            auto* c_schema =
+                static_cast<struct ArrowSchema*>(PyCapsule_GetPointer(schema_capsule.ptr(), "arrow_schema"));
+            // ImportSchema moves the struct out (marks it released): the capsule's destructor then
+            // has nothing left to free.
+            auto schema = arrow::ImportSchema(c_schema);
+            if (!schema.ok()) throw StatusError(schema.status(), "the schema could not be imported");
+            arrow::Result<LoanedBatch> loan = arrow::Status::UnknownError("not loaned");
+            {
+              nb::gil_scoped_release unlocked;  // Loan may wait for room; other threads run meanwhile.
+              std::lock_guard<std::mutex> lock(p.mutex);
+              loan = p.publisher.Loan(*schema, num_rows,
+                                      {.validity = validity, .wait = wait, .capacities = std::move(capacities)});
+            }
+            if (!loan.ok()) throw StatusError(loan.status(), "loan");
+            PyLoan result;
+            result.ring.emplace(p.publisher.ring());
+            result.memory = loan->reservation();
+            result.loan.emplace(std::move(*loan));
+            return result;
+          },
+          "schema"_a, "num_rows"_a, "validity"_a = true, "wait"_a = true,
+          "capacities"_a = std::map<std::string, int64_t>{});
 
   nb::class_<PyLoan>(m, "Loan", nb::type_slots(loan_slots),
                      "A loaned record batch in ring memory; a writable buffer while open.")
@@ -148,42 +154,51 @@ inline void BindLoans(nb::module_& m) {
       .def_prop_ro("address", [](const PyLoan& l) { return reinterpret_cast<uintptr_t>(l.memory.data()); })
       .def_prop_ro("size", [](const PyLoan& l) { return l.memory.size(); })
       .def_prop_ro("num_rows", [](const PyLoan& l) { return l.loan ? l.loan->num_rows() : 0; })
-      .def("length", [](const PyLoan& l, const std::vector<int>& path) {
-        l.RequireOpen("length()");
-        return l.Node(path).length;
-      }, "path"_a)
-      .def("buffer", [](const PyLoan& l, const std::vector<int>& path, int index)
-                         -> std::optional<std::pair<uint64_t, int64_t>> {
-        l.RequireOpen("buffer()");
-        const arrow::ArrayData& node = l.Node(path);
-        if (index < 0 || static_cast<size_t>(index) >= node.buffers.size() || node.buffers[index] == nullptr) {
-          return std::nullopt;
-        }
-        const auto& buffer = node.buffers[index];
-        const auto offset = reinterpret_cast<const std::byte*>(buffer->data()) - l.memory.data();
-        return std::make_pair(static_cast<uint64_t>(offset), buffer->size());
-      }, "path"_a, "index"_a, "(offset in the reservation, bytes) of buffer `index` of the node at `path`, or None.")
-      .def("set_null_count", [](PyLoan& l, const std::vector<int>& path, int64_t null_count) {
-        l.RequireOpen("set_null_count()");
-        arrow::ArrayData& node = l.Node(path);
-        if (null_count < 0 || null_count > node.length) {
-          throw RingError({Errc::kInvalidArgument, "null count " + std::to_string(null_count) + " outside 0.." +
-                                                       std::to_string(node.length) + " (the column's rows)"});
-        }
-        if (node.buffers[0] == nullptr && null_count != 0) {
-          throw RingError({Errc::kInvalidArgument,
-                           "the column has no validity bitmap (its field is not nullable, or the loan was "
-                           "made with validity=False), so its null count is 0"});
-        }
-        node.null_count = null_count;
-      }, "path"_a, "null_count"_a)
-      .def("commit", [](PyLoan& l) {
-        l.RequireOpen("commit()");
-        auto handle = l.loan->Commit();  // finished afterwards even on error (aborted)
-        l.ended = handle.ok() ? "committed" : "aborted (its commit failed)";
-        if (!handle.ok()) throw StatusError(handle.status(), "commit");
-        return *handle;
-      })
+      .def(
+          "length",
+          [](const PyLoan& l, const std::vector<int>& path) {
+            l.RequireOpen("length()");
+            return l.Node(path).length;
+          },
+          "path"_a)
+      .def(
+          "buffer",
+          [](const PyLoan& l, const std::vector<int>& path, int index) -> std::optional<std::pair<uint64_t, int64_t>> {
+            l.RequireOpen("buffer()");
+            const arrow::ArrayData& node = l.Node(path);
+            if (index < 0 || static_cast<size_t>(index) >= node.buffers.size() || node.buffers[index] == nullptr) {
+              return std::nullopt;
+            }
+            const auto& buffer = node.buffers[index];
+            const auto offset = reinterpret_cast<const std::byte*>(buffer->data()) - l.memory.data();
+            return std::make_pair(static_cast<uint64_t>(offset), buffer->size());
+          },
+          "path"_a, "index"_a, "(offset in the reservation, bytes) of buffer `index` of the node at `path`, or None.")
+      .def(
+          "set_null_count",
+          [](PyLoan& l, const std::vector<int>& path, int64_t null_count) {
+            l.RequireOpen("set_null_count()");
+            arrow::ArrayData& node = l.Node(path);
+            if (null_count < 0 || null_count > node.length) {
+              throw RingError({Errc::kInvalidArgument, "null count " + std::to_string(null_count) + " outside 0.." +
+                                                           std::to_string(node.length) + " (the column's rows)"});
+            }
+            if (node.buffers[0] == nullptr && null_count != 0) {
+              throw RingError({Errc::kInvalidArgument,
+                               "the column has no validity bitmap (its field is not nullable, or the loan was "
+                               "made with validity=False), so its null count is 0"});
+            }
+            node.null_count = null_count;
+          },
+          "path"_a, "null_count"_a)
+      .def("commit",
+           [](PyLoan& l) {
+             l.RequireOpen("commit()");
+             auto handle = l.loan->Commit();  // finished afterwards even on error (aborted)
+             l.ended = handle.ok() ? "committed" : "aborted (its commit failed)";
+             if (!handle.ok()) throw StatusError(handle.status(), "commit");
+             return *handle;
+           })
       .def("abort", [](PyLoan& l) {
         if (!l.open()) return;  // aborting a finished loan is a no-op, as for the with-block's exit
         l.loan->Abort();

@@ -38,50 +38,58 @@ struct PyIpcStream {
 
 inline void BindStreamWriting(nb::module_& m) {
   nb::class_<PyIpcStream>(m, "IpcStream", "A table imported for writing into ring memory by the C++ layer.")
-      .def("__init__", [](PyIpcStream* self, nb::handle stream_capsule, nb::bytes schema_message) {
-        if (!PyCapsule_IsValid(stream_capsule.ptr(), "arrow_array_stream")) {
-          throw RingError({Errc::kInvalidArgument,
-                           "the table must come as an 'arrow_array_stream' PyCapsule (__arrow_c_stream__)"});
-        }
-        auto* c_stream =
-            static_cast<struct ArrowArrayStream*>(PyCapsule_GetPointer(stream_capsule.ptr(), "arrow_array_stream"));
-        // Moves the stream out of the capsule (marks it released), so the capsule frees nothing.
-        auto imported = [&]() -> arrow::Result<PyIpcStream> {
-          ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ImportRecordBatchReader(c_stream));
-          PyIpcStream stream;
-          // A view of the Python bytes, alive for this call.
-          arrow::io::BufferReader message(std::make_shared<arrow::Buffer>(
-              reinterpret_cast<const uint8_t*>(schema_message.c_str()), static_cast<int64_t>(schema_message.size())));
-          arrow::ipc::DictionaryMemo dictionaries;
-          ARROW_ASSIGN_OR_RAISE(stream.schema, arrow::ipc::ReadSchema(&message, &dictionaries));
-          if (!stream.schema->Equals(*reader->schema(), /*check_metadata=*/false)) {
-            return arrow::Status::Invalid("the schema message does not describe the table's columns");
-          }
-          ARROW_ASSIGN_OR_RAISE(auto batches, reader->ToRecordBatches());
-          for (const auto& batch : batches) {  // the same columns under the schema as published
-            stream.batches.push_back(arrow::RecordBatch::Make(stream.schema, batch->num_rows(), batch->columns()));
-          }
-          arrow::io::MockOutputStream counter;  // Counts; copies nothing.
-          ARROW_RETURN_NOT_OK(stream.WriteTo(&counter));
-          stream.size = counter.GetExtentBytesWritten();
-          return stream;
-        }();
-        if (!imported.ok()) throw StatusError(imported.status(), "the table could not be imported");
-        new (self) PyIpcStream(std::move(*imported));
-      }, "stream"_a, "schema_message"_a)
-      .def_prop_ro("size", [](const PyIpcStream& s) { return s.size; }, "Exact bytes of the Arrow IPC stream.")
-      .def("write_into", [](const PyIpcStream& s, PyWriteSlot& slot) -> int64_t {
-        if (!slot.slot) throw RingError({Errc::kBadState, "write on a slot that was already committed or aborted"});
-        arrow::Result<int64_t> written = arrow::Status::UnknownError("not written");
-        {
-          nb::gil_scoped_release unlocked;  // Only our copy runs here: no Python objects touched.
-          RingOutputStream sink(slot.bytes(), slot.slot->cold());
-          const arrow::Status status = s.WriteTo(&sink);
-          written = status.ok() ? sink.Tell() : arrow::Result<int64_t>(status);
-        }
-        if (!written.ok()) throw StatusError(written.status(), "writing the table into the ring");
-        return *written;
-      }, "slot"_a, "Writes the stream into `slot` (which holds at least `size` bytes); returns the bytes written.");
+      .def(
+          "__init__",
+          [](PyIpcStream* self, nb::handle stream_capsule, nb::bytes schema_message) {
+            if (!PyCapsule_IsValid(stream_capsule.ptr(), "arrow_array_stream")) {
+              throw RingError({Errc::kInvalidArgument,
+                               "the table must come as an 'arrow_array_stream' PyCapsule (__arrow_c_stream__)"});
+            }
+            auto* c_stream =
+                static_cast<struct ArrowArrayStream*>(PyCapsule_GetPointer(stream_capsule.ptr(), "arrow_array_stream"));
+            // Moves the stream out of the capsule (marks it released), so the capsule frees nothing.
+            auto imported = [&]() -> arrow::Result<PyIpcStream> {
+              ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ImportRecordBatchReader(c_stream));
+              PyIpcStream stream;
+              // A view of the Python bytes, alive for this call.
+              arrow::io::BufferReader message(
+                  std::make_shared<arrow::Buffer>(reinterpret_cast<const uint8_t*>(schema_message.c_str()),
+                                                  static_cast<int64_t>(schema_message.size())));
+              arrow::ipc::DictionaryMemo dictionaries;
+              ARROW_ASSIGN_OR_RAISE(stream.schema, arrow::ipc::ReadSchema(&message, &dictionaries));
+              if (!stream.schema->Equals(*reader->schema(), /*check_metadata=*/false)) {
+                return arrow::Status::Invalid("the schema message does not describe the table's columns");
+              }
+              ARROW_ASSIGN_OR_RAISE(auto batches, reader->ToRecordBatches());
+              for (const auto& batch : batches) {  // the same columns under the schema as published
+                stream.batches.push_back(arrow::RecordBatch::Make(stream.schema, batch->num_rows(), batch->columns()));
+              }
+              arrow::io::MockOutputStream counter;  // Counts; copies nothing.
+              ARROW_RETURN_NOT_OK(stream.WriteTo(&counter));
+              stream.size = counter.GetExtentBytesWritten();
+              return stream;
+            }();
+            if (!imported.ok()) throw StatusError(imported.status(), "the table could not be imported");
+            new (self) PyIpcStream(std::move(*imported));
+          },
+          "stream"_a, "schema_message"_a)
+      .def_prop_ro(
+          "size", [](const PyIpcStream& s) { return s.size; }, "Exact bytes of the Arrow IPC stream.")
+      .def(
+          "write_into",
+          [](const PyIpcStream& s, PyWriteSlot& slot) -> int64_t {
+            if (!slot.slot) throw RingError({Errc::kBadState, "write on a slot that was already committed or aborted"});
+            arrow::Result<int64_t> written = arrow::Status::UnknownError("not written");
+            {
+              nb::gil_scoped_release unlocked;  // Only our copy runs here: no Python objects touched.
+              RingOutputStream sink(slot.bytes(), slot.slot->cold());
+              const arrow::Status status = s.WriteTo(&sink);
+              written = status.ok() ? sink.Tell() : arrow::Result<int64_t>(status);
+            }
+            if (!written.ok()) throw StatusError(written.status(), "writing the table into the ring");
+            return *written;
+          },
+          "slot"_a, "Writes the stream into `slot` (which holds at least `size` bytes); returns the bytes written.");
 }
 
 }  // namespace arrowring::python

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   const uint64_t capacity = 64ull << 20;
   const uint64_t bytes = *Ring::RequiredBytes(capacity);
   std::shared_ptr<void> memory(std::aligned_alloc(64, bytes), std::free);
-  auto ring = Ring::Format(std::span(static_cast<std::byte*>(memory.get()), bytes), capacity, {}, "loan-rewrite", memory);
+  auto ring =
+      Ring::Format(std::span(static_cast<std::byte*>(memory.get()), bytes), capacity, {}, "loan-rewrite", memory);
   if (!ring.ok()) return Fail(ring.error().message);
   PublishOptions options;
   options.deliveries = 1;

@@ -54,9 +54,8 @@ class PubSubProcesses : public ::testing::Test {
 // A subscriber process: takes messages until `expected` are received or missed, verifies
 // each table against its regeneration and that every buffer lies in the ring's mapping.
 // Reports "received missed verified" on `report`.
-int SubscriberProcess(const std::string& ring_name, const std::string& name, int64_t expected,
-                      bool verify, bool allow_huge, const Pipe& ready, const Pipe& report,
-                      const Pipe* start = nullptr) {
+int SubscriberProcess(const std::string& ring_name, const std::string& name, int64_t expected, bool verify,
+                      bool allow_huge, const Pipe& ready, const Pipe& report, const Pipe* start = nullptr) {
   auto ring = Ring::Attach(ring_name);
   if (!ring.ok()) return 10;
   auto subscriber = Subscriber::Make(*ring, name);
@@ -132,9 +131,8 @@ TEST_F(PubSubProcesses, DropOldestCountsEveryMessageASlowSubscriberDidNotGet) {
   Ring ring = CreateRing(8 * kMiB, Policy::kDropOldest);
   Pipe ready, report, start;
   // "slow" joins now but reads only once everything is published: it must miss most.
-  const pid_t slow = Spawn([&] {
-    return SubscriberProcess(name_, "slow", kTables, true, false, ready, report, &start);
-  });
+  const pid_t slow =
+      Spawn([&] { return SubscriberProcess(name_, "slow", kTables, true, false, ready, report, &start); });
   const pid_t fast = Spawn([&] { return SubscriberProcess(name_, "fast", kTables, false, false, ready, report); });
   ASSERT_EQ(ready.Receive(), "ready");
   ASSERT_EQ(ready.Receive(), "ready");

@@ -16,9 +16,9 @@
 
 #include "processes.h"
 
+#include "arrowring/ring/internal/segment.h"
 #include "arrowring/ring/layout.h"
 #include "arrowring/ring/ring.h"
-#include "arrowring/ring/internal/segment.h"
 
 namespace arrowring {
 namespace {
@@ -183,8 +183,11 @@ TEST_F(RingProcesses, WaiterInAnotherProcessWakesOnRelease) {
     std::this_thread::yield();
   }
   EXPECT_FALSE(WholeCapacityIsFree());
-  { auto second = ring_->Acquire(handle); ASSERT_TRUE(second.ok()); }  // Last delivery...
-  held->Release();                                                     // ...and release.
+  {
+    auto second = ring_->Acquire(handle);
+    ASSERT_TRUE(second.ok());
+  }                 // Last delivery...
+  held->Release();  // ...and release.
   EXPECT_EQ(Reap(writer), 0);
 }
 

@@ -9,14 +9,14 @@
 
 namespace arrowring::bridge {
 
-arrow::Result<std::optional<Assembler::Complete>> Assembler::Add(
-    const std::shared_ptr<arrow::RecordBatch>& batch, const BatchTag& tag) {
+arrow::Result<std::optional<Assembler::Complete>> Assembler::Add(const std::shared_ptr<arrow::RecordBatch>& batch,
+                                                                 const BatchTag& tag) {
   if (tag.batch_index == 0) {
     Reset();
   } else if (pending_.empty() || pending_tag_.sequence != tag.sequence ||
              pending_tag_.batch_index + 1 != tag.batch_index) {
-    return arrow::Status::Invalid("bridge stream: batch ", tag.batch_index, " of sequence ",
-                                  tag.sequence, " arrived out of order");
+    return arrow::Status::Invalid("bridge stream: batch ", tag.batch_index, " of sequence ", tag.sequence,
+                                  " arrived out of order");
   }
   // Flight's reader checks the IPC framing, not the batch: its structure (lengths, buffer
   // sizes, child arrays) is checked before it can reach a ring, as a ring reader's default
@@ -25,16 +25,15 @@ arrow::Result<std::optional<Assembler::Complete>> Assembler::Add(
   // days, decimals beyond their precision), which a transport must carry unchanged; readers
   // that do not trust the producers read with Validation::kFull.
   if (auto valid = batch->Validate(); !valid.ok()) {
-    return arrow::Status::Invalid("bridge stream: batch ", tag.batch_index, " of sequence ",
-                                  tag.sequence, " is not valid Arrow data: ", valid.message());
+    return arrow::Status::Invalid("bridge stream: batch ", tag.batch_index, " of sequence ", tag.sequence,
+                                  " is not valid Arrow data: ", valid.message());
   }
   pending_bytes_ += static_cast<uint64_t>(arrow::util::TotalBufferSize(*batch));
   if (max_table_bytes_ != 0 && pending_bytes_ > max_table_bytes_) {
     Reset();
-    return ToStatus(Error{Errc::kTooLarge,
-                          "bridge stream: table of sequence " + std::to_string(tag.sequence) +
-                              " is larger than the destination ring (" +
-                              std::to_string(max_table_bytes_) + " bytes) can ever hold"});
+    return ToStatus(Error{Errc::kTooLarge, "bridge stream: table of sequence " + std::to_string(tag.sequence) +
+                                               " is larger than the destination ring (" +
+                                               std::to_string(max_table_bytes_) + " bytes) can ever hold"});
   }
   pending_tag_ = tag;
   // A table without batches travels as one empty batch; it contributes no batch.

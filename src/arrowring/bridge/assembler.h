@@ -16,10 +16,10 @@
 namespace arrowring::bridge {
 
 struct SequenceCounters {
-  uint64_t tables = 0;       ///< complete tables handed out
-  uint64_t duplicates = 0;   ///< tables at or below the last delivered sequence, skipped
-  uint64_t gap = 0;          ///< sequence numbers skipped that the source did not report
-  uint64_t source_missed = 0;///< messages the source dropped (drop-oldest) and reported
+  uint64_t tables = 0;         ///< complete tables handed out
+  uint64_t duplicates = 0;     ///< tables at or below the last delivered sequence, skipped
+  uint64_t gap = 0;            ///< sequence numbers skipped that the source did not report
+  uint64_t source_missed = 0;  ///< messages the source dropped (drop-oldest) and reported
 };
 
 class Assembler {
@@ -28,8 +28,7 @@ class Assembler {
   /// `max_table_bytes`: the most buffer bytes one table may gather (the destination ring's
   /// capacity; 0: no bound), so that a peer announcing endless batches cannot make us
   /// buffer without bound.
-  explicit Assembler(std::optional<uint64_t> last_delivered = std::nullopt,
-                     uint64_t max_table_bytes = 0)
+  explicit Assembler(std::optional<uint64_t> last_delivered = std::nullopt, uint64_t max_table_bytes = 0)
       : last_(last_delivered), max_table_bytes_(max_table_bytes) {}
 
   struct Complete {
@@ -40,8 +39,7 @@ class Assembler {
   /// duplicate. The batch came from the network: Invalid unless its structure is valid
   /// (RecordBatch::Validate) and it comes in its place in the table; TooLarge (ErrcOf) past
   /// `max_table_bytes`.
-  arrow::Result<std::optional<Complete>> Add(const std::shared_ptr<arrow::RecordBatch>& batch,
-                                             const BatchTag& tag);
+  arrow::Result<std::optional<Complete>> Add(const std::shared_ptr<arrow::RecordBatch>& batch, const BatchTag& tag);
   /// Call after the table Add returned has been committed downstream.
   void Delivered(uint64_t sequence) { last_ = sequence; }
   /// Drops a partly received table (the stream broke in the middle of it).

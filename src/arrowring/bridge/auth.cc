@@ -34,14 +34,12 @@ arrow::Result<std::string> ReadTokenFile(const std::string& path) {
   return token.substr(first, last - first + 1);
 }
 
-arrow::Status TokenAuthFactory::StartCall(const flight::CallInfo& info,
-                                          const flight::ServerCallContext& context,
+arrow::Status TokenAuthFactory::StartCall(const flight::CallInfo& info, const flight::ServerCallContext& context,
                                           std::shared_ptr<flight::ServerMiddleware>*) {
   const auto& headers = context.incoming_headers();
   auto it = headers.find("authorization");
   if (it == headers.end()) {
-    log_("rejected " + std::string(flight::ToString(info.method)) + " from " + context.peer() +
-         ": no bearer token");
+    log_("rejected " + std::string(flight::ToString(info.method)) + " from " + context.peer() + ": no bearer token");
     return flight::MakeFlightError(flight::FlightStatusCode::Unauthenticated,
                                    "arrowring: this server needs a bearer token");
   }
@@ -50,10 +48,8 @@ arrow::Status TokenAuthFactory::StartCall(const flight::CallInfo& info,
   bool ok = value.substr(0, kBearer.size()) == kBearer &&
             ConstantTimeEquals(token_, value.substr(std::min(value.size(), kBearer.size())));
   if (!ok) {
-    log_("rejected " + std::string(flight::ToString(info.method)) + " from " + context.peer() +
-         ": wrong bearer token");
-    return flight::MakeFlightError(flight::FlightStatusCode::Unauthenticated,
-                                   "arrowring: wrong bearer token");
+    log_("rejected " + std::string(flight::ToString(info.method)) + " from " + context.peer() + ": wrong bearer token");
+    return flight::MakeFlightError(flight::FlightStatusCode::Unauthenticated, "arrowring: wrong bearer token");
   }
   return arrow::Status::OK();
 }

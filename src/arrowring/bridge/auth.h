@@ -25,8 +25,7 @@ class TokenAuthFactory : public arrow::flight::ServerMiddlewareFactory {
   /// `log` receives one line per rejected call (the server log).
   TokenAuthFactory(std::string token, std::function<void(const std::string&)> log)
       : token_(std::move(token)), log_(std::move(log)) {}
-  arrow::Status StartCall(const arrow::flight::CallInfo& info,
-                          const arrow::flight::ServerCallContext& context,
+  arrow::Status StartCall(const arrow::flight::CallInfo& info, const arrow::flight::ServerCallContext& context,
                           std::shared_ptr<arrow::flight::ServerMiddleware>* middleware) override;
 
  private:

@@ -27,8 +27,7 @@ using namespace std::chrono_literals;
 
 std::string UniqueName(const std::string& what) {
   static std::atomic<int> counter{0};
-  return "arrowring-bridge-test-" + std::to_string(::getpid()) + "-" + what + "-" +
-         std::to_string(counter++);
+  return "arrowring-bridge-test-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(counter++);
 }
 
 // The last lines of a log, indented, for a failure message (a runaway loop logs thousands).
@@ -45,8 +44,7 @@ std::string LastLines(const std::vector<std::string>& lines, size_t most = 40) {
 struct TestRing {
   std::string name;
   Ring ring;
-  explicit TestRing(const std::string& what, uint64_t capacity = 64 << 20,
-                    RingOptions options = {})
+  explicit TestRing(const std::string& what, uint64_t capacity = 64 << 20, RingOptions options = {})
       : name(UniqueName(what)), ring(*Ring::Create(name, capacity, options)) {}
   ~TestRing() { (void)Ring::Unlink(name); }
 };
@@ -61,8 +59,7 @@ struct TestCursor {
 std::vector<std::shared_ptr<arrow::Table>> GoldTables() {
   std::vector<std::string> files;
   std::error_code error;
-  for (const auto& entry :
-       fs::recursive_directory_iterator(fs::path(ARROWRING_TESTING_DATA) / "integration", error)) {
+  for (const auto& entry : fs::recursive_directory_iterator(fs::path(ARROWRING_TESTING_DATA) / "integration", error)) {
     if (entry.path().extension() == ".stream") files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());
@@ -133,8 +130,8 @@ struct Running {
     }
     std::this_thread::yield();
   }
-  return ::testing::AssertionFailure() << "watchdog: no subscriber '" << name << "' on "
-                                       << ring.name() << " within 60 s";
+  return ::testing::AssertionFailure() << "watchdog: no subscriber '" << name << "' on " << ring.name()
+                                       << " within 60 s";
 }
 
 // A log the test's clients write to, from any thread.
@@ -163,8 +160,7 @@ void CrossAndCompare(RingServer& server, TestRing& source, TestRing& destination
   TestLog puller_log;
   PullOptions options;
   options.client.log = puller_log.Sink();
-  auto puller = Puller::Make(RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()),
-                                        source.name},
+  auto puller = Puller::Make(RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()), source.name},
                              destination.ring, options);
   ASSERT_TRUE(puller.ok()) << puller.status();
   // Said when anything below fails, however it returns.
@@ -437,10 +433,10 @@ TEST_F(BridgeTest, StopWhilePushingPublishesWhatWasSentOnce) {
 // Sends `batches` with their tags as one DoPut into `ring`; returns the put's final status.
 arrow::Status RawPut(RingServer& server, const std::string& ring,
                      const std::vector<std::pair<std::shared_ptr<arrow::RecordBatch>, BatchTag>>& batches) {
-  ARROW_ASSIGN_OR_RAISE(auto client, flight::FlightClient::Connect(
-                                         *flight::Location::ForGrpcTcp("127.0.0.1", server.port())));
-  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(flight::FlightDescriptor::Path({ring}),
-                                                batches.front().first->schema()));
+  ARROW_ASSIGN_OR_RAISE(auto client,
+                        flight::FlightClient::Connect(*flight::Location::ForGrpcTcp("127.0.0.1", server.port())));
+  ARROW_ASSIGN_OR_RAISE(auto put,
+                        client->DoPut(flight::FlightDescriptor::Path({ring}), batches.front().first->schema()));
   arrow::Status status;
   for (const auto& [batch, tag] : batches) {
     status = put.writer->WriteWithMetadata(*batch, tag.Encode());
@@ -482,14 +478,14 @@ TEST_F(BridgeTest, PutOfATableLargerThanTheRingIsRefusedWhileArriving) {
 }
 
 // A refused pull: a clear, permanent error, a server log line, nothing published.
-void ExpectRefused(RingServer& server, TestRing& destination, const std::string& ring,
-                   ClientOptions client, const std::string& subscriber = "bridge") {
+void ExpectRefused(RingServer& server, TestRing& destination, const std::string& ring, ClientOptions client,
+                   const std::string& subscriber = "bridge") {
   PullOptions options;
   options.client = std::move(client);
   options.client.retries = 0;
   options.subscriber = subscriber;
-  auto puller = Puller::Make(RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()), ring},
-                             destination.ring, options);
+  auto puller =
+      Puller::Make(RemoteRing{"grpc://127.0.0.1:" + std::to_string(server.port()), ring}, destination.ring, options);
   ASSERT_TRUE(puller.ok());
   auto status = (*puller)->Run();
   EXPECT_FALSE(status.ok());

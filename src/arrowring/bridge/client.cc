@@ -43,10 +43,8 @@ bool IsPermanent(const arrow::Status& status) {
     switch (detail->code()) {
       case flight::FlightStatusCode::Unauthenticated:
       case flight::FlightStatusCode::Unauthorized:
-      case flight::FlightStatusCode::Failed:
-        return true;
-      default:
-        break;
+      case flight::FlightStatusCode::Failed: return true;
+      default: break;
     }
   }
   // A table larger than the destination ring never fits, however often we retry (a full
@@ -81,14 +79,12 @@ arrow::Result<std::unique_ptr<flight::FlightClient>> ClientBase::Connect() {
   flight::FlightClientOptions client_options = flight::FlightClientOptions::Defaults();
   client_options.tls_root_certs = options_.tls_roots;
   ARROW_ASSIGN_OR_RAISE(auto client, flight::FlightClient::Connect(location, client_options));
-  ARROW_RETURN_NOT_OK(
-      client->GetFlightInfo(CallOptions(), flight::FlightDescriptor::Path({remote_.ring})).status());
+  ARROW_RETURN_NOT_OK(client->GetFlightInfo(CallOptions(), flight::FlightDescriptor::Path({remote_.ring})).status());
   return client;
 }
 
-arrow::Status ClientBase::RunWithRetries(
-    const std::string& what, std::atomic<uint64_t>* reconnects,
-    const std::function<arrow::Status(flight::FlightClient&, bool*)>& once) {
+arrow::Status ClientBase::RunWithRetries(const std::string& what, std::atomic<uint64_t>* reconnects,
+                                         const std::function<arrow::Status(flight::FlightClient&, bool*)>& once) {
   int attempt = 0;
   bool ever_connected = false;
   while (!stopping()) {
@@ -113,9 +109,8 @@ arrow::Status ClientBase::RunWithRetries(
     if (IsPermanent(status) && !ring_gone_after_connect) return Explain(status, remote_, ever_connected);
     if (progressed) attempt = 0;
     ++*reconnects;
-    int retries = ever_connected || options_.first_connect_retries < 0
-                      ? options_.retries
-                      : options_.first_connect_retries;
+    int retries =
+        ever_connected || options_.first_connect_retries < 0 ? options_.retries : options_.first_connect_retries;
     if (!Backoff(attempt++, retries)) {
       if (stopping()) break;
       return Explain(status, remote_, ever_connected);
@@ -145,8 +140,7 @@ arrow::Status Explain(const arrow::Status& status, const RemoteRing& remote, boo
   auto detail = flight::FlightStatusDetail::UnwrapStatus(status);
   auto code = detail ? detail->code() : flight::FlightStatusCode::Internal;
   if (detail && code == flight::FlightStatusCode::Unauthenticated) {
-    return status.WithMessage(where, " refused the call: ", words,
-                              ". Give the server's token with --token-file.");
+    return status.WithMessage(where, " refused the call: ", words, ". Give the server's token with --token-file.");
   }
   if (detail && code == flight::FlightStatusCode::Unauthorized) {
     return status.WithMessage(where, " refused the call: ", words,
@@ -162,13 +156,13 @@ arrow::Status Explain(const arrow::Status& status, const RemoteRing& remote, boo
   }
   if (!ever_connected) {
     bool tls = remote.location.rfind("grpc+tls://", 0) == 0;
-    return status.WithMessage(
-        "cannot reach ", remote.location, " (", words, "). Check that `arrowring serve` "
-        "runs there and listens on that address; ",
-        tls ? "this client uses TLS: the server must have --tls-cert/--tls-key, and its "
-              "certificate must be signed by --tls-roots (or a system root) for this host name."
-            : "this client uses plain gRPC: if the server has --tls-cert, use grpc+tls:// and "
-              "--tls-roots.");
+    return status.WithMessage("cannot reach ", remote.location, " (", words,
+                              "). Check that `arrowring serve` "
+                              "runs there and listens on that address; ",
+                              tls ? "this client uses TLS: the server must have --tls-cert/--tls-key, and its "
+                                    "certificate must be signed by --tls-roots (or a system root) for this host name."
+                                  : "this client uses plain gRPC: if the server has --tls-cert, use grpc+tls:// and "
+                                    "--tls-roots.");
   }
   return status.WithMessage(where, ": ", words);
 }

@@ -24,10 +24,15 @@ constexpr auto kPoll = 50ms;
 class DurableReader : public arrow::RecordBatchReader {
  public:
   DurableReader(std::shared_ptr<RingServer::Durable> durable, uint64_t generation,
-                const flight::ServerCallContext* context, const std::atomic<bool>* stopping,
-                size_t window, uint64_t ring_id, std::shared_ptr<arrow::Schema> schema)
-      : durable_(std::move(durable)), generation_(generation), context_(context),
-        stopping_(stopping), window_(window), ring_id_(ring_id), schema_(std::move(schema)) {}
+                const flight::ServerCallContext* context, const std::atomic<bool>* stopping, size_t window,
+                uint64_t ring_id, std::shared_ptr<arrow::Schema> schema)
+      : durable_(std::move(durable)),
+        generation_(generation),
+        context_(context),
+        stopping_(stopping),
+        window_(window),
+        ring_id_(ring_id),
+        schema_(std::move(schema)) {}
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
   const BatchTag& tag() const { return tag_; }
@@ -48,8 +53,7 @@ class DurableReader : public arrow::RecordBatchReader {
     batches_.clear();
     arrow::TableBatchReader batch_reader(table);
     ARROW_ASSIGN_OR_RAISE(batches_, batch_reader.ToRecordBatches());
-    tag_ = BatchTag{ring_id_, held->sequence, 0, batches_.size(), held->message.missed,
-                    held->message.commit_time_ns};
+    tag_ = BatchTag{ring_id_, held->sequence, 0, batches_.size(), held->message.missed, held->message.commit_time_ns};
     if (batches_.empty()) {
       ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatch::MakeEmpty(schema_));
       batches_.push_back(empty);
@@ -72,9 +76,7 @@ class DurableReader : public arrow::RecordBatchReader {
     return arrow::Status::OK();
   }
 
-  bool Over() const {
-    return context_->is_cancelled() || stopping_->load() || durable_->generation != generation_;
-  }
+  bool Over() const { return context_->is_cancelled() || stopping_->load() || durable_->generation != generation_; }
 
   // The next message to send: a held one not yet sent on this stream (a replay), else a new
   // one from the ring once the window has room. Empty when the stream should end.
@@ -125,19 +127,15 @@ class TaggedStream : public flight::FlightDataStream {
  public:
   TaggedStream(const std::shared_ptr<DurableReader>& reader, std::unique_lock<std::mutex> stream_lock,
                std::function<void()> on_close)
-      : reader_(reader), inner_(reader), stream_lock_(std::move(stream_lock)),
-        on_close_(std::move(on_close)) {}
+      : reader_(reader), inner_(reader), stream_lock_(std::move(stream_lock)), on_close_(std::move(on_close)) {}
   ~TaggedStream() override {
     if (on_close_) on_close_();
   }
   std::shared_ptr<arrow::Schema> schema() override { return inner_.schema(); }
-  arrow::Result<flight::FlightPayload> GetSchemaPayload() override {
-    return inner_.GetSchemaPayload();
-  }
+  arrow::Result<flight::FlightPayload> GetSchemaPayload() override { return inner_.GetSchemaPayload(); }
   arrow::Result<flight::FlightPayload> Next() override {
     ARROW_ASSIGN_OR_RAISE(auto payload, inner_.Next());
-    if (payload.ipc_message.metadata &&
-        payload.ipc_message.type == arrow::ipc::MessageType::RECORD_BATCH) {
+    if (payload.ipc_message.metadata && payload.ipc_message.type == arrow::ipc::MessageType::RECORD_BATCH) {
       payload.app_metadata = reader_->tag().Encode();
     }
     return payload;
@@ -154,12 +152,11 @@ class TaggedStream : public flight::FlightDataStream {
 }  // namespace
 
 std::unique_ptr<flight::FlightDataStream> OpenDurableStream(
-    std::shared_ptr<RingServer::Durable> durable, uint64_t generation,
-    const flight::ServerCallContext* context, const std::atomic<bool>* stopping, size_t window,
-    uint64_t ring_id, std::shared_ptr<arrow::Schema> schema,
+    std::shared_ptr<RingServer::Durable> durable, uint64_t generation, const flight::ServerCallContext* context,
+    const std::atomic<bool>* stopping, size_t window, uint64_t ring_id, std::shared_ptr<arrow::Schema> schema,
     std::unique_lock<std::mutex> stream_lock, std::function<void()> on_close) {
-  auto reader = std::make_shared<DurableReader>(std::move(durable), generation, context, stopping,
-                                                window, ring_id, std::move(schema));
+  auto reader = std::make_shared<DurableReader>(std::move(durable), generation, context, stopping, window, ring_id,
+                                                std::move(schema));
   return std::make_unique<TaggedStream>(reader, std::move(stream_lock), std::move(on_close));
 }
 

@@ -37,11 +37,11 @@ struct RingServer::Durable {
     uint64_t sequence;
     Message message;
   };
-  std::deque<Held> held;   // in sequence order; [0, cursor) sent on the current stream
+  std::deque<Held> held;  // in sequence order; [0, cursor) sent on the current stream
   size_t cursor = 0;
   std::optional<uint64_t> acked;
   std::atomic<uint64_t> generation{0};  // bumped by each new stream: older streams end
-  std::mutex stream_mutex;  // held by the stream using `subscriber`
+  std::mutex stream_mutex;              // held by the stream using `subscriber`
   ServerStats::Stream stats;
   std::shared_ptr<RingServer::Sent> sent;  // the server's lifetime totals
 
@@ -63,9 +63,8 @@ struct RingServer::Durable {
 /// durable->stream_mutex) is held as long as the stream lives. The stream carries one
 /// schema, `schema`: a message of another schema ends it, and the reader reconnects.
 std::unique_ptr<arrow::flight::FlightDataStream> OpenDurableStream(
-    std::shared_ptr<RingServer::Durable> durable, uint64_t generation,
-    const arrow::flight::ServerCallContext* context, const std::atomic<bool>* stopping,
-    size_t window, uint64_t ring_id, std::shared_ptr<arrow::Schema> schema,
+    std::shared_ptr<RingServer::Durable> durable, uint64_t generation, const arrow::flight::ServerCallContext* context,
+    const std::atomic<bool>* stopping, size_t window, uint64_t ring_id, std::shared_ptr<arrow::Schema> schema,
     std::unique_lock<std::mutex> stream_lock, std::function<void()> on_close);
 
 }  // namespace arrowring::bridge

@@ -25,10 +25,12 @@ namespace {
 // must not wait for a batch to fill: each goes as soon as the previous one returned.
 class Acker {
  public:
-  Acker(flight::FlightClient& client, flight::FlightCallOptions call, std::string ring,
-        std::string subscriber)
-      : client_(client), call_(WithDeadline(std::move(call))), ring_(std::move(ring)),
-        subscriber_(std::move(subscriber)), thread_([this] { Run(); }) {}
+  Acker(flight::FlightClient& client, flight::FlightCallOptions call, std::string ring, std::string subscriber)
+      : client_(client),
+        call_(WithDeadline(std::move(call))),
+        ring_(std::move(ring)),
+        subscriber_(std::move(subscriber)),
+        thread_([this] { Run(); }) {}
   ~Acker() {
     {
       std::lock_guard lock(mutex_);
@@ -92,8 +94,7 @@ Puller::Puller(RemoteRing remote, Ring destination, PullOptions options, CursorF
       publisher_(std::move(destination), pull_options_.publish),
       cursor_(std::move(cursor)) {}
 
-arrow::Result<std::unique_ptr<Puller>> Puller::Make(RemoteRing remote, Ring destination,
-                                                    PullOptions options) {
+arrow::Result<std::unique_ptr<Puller>> Puller::Make(RemoteRing remote, Ring destination, PullOptions options) {
   ARROW_ASSIGN_OR_RAISE(auto cursor, CursorFile::Open(options.cursor_path));
   return std::unique_ptr<Puller>(
       new Puller(std::move(remote), std::move(destination), std::move(options), std::move(cursor)));
@@ -101,9 +102,7 @@ arrow::Result<std::unique_ptr<Puller>> Puller::Make(RemoteRing remote, Ring dest
 
 arrow::Status Puller::Run() {
   return RunWithRetries("pull " + remote_.location + "/" + remote_.ring, &stats_.reconnects,
-                        [this](flight::FlightClient& client, bool* progressed) {
-                          return RunOnce(client, progressed);
-                        });
+                        [this](flight::FlightClient& client, bool* progressed) { return RunOnce(client, progressed); });
 }
 
 namespace {
@@ -129,11 +128,12 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
     // under its name, its sequences start over: resuming "after N" would make the server
     // skip the new ring's first N tables. Ask for the id first; start from the beginning
     // of a ring we have no cursor for.
-    ARROW_ASSIGN_OR_RAISE(auto info, client.GetFlightInfo(
-                                         CallOptions(), flight::FlightDescriptor::Path({remote_.ring})));
+    ARROW_ASSIGN_OR_RAISE(auto info,
+                          client.GetFlightInfo(CallOptions(), flight::FlightDescriptor::Path({remote_.ring})));
     auto ring_id = SourceRingId(*info);
     if (ring_id && *ring_id != position->ring_id) {
-      Log("the source ring " + remote_.ring + " is not the one the cursor was for (it was "
+      Log("the source ring " + remote_.ring +
+          " is not the one the cursor was for (it was "
           "created again): starting from its first table");
       position.reset();
     }
@@ -144,10 +144,10 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
   ARROW_ASSIGN_OR_RAISE(auto reader, client.DoGet(call, flight::Ticket{ticket.Encode()}));
   // DoGet returned: the server holds the durable subscriber from here on, so whatever is
   // published into the source ring after this line is due to us (scripts wait for it).
-  std::string streaming = "streaming " + remote_.location + "/" + remote_.ring + " as subscriber " +
-                          pull_options_.subscriber + ", resuming " +
-                          (ticket.resume_after ? "after sequence " + std::to_string(*ticket.resume_after)
-                                               : std::string("from the start"));
+  std::string streaming =
+      "streaming " + remote_.location + "/" + remote_.ring + " as subscriber " + pull_options_.subscriber +
+      ", resuming " +
+      (ticket.resume_after ? "after sequence " + std::to_string(*ticket.resume_after) : std::string("from the start"));
   if (streaming != last_streaming_line_) {  // said once, not again for each reconnect at the same place
     Log(streaming);
     last_streaming_line_ = std::move(streaming);
@@ -155,8 +155,7 @@ arrow::Status Puller::RunOnce(flight::FlightClient& client, bool* progressed) {
   flight::FlightStreamReader* raw = reader.get();
   SetCancel([raw] { raw->Cancel(); });
   // Declared after `reader`, so destroyed before it: Stop() must not cancel a dead stream.
-  std::unique_ptr<Puller, void (*)(Puller*)> clear_cancel(
-      this, [](Puller* self) { self->SetCancel(nullptr); });
+  std::unique_ptr<Puller, void (*)(Puller*)> clear_cancel(this, [](Puller* self) { self->SetCancel(nullptr); });
   Assembler assembler(ticket.resume_after, publisher_.ring().max_message_size());
   bool ring_checked = false;
   Acker acker(client, call, remote_.ring, pull_options_.subscriber);

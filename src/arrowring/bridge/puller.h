@@ -36,15 +36,13 @@ struct PullOptions {
 };
 
 struct PullStats {
-  std::atomic<uint64_t> tables{0}, bytes{0}, duplicates{0}, gap{0}, source_missed{0},
-      reconnects{0};
+  std::atomic<uint64_t> tables{0}, bytes{0}, duplicates{0}, gap{0}, source_missed{0}, reconnects{0};
   std::atomic<int64_t> last_sequence{-1};
 };
 
 class Puller : public ClientBase {
  public:
-  static arrow::Result<std::unique_ptr<Puller>> Make(RemoteRing remote, Ring destination,
-                                                     PullOptions options);
+  static arrow::Result<std::unique_ptr<Puller>> Make(RemoteRing remote, Ring destination, PullOptions options);
   /// Pulls until Stop() (returns OK) or a permanent error / retries run out.
   arrow::Status Run();
   const PullStats& stats() const { return stats_; }

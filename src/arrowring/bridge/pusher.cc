@@ -18,18 +18,14 @@ Pusher::Pusher(Subscriber subscriber, RemoteRing remote, PushOptions options)
       push_options_(std::move(options)),
       subscriber_(std::move(subscriber)) {}
 
-arrow::Result<std::unique_ptr<Pusher>> Pusher::Make(Ring source, RemoteRing remote,
-                                                    PushOptions options) {
+arrow::Result<std::unique_ptr<Pusher>> Pusher::Make(Ring source, RemoteRing remote, PushOptions options) {
   ARROW_ASSIGN_OR_RAISE(auto subscriber, Subscriber::Make(std::move(source), options.subscriber));
-  return std::unique_ptr<Pusher>(
-      new Pusher(std::move(subscriber), std::move(remote), std::move(options)));
+  return std::unique_ptr<Pusher>(new Pusher(std::move(subscriber), std::move(remote), std::move(options)));
 }
 
 arrow::Status Pusher::Run() {
   return RunWithRetries("push to " + remote_.location + "/" + remote_.ring, &stats_.reconnects,
-                        [this](flight::FlightClient& client, bool* progressed) {
-                          return RunOnce(client, progressed);
-                        });
+                        [this](flight::FlightClient& client, bool* progressed) { return RunOnce(client, progressed); });
 }
 
 arrow::Status Pusher::RunOnce(flight::FlightClient& client, bool* progressed) {
@@ -41,8 +37,8 @@ arrow::Status Pusher::RunOnce(flight::FlightClient& client, bool* progressed) {
   std::shared_ptr<arrow::Schema> schema;
   uint64_t ring_id = subscriber_.ring().ring_id();
   auto call = CallOptions();
-  Log("pushing to " + remote_.location + "/" + remote_.ring + " as subscriber " +
-      push_options_.subscriber + (held_.empty() ? "" : ", resending " + std::to_string(held_.size())));
+  Log("pushing to " + remote_.location + "/" + remote_.ring + " as subscriber " + push_options_.subscriber +
+      (held_.empty() ? "" : ", resending " + std::to_string(held_.size())));
 
   auto read_ack = [&]() -> arrow::Status {
     std::shared_ptr<arrow::Buffer> ack;
@@ -89,8 +85,7 @@ arrow::Status Pusher::RunOnce(flight::FlightClient& client, bool* progressed) {
     }
     arrow::TableBatchReader batch_reader(table);
     ARROW_ASSIGN_OR_RAISE(auto batches, batch_reader.ToRecordBatches());
-    BatchTag tag{ring_id, next.sequence, 0, batches.size(), next.message.missed,
-                 next.message.commit_time_ns};
+    BatchTag tag{ring_id, next.sequence, 0, batches.size(), next.message.missed, next.message.commit_time_ns};
     if (batches.empty()) {
       ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatch::MakeEmpty(schema));
       ARROW_RETURN_NOT_OK(writer->WriteWithMetadata(*empty, tag.Encode()));

@@ -41,8 +41,7 @@ struct PushStats {
 
 class Pusher : public ClientBase {
  public:
-  static arrow::Result<std::unique_ptr<Pusher>> Make(Ring source, RemoteRing remote,
-                                                     PushOptions options);
+  static arrow::Result<std::unique_ptr<Pusher>> Make(Ring source, RemoteRing remote, PushOptions options);
   /// Pushes until Stop() (returns OK) or a permanent error / retries run out.
   arrow::Status Run();
   const PushStats& stats() const { return stats_; }

@@ -37,18 +37,16 @@ arrow::Status NeverFits(const arrow::Status& status) {
 
 std::string StatsJson(const RingStats& s) {
   std::ostringstream out;
-  out << "{\"ring_id\":" << s.ring_id << ",\"capacity_bytes\":" << s.capacity_bytes
-      << ",\"policy\":\"" << PolicyName(s.policy) << "\",\"messages_written\":"
-      << s.messages_written << ",\"bytes_written\":" << s.bytes_written
-      << ",\"messages_dropped\":" << s.messages_dropped << ",\"committed_messages\":"
-      << s.committed_messages << ",\"subscribers\":" << s.subscribers.size() << "}";
+  out << "{\"ring_id\":" << s.ring_id << ",\"capacity_bytes\":" << s.capacity_bytes << ",\"policy\":\""
+      << PolicyName(s.policy) << "\",\"messages_written\":" << s.messages_written
+      << ",\"bytes_written\":" << s.bytes_written << ",\"messages_dropped\":" << s.messages_dropped
+      << ",\"committed_messages\":" << s.committed_messages << ",\"subscribers\":" << s.subscribers.size() << "}";
   return out.str();
 }
 
 }  // namespace
 
-RingServer::RingServer(ServerOptions options)
-    : options_(std::move(options)), sent_(std::make_shared<Sent>()) {}
+RingServer::RingServer(ServerOptions options) : options_(std::move(options)), sent_(std::make_shared<Sent>()) {}
 
 RingServer::~RingServer() { (void)Stop(); }
 
@@ -73,24 +71,21 @@ arrow::Result<std::unique_ptr<RingServer>> RingServer::Start(ServerOptions optio
   std::unique_ptr<RingServer> server(new RingServer(std::move(options)));
   flight::FlightServerOptions flight_options(location);
   if (tls) {
-    flight_options.tls_certificates.push_back(
-        {server->options_.tls_cert, server->options_.tls_key});
+    flight_options.tls_certificates.push_back({server->options_.tls_cert, server->options_.tls_key});
   }
   if (!server->options_.token.empty()) {
     RingServer* raw = server.get();
     flight_options.middleware.emplace_back(
-        "arrowring-token", std::make_shared<TokenAuthFactory>(
-                               server->options_.token, [raw](const std::string& line) {
-                                 raw->rejected_++;
-                                 raw->Log(line);
-                               }));
+        "arrowring-token", std::make_shared<TokenAuthFactory>(server->options_.token, [raw](const std::string& line) {
+          raw->rejected_++;
+          raw->Log(line);
+        }));
   }
   if (auto status = server->Init(flight_options); !status.ok()) {
-    return status.WithMessage(
-        "cannot serve on ", location.ToString(), ": ", status.message(),
-        tls ? ". Check that the port is free and that --tls-cert and --tls-key are a PEM "
-              "certificate and its private key."
-            : ". Check that the port is free and the address is one of this host's.");
+    return status.WithMessage("cannot serve on ", location.ToString(), ": ", status.message(),
+                              tls ? ". Check that the port is free and that --tls-cert and --tls-key are a PEM "
+                                    "certificate and its private key."
+                                  : ". Check that the port is free and the address is one of this host's.");
   }
   server->serving_ = true;
   return server;
@@ -144,8 +139,7 @@ arrow::Status RingServer::Reject(const flight::ServerCallContext& context, arrow
 arrow::Status RingServer::CheckRing(const std::string& ring) const {
   if (!options_.rings.empty() &&
       std::find(options_.rings.begin(), options_.rings.end(), ring) == options_.rings.end()) {
-    return flight::MakeFlightError(flight::FlightStatusCode::Unauthorized,
-                                   "ring \"" + ring + "\" is not served here");
+    return flight::MakeFlightError(flight::FlightStatusCode::Unauthorized, "ring \"" + ring + "\" is not served here");
   }
   return arrow::Status::OK();
 }
@@ -162,21 +156,18 @@ arrow::Result<std::shared_ptr<flight::FlightInfo>> RingServer::Describe(const st
   }
   auto descriptor = flight::FlightDescriptor::Path({name});
   ARROW_ASSIGN_OR_RAISE(auto info,
-                        flight::FlightInfo::Make(*schema, descriptor, {},
-                                                 static_cast<int64_t>(stats.messages_written),
+                        flight::FlightInfo::Make(*schema, descriptor, {}, static_cast<int64_t>(stats.messages_written),
                                                  static_cast<int64_t>(stats.bytes_written),
                                                  /*ordered=*/true, StatsJson(stats)));
   return std::make_shared<flight::FlightInfo>(std::move(info));
 }
 
-arrow::Status RingServer::ListFlights(const flight::ServerCallContext& context,
-                                      const flight::Criteria*,
+arrow::Status RingServer::ListFlights(const flight::ServerCallContext& context, const flight::Criteria*,
                                       std::unique_ptr<flight::FlightListing>* listings) {
   std::vector<flight::FlightInfo> infos;
   // Without --ring the server serves every ring of this machine, so it lists them all (a
   // client cannot guess names); rings this user cannot attach are skipped, as in `ls`.
-  const std::vector<std::string> names =
-      options_.rings.empty() ? MappedSegment::List() : options_.rings;
+  const std::vector<std::string> names = options_.rings.empty() ? MappedSegment::List() : options_.rings;
   for (const auto& name : names) {
     auto info = Describe(name);
     if (info.ok()) infos.push_back(**info);
@@ -198,8 +189,7 @@ arrow::Status RingServer::GetFlightInfo(const flight::ServerCallContext& context
   return arrow::Status::OK();
 }
 
-arrow::Status RingServer::DoGet(const flight::ServerCallContext& context,
-                                const flight::Ticket& request,
+arrow::Status RingServer::DoGet(const flight::ServerCallContext& context, const flight::Ticket& request,
                                 std::unique_ptr<flight::FlightDataStream>* stream) {
   auto ticket = Ticket::Parse(request.ticket);
   if (!ticket.ok()) return Reject(context, ticket.status());
@@ -280,31 +270,28 @@ arrow::Status RingServer::DoGet(const flight::ServerCallContext& context,
     std::lock_guard lock(mutex_);
     last_schema_[ticket->ring] = schema;
   }
-  Log("stream " + ticket->ring + "/" + ticket->subscriber + " to " + context.peer() +
-      " (resume after " + (ticket->resume_after ? std::to_string(*ticket->resume_after) : "-") +
-      ")");
-  *stream = OpenDurableStream(durable, generation, &context, &stopping_, options_.window, ring_id,
-                              schema, std::move(stream_lock), [durable] {
+  Log("stream " + ticket->ring + "/" + ticket->subscriber + " to " + context.peer() + " (resume after " +
+      (ticket->resume_after ? std::to_string(*ticket->resume_after) : "-") + ")");
+  *stream = OpenDurableStream(durable, generation, &context, &stopping_, options_.window, ring_id, schema,
+                              std::move(stream_lock), [durable] {
                                 std::lock_guard lock(durable->mutex);
                                 durable->stats.active = false;
                               });
   return arrow::Status::OK();
 }
 
-arrow::Status RingServer::DoAction(const flight::ServerCallContext& context,
-                                   const flight::Action& action,
+arrow::Status RingServer::DoAction(const flight::ServerCallContext& context, const flight::Action& action,
                                    std::unique_ptr<flight::ResultStream>* result) {
   if (action.type != "ack") {
-    return Reject(context, arrow::Status::NotImplemented("unknown action \"", action.type,
-                                                         "\": this server knows only \"ack\""));
+    return Reject(
+        context, arrow::Status::NotImplemented("unknown action \"", action.type, "\": this server knows only \"ack\""));
   }
   auto ack = Ack::Parse(action.body ? action.body->ToString() : "");
   if (!ack.ok()) {
     std::string why = ack.status().message();
     if (why.rfind("bad ticket: ", 0) == 0) why.erase(0, 12);  // Ack::Parse is Ticket::Parse
-    return Reject(context, arrow::Status::Invalid(
-                               "bad ack: ", why,
-                               " (an ack has the ticket's form, with the last sequence committed)"));
+    return Reject(context, arrow::Status::Invalid("bad ack: ", why,
+                                                  " (an ack has the ticket's form, with the last sequence committed)"));
   }
   if (!ack->resume_after) {
     return Reject(context, arrow::Status::Invalid("bad ack: it names no sequence (\"-\")"));
@@ -316,9 +303,8 @@ arrow::Status RingServer::DoAction(const flight::ServerCallContext& context,
     if (it != durables_.end()) durable = it->second;
   }
   if (!durable) {
-    return Reject(context, arrow::Status::KeyError(
-                               "no subscriber \"", ack->subscriber, "\" of ring \"", ack->ring,
-                               "\" on this server: acknowledge on the stream DoGet opened"));
+    return Reject(context, arrow::Status::KeyError("no subscriber \"", ack->subscriber, "\" of ring \"", ack->ring,
+                                                   "\" on this server: acknowledge on the stream DoGet opened"));
   }
   {
     std::lock_guard lock(durable->mutex);
@@ -364,8 +350,7 @@ arrow::Status RingServer::DoPut(const flight::ServerCallContext& context,
     if (assembler->counters().duplicates != duplicates) ++duplicates_received_;
     if (!*complete) {
       if (tag->last()) {  // a duplicate: acknowledge it again so the sender can let go
-        ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(
-            std::to_string(tag->sequence))));
+        ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(std::to_string(tag->sequence))));
       }
       continue;
     }
@@ -379,8 +364,7 @@ arrow::Status RingServer::DoPut(const flight::ServerCallContext& context,
     }
     ++tables_received_;
     bytes_received_ += handle->size;
-    ARROW_RETURN_NOT_OK(
-        writer->WriteMetadata(*arrow::Buffer::FromString(std::to_string(tag->sequence))));
+    ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(std::to_string(tag->sequence))));
   }
   return arrow::Status::OK();
 }

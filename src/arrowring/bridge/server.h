@@ -76,20 +76,17 @@ class RingServer : public arrow::flight::FlightServerBase {
   ServerStats stats() const;
   const ServerOptions& options() const { return options_; }
 
-  arrow::Status ListFlights(const arrow::flight::ServerCallContext& context,
-                            const arrow::flight::Criteria* criteria,
+  arrow::Status ListFlights(const arrow::flight::ServerCallContext& context, const arrow::flight::Criteria* criteria,
                             std::unique_ptr<arrow::flight::FlightListing>* listings) override;
   arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext& context,
                               const arrow::flight::FlightDescriptor& request,
                               std::unique_ptr<arrow::flight::FlightInfo>* info) override;
-  arrow::Status DoGet(const arrow::flight::ServerCallContext& context,
-                      const arrow::flight::Ticket& request,
+  arrow::Status DoGet(const arrow::flight::ServerCallContext& context, const arrow::flight::Ticket& request,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
   arrow::Status DoPut(const arrow::flight::ServerCallContext& context,
                       std::unique_ptr<arrow::flight::FlightMessageReader> reader,
                       std::unique_ptr<arrow::flight::FlightMetadataWriter> writer) override;
-  arrow::Status DoAction(const arrow::flight::ServerCallContext& context,
-                         const arrow::flight::Action& action,
+  arrow::Status DoAction(const arrow::flight::ServerCallContext& context, const arrow::flight::Action& action,
                          std::unique_ptr<arrow::flight::ResultStream>* result) override;
 
   struct Durable;  // a durable subscriber and what it holds (durable_stream.h)
@@ -111,8 +108,7 @@ class RingServer : public arrow::flight::FlightServerBase {
   std::map<std::string, std::shared_ptr<arrow::Schema>> last_schema_;
   // DoPut dedup: the last source sequence published per (destination ring, source ring id).
   std::map<std::pair<std::string, uint64_t>, uint64_t> put_last_;
-  std::atomic<uint64_t> tables_received_{0}, bytes_received_{0}, duplicates_received_{0},
-      rejected_{0};
+  std::atomic<uint64_t> tables_received_{0}, bytes_received_{0}, duplicates_received_{0}, rejected_{0};
   std::shared_ptr<Sent> sent_;  // shared with every Durable, which may outlive the server
 };
 

@@ -43,8 +43,7 @@ arrow::Result<Ticket> Ticket::Parse(std::string_view bytes) {
   if (bytes.size() > 512) return arrow::Status::Invalid("bad ticket: longer than 512 bytes");
   auto parts = SplitLines(bytes);
   if (parts.size() != 4 || parts[0] != kTicketMagic) {
-    return arrow::Status::Invalid(
-        "bad ticket: expected \"arrowring1\\n<ring>\\n<subscriber>\\n<resume_after|->\"");
+    return arrow::Status::Invalid("bad ticket: expected \"arrowring1\\n<ring>\\n<subscriber>\\n<resume_after|->\"");
   }
   Ticket ticket;
   ticket.ring = std::string(parts[1]);

@@ -24,9 +24,9 @@ TEST(Ticket, RoundTrips) {
 }
 
 TEST(Ticket, RejectsMalformed) {
-  for (std::string bad : std::vector<std::string>{"", "daq", "arrowring1\ndaq\ns", "arrowring2\ndaq\ns\n-",
-                          "arrowring1\n\ns\n-", "arrowring1\ndaq\ns\n12x",
-                          std::string(600, 'x')}) {
+  for (std::string bad :
+       std::vector<std::string>{"", "daq", "arrowring1\ndaq\ns", "arrowring2\ndaq\ns\n-", "arrowring1\n\ns\n-",
+                                "arrowring1\ndaq\ns\n12x", std::string(600, 'x')}) {
     EXPECT_FALSE(Ticket::Parse(bad).ok()) << bad;
   }
 }
@@ -63,8 +63,8 @@ TEST(RemoteRing, Parses) {
   EXPECT_FALSE(RemoteRing::Parse("grpc://127.0.0.1:5005").ok());
   EXPECT_FALSE(RemoteRing::Parse("http://h:1/r").ok());
   EXPECT_TRUE(RemoteRing::Parse("grpc://[::1]:8815/daq").ok());
-  for (const char* bad : {"grpc://127.0.0.1:notaport/r", "grpc://[::1/r", "grpc:///r",
-                          "grpc://host/r", "grpc://:8815/r", "grpc://h:123456/r"}) {
+  for (const char* bad : {"grpc://127.0.0.1:notaport/r", "grpc://[::1/r", "grpc:///r", "grpc://host/r",
+                          "grpc://:8815/r", "grpc://h:123456/r"}) {
     auto parsed = RemoteRing::Parse(bad);
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_NE(parsed.status().message().find("HOST:PORT/RING"), std::string::npos) << bad;

@@ -1,8 +1,8 @@
 // Conformance on data nobody here wrote: the gold IPC streams of Apache arrow-testing.
 // For every file: our zero-copy read equals Arrow C++'s own reading of the same bytes, and
 // our write followed by our read gives an equal table. Reads use the default (basic)
-// validation, as Arrow's own integration readers do; see the test on full validation. (That pyarrow reads our bytes back as
-// an equal table is checked by tests/interop.)
+// validation, as Arrow's own integration readers do; see the test on full validation. (That pyarrow reads our bytes
+// back as an equal table is checked by tests/interop.)
 #include <cstring>
 #include <filesystem>
 #include <optional>

@@ -122,15 +122,25 @@ std::vector<Region> Regions() {
       {"header", 0, sizeof(layout::RingHeader)},
       {"attachment 0", layout::AttachmentsOffset(), layout::AttachmentsOffset() + sizeof(layout::Attachment)},
       {"subscriber 0", layout::SubscribersOffset(), layout::SubscribersOffset() + sizeof(layout::Subscriber)},
-      {"descriptors", layout::DescriptorsOffset(), layout::DescriptorsOffset() + kMessages * sizeof(layout::MessageDescriptor)},
+      {"descriptors", layout::DescriptorsOffset(),
+       layout::DescriptorsOffset() + kMessages * sizeof(layout::MessageDescriptor)},
       {"kept table", header->kept_offset, header->kept_offset + 2 * sizeof(layout::KeptMessage)},
       {"first message's bytes", data, data + 256},
   };
 }
 
 constexpr uint64_t kHostileValues[] = {
-    0, 1, 63, 64, 4096, kCapacity, kCapacity + 64, 0x7fffffffffffffffULL, 0x8000000000000000ULL,
-    ~0ULL, 0xdeadbeefdeadbeefULL,
+    0,
+    1,
+    63,
+    64,
+    4096,
+    kCapacity,
+    kCapacity + 64,
+    0x7fffffffffffffffULL,
+    0x8000000000000000ULL,
+    ~0ULL,
+    0xdeadbeefdeadbeefULL,
 };
 
 TEST(SharedMemoryCorruption, EveryWordWithHostileValuesGivesReadersOnlyTablesOrArrowringErrors) {

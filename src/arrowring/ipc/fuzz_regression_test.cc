@@ -24,8 +24,7 @@ namespace fs = std::filesystem;
 std::vector<std::string> FuzzCases() {
   std::vector<std::string> files;
   std::error_code error;
-  for (const auto& entry :
-       fs::directory_iterator(fs::path(ARROWRING_TESTING_DATA) / "fuzz", error)) {
+  for (const auto& entry : fs::directory_iterator(fs::path(ARROWRING_TESTING_DATA) / "fuzz", error)) {
     if (entry.is_regular_file() && entry.path().filename().string().find("ipc-stream") != std::string::npos) {
       files.push_back(entry.path().string());
     }
@@ -34,17 +33,15 @@ std::vector<std::string> FuzzCases() {
     }
   }
   // Inputs our own fuzzers found (fuzz/regressions/), kept so they stay fixed.
-  for (const auto& entry : fs::directory_iterator(fs::path(ARROWRING_SOURCE_DIR) / "fuzz" / "regressions" / "read_table",
-                                                  error)) {
+  for (const auto& entry :
+       fs::directory_iterator(fs::path(ARROWRING_SOURCE_DIR) / "fuzz" / "regressions" / "read_table", error)) {
     if (entry.is_regular_file()) files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());
   return files;
 }
 
-TEST(FuzzCases, AreAllPresent) {
-  EXPECT_GE(FuzzCases().size(), 70u) << "looked under " << ARROWRING_TESTING_DATA;
-}
+TEST(FuzzCases, AreAllPresent) { EXPECT_GE(FuzzCases().size(), 70u) << "looked under " << ARROWRING_TESTING_DATA; }
 
 class FuzzCase : public ::testing::TestWithParam<std::string> {};
 

@@ -49,9 +49,8 @@ arrow::Result<arrow::ipc::IpcWriteOptions> ToArrowOptions(const WriteOptions& op
   arrow_options.alignment = static_cast<int32_t>(kStreamAlignment);
   arrow_options.use_threads = options.use_threads;
   if (options.compression != Compression::kNone) {
-    const auto type = options.compression == Compression::kLz4Frame
-                          ? arrow::Compression::LZ4_FRAME
-                          : arrow::Compression::ZSTD;
+    const auto type =
+        options.compression == Compression::kLz4Frame ? arrow::Compression::LZ4_FRAME : arrow::Compression::ZSTD;
     const int level = options.compression_level.value_or(arrow::util::kUseDefaultCompressionLevel);
     ARROW_ASSIGN_OR_RAISE(arrow_options.codec, arrow::util::Codec::Create(type, level));
   }
@@ -91,8 +90,7 @@ static std::shared_ptr<arrow::ArrayData> FillAbsentDataBuffers(const arrow::Arra
 
 // The table or batch to hand to a compressing writer: `data` itself unless it has absent
 // data buffers. `holder` keeps a rebuilt copy alive.
-const arrow::Table& ForCompression(const arrow::Table& table,
-                                   std::shared_ptr<arrow::Table>* holder) {
+const arrow::Table& ForCompression(const arrow::Table& table, std::shared_ptr<arrow::Table>* holder) {
   bool affected = false;
   for (const auto& column : table.columns()) {
     for (const auto& chunk : column->chunks()) affected |= HasAbsentDataBuffer(*chunk->data());
@@ -110,8 +108,7 @@ const arrow::Table& ForCompression(const arrow::Table& table,
   return **holder;
 }
 
-const arrow::RecordBatch& ForCompression(const arrow::RecordBatch& batch,
-                                         std::shared_ptr<arrow::RecordBatch>* holder) {
+const arrow::RecordBatch& ForCompression(const arrow::RecordBatch& batch, std::shared_ptr<arrow::RecordBatch>* holder) {
   bool affected = false;
   for (const auto& column : batch.column_data()) affected |= HasAbsentDataBuffer(*column);
   if (!affected) return batch;
@@ -129,14 +126,11 @@ using internal::ForCompression;
 using internal::ToArrowOptions;
 
 template <typename Data>
-arrow::Status WriteStream(const Data& data, arrow::io::OutputStream* sink,
-                          const WriteOptions& options) {
+arrow::Status WriteStream(const Data& data, arrow::io::OutputStream* sink, const WriteOptions& options) {
   ARROW_ASSIGN_OR_RAISE(auto arrow_options, ToArrowOptions(options));
   std::shared_ptr<Data> rebuilt;
-  const Data& to_write =
-      options.compression == Compression::kNone ? data : ForCompression(data, &rebuilt);
-  ARROW_ASSIGN_OR_RAISE(auto writer,
-                        arrow::ipc::MakeStreamWriter(sink, to_write.schema(), arrow_options));
+  const Data& to_write = options.compression == Compression::kNone ? data : ForCompression(data, &rebuilt);
+  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, to_write.schema(), arrow_options));
   if constexpr (std::is_same_v<Data, arrow::Table>) {
     ARROW_RETURN_NOT_OK(writer->WriteTable(to_write));
   } else {
@@ -153,16 +147,12 @@ arrow::Result<int64_t> StreamSize(const Data& data, const WriteOptions& options)
 }
 
 template <typename Data>
-arrow::Result<int64_t> WriteInto(const Data& data, std::span<std::byte> destination,
-                                 const WriteOptions& options) {
+arrow::Result<int64_t> WriteInto(const Data& data, std::span<std::byte> destination, const WriteOptions& options) {
   const auto available = static_cast<int64_t>(destination.size());
-  auto poison = [&] {
-    std::memset(destination.data(), 0, std::min(destination.size(), kPoisonBytes));
-  };
+  auto poison = [&] { std::memset(destination.data(), 0, std::min(destination.size(), kPoisonBytes)); };
   // One pass on success: the writer stops before copying past the end (FixedSizeBufferWriter
   // checks bounds first), and only then do we pay for sizing to explain the failure.
-  auto target = std::make_shared<arrow::MutableBuffer>(
-      reinterpret_cast<uint8_t*>(destination.data()), available);
+  auto target = std::make_shared<arrow::MutableBuffer>(reinterpret_cast<uint8_t*>(destination.data()), available);
   arrow::io::FixedSizeBufferWriter sink(target);
   arrow::Status status = WriteStream(data, &sink, options);
   if (status.ok()) {
@@ -173,9 +163,9 @@ arrow::Result<int64_t> WriteInto(const Data& data, std::span<std::byte> destinat
   poison();
   auto needed = StreamSize(data, options);
   if (needed.ok() && *needed > available) {
-    return arrow::Status::CapacityError(
-        "Arrow IPC stream needs ", *needed, " bytes but the destination holds ", available,
-        "; provide at least ", *needed, " bytes (IpcStreamSize gives the exact size)");
+    return arrow::Status::CapacityError("Arrow IPC stream needs ", *needed, " bytes but the destination holds ",
+                                        available, "; provide at least ", *needed,
+                                        " bytes (IpcStreamSize gives the exact size)");
   }
   return status;
 }
@@ -185,8 +175,7 @@ arrow::Status ValidateTable(const arrow::Table& table, Validation validation) {
     case Validation::kNone:
     case Validation::kFull:  // Batches were fully validated as they were read.
       return arrow::Status::OK();
-    case Validation::kBasic:
-      return table.Validate();
+    case Validation::kBasic: return table.Validate();
   }
   return arrow::Status::OK();
 }
@@ -197,8 +186,7 @@ arrow::Result<int64_t> IpcStreamSize(const arrow::Table& table, const WriteOptio
   return StreamSize(table, options);
 }
 
-arrow::Result<int64_t> IpcStreamSize(const arrow::RecordBatch& batch,
-                                      const WriteOptions& options) {
+arrow::Result<int64_t> IpcStreamSize(const arrow::RecordBatch& batch, const WriteOptions& options) {
   return StreamSize(batch, options);
 }
 
@@ -207,22 +195,19 @@ arrow::Result<int64_t> WriteIpcStream(const arrow::Table& table, std::span<std::
   return WriteInto(table, destination, options);
 }
 
-arrow::Result<int64_t> WriteIpcStream(const arrow::RecordBatch& batch,
-                                      std::span<std::byte> destination,
+arrow::Result<int64_t> WriteIpcStream(const arrow::RecordBatch& batch, std::span<std::byte> destination,
                                       const WriteOptions& options) {
   return WriteInto(batch, destination, options);
 }
 
-arrow::Result<std::shared_ptr<arrow::Buffer>> SerializeTable(const arrow::Table& table,
-                                                             const WriteOptions& options) {
+arrow::Result<std::shared_ptr<arrow::Buffer>> SerializeTable(const arrow::Table& table, const WriteOptions& options) {
   ARROW_ASSIGN_OR_RAISE(const int64_t size, StreamSize(table, options));
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> buffer, arrow::AllocateBuffer(size));
-  std::span<std::byte> destination(reinterpret_cast<std::byte*>(buffer->mutable_data()),
-                                   static_cast<size_t>(size));
+  std::span<std::byte> destination(reinterpret_cast<std::byte*>(buffer->mutable_data()), static_cast<size_t>(size));
   ARROW_ASSIGN_OR_RAISE(const int64_t written, WriteInto(table, destination, options));
   if (written != size) {
-    return arrow::Status::UnknownError("Arrow IPC writer produced ", written,
-                                       " bytes after sizing the stream at ", size);
+    return arrow::Status::UnknownError("Arrow IPC writer produced ", written, " bytes after sizing the stream at ",
+                                       size);
   }
   return buffer;
 }
@@ -233,10 +218,9 @@ arrow::Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::Bu
     return arrow::Status::Invalid("ReadTable: the stream buffer is null");
   }
   if (stream->address() % 8 != 0) {
-    return arrow::Status::Invalid(
-        "ReadTable: stream at address 0x", std::hex, stream->address(),
-        " is not 8-byte aligned, which zero-copy reading requires; "
-        "use DeserializeTable to copy it into aligned memory");
+    return arrow::Status::Invalid("ReadTable: stream at address 0x", std::hex, stream->address(),
+                                  " is not 8-byte aligned, which zero-copy reading requires; "
+                                  "use DeserializeTable to copy it into aligned memory");
   }
   const int64_t size = stream->size();
   auto annotate = [size](const arrow::Status& status) {
@@ -270,11 +254,9 @@ arrow::Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::Bu
 }
 
 arrow::Result<std::shared_ptr<arrow::Table>> ReadTable(const void* address, int64_t size,
-                                                       std::shared_ptr<const void> owner,
-                                                       const ReadOptions& options) {
+                                                       std::shared_ptr<const void> owner, const ReadOptions& options) {
   if (address == nullptr || size < 0) {
-    return arrow::Status::Invalid("ReadTable: invalid memory range (address ", address,
-                                  ", size ", size, ")");
+    return arrow::Status::Invalid("ReadTable: invalid memory range (address ", address, ", size ", size, ")");
   }
   return ReadTable(std::make_shared<OwnedRegion>(address, size, std::move(owner)), options);
 }
@@ -285,8 +267,7 @@ std::shared_ptr<arrow::Buffer> OwnedBuffer(const void* address, int64_t size, st
 
 arrow::Result<std::shared_ptr<arrow::Table>> DeserializeTable(std::span<const std::byte> bytes,
                                                               const ReadOptions& options) {
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> copy,
-                        arrow::AllocateBuffer(static_cast<int64_t>(bytes.size())));
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> copy, arrow::AllocateBuffer(static_cast<int64_t>(bytes.size())));
   if (!bytes.empty()) std::memcpy(copy->mutable_data(), bytes.data(), bytes.size());
   return ReadTable(std::move(copy), options);
 }

@@ -67,8 +67,7 @@ struct ReadOptions {
 /// data size. Exceptions: sliced variable-length or bit-offset columns, which the writer
 /// rebases (O(rows) of that column), and compression, which really compresses.
 arrow::Result<int64_t> IpcStreamSize(const arrow::Table& table, const WriteOptions& options = {});
-arrow::Result<int64_t> IpcStreamSize(const arrow::RecordBatch& batch,
-                                      const WriteOptions& options = {});
+arrow::Result<int64_t> IpcStreamSize(const arrow::RecordBatch& batch, const WriteOptions& options = {});
 
 /// Writes `table` as one Arrow IPC stream into `destination` and returns the bytes written.
 ///
@@ -78,8 +77,7 @@ arrow::Result<int64_t> IpcStreamSize(const arrow::RecordBatch& batch,
 /// Start `destination` at a kStreamAlignment-aligned address for zero-copy reading.
 arrow::Result<int64_t> WriteIpcStream(const arrow::Table& table, std::span<std::byte> destination,
                                       const WriteOptions& options = {});
-arrow::Result<int64_t> WriteIpcStream(const arrow::RecordBatch& batch,
-                                      std::span<std::byte> destination,
+arrow::Result<int64_t> WriteIpcStream(const arrow::RecordBatch& batch, std::span<std::byte> destination,
                                       const WriteOptions& options = {});
 
 /// Serializes `table` into a newly allocated buffer of exactly IpcStreamSize bytes

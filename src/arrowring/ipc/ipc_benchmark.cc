@@ -44,8 +44,7 @@ void BM_WriteIpcStream(benchmark::State& state) {
   auto table = TableOfBytes(state.range(0));
   const int64_t size = IpcStreamSize(*table).ValueOrDie();
   auto memory = arrow::AllocateBuffer(size).ValueOrDie();
-  std::span<std::byte> destination(reinterpret_cast<std::byte*>(memory->mutable_data()),
-                                   static_cast<size_t>(size));
+  std::span<std::byte> destination(reinterpret_cast<std::byte*>(memory->mutable_data()), static_cast<size_t>(size));
   for (auto _ : state) {
     benchmark::DoNotOptimize(WriteIpcStream(*table, destination));
   }

@@ -19,9 +19,9 @@
 namespace arrowring {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::BuffersOutside;
 using testing::EdgeCaseTables;
+using ::testing::HasSubstr;
 using testing::MakeInt64Table;
 using testing::MakeVariedTable;
 using testing::NamedTable;
@@ -54,8 +54,8 @@ std::shared_ptr<arrow::Buffer> ArrowsStream(const arrow::Table& table, Compressi
   auto options = arrow::ipc::IpcWriteOptions::Defaults();
   options.alignment = 64;
   if (compression != Compression::kNone) {
-    options.codec = *arrow::util::Codec::Create(
-        compression == Compression::kZstd ? arrow::Compression::ZSTD : arrow::Compression::LZ4_FRAME);
+    options.codec = *arrow::util::Codec::Create(compression == Compression::kZstd ? arrow::Compression::ZSTD
+                                                                                  : arrow::Compression::LZ4_FRAME);
   }
   // Arrow 26's compressing writer crashes on absent data buffers; this rebuild copies nothing.
   std::shared_ptr<arrow::Table> holder;
@@ -111,16 +111,14 @@ TEST_P(EveryTable, ReadIsZeroCopyUnlessCompressed) {
 
 std::string CaseName(const ::testing::TestParamInfo<std::tuple<int, Compression>>& info) {
   static const char* kCodec[] = {"none", "lz4", "zstd"};
-  return EdgeCaseTables().at(std::get<0>(info.param)).name + "_" +
-         kCodec[static_cast<int>(std::get<1>(info.param))];
+  return EdgeCaseTables().at(std::get<0>(info.param)).name + "_" + kCodec[static_cast<int>(std::get<1>(info.param))];
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Tables, EveryTable,
-    ::testing::Combine(::testing::Range(0, static_cast<int>(EdgeCaseTables().size())),
-                       ::testing::Values(Compression::kNone, Compression::kLz4Frame,
-                                         Compression::kZstd)),
-    CaseName);
+INSTANTIATE_TEST_SUITE_P(Tables, EveryTable,
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(EdgeCaseTables().size())),
+                                            ::testing::Values(Compression::kNone, Compression::kLz4Frame,
+                                                              Compression::kZstd)),
+                         CaseName);
 
 TEST(ReadTable, EveryBufferPointsIntoTheSourceRange) {
   auto table = MakeVariedTable(10'000, 3, 4);
@@ -174,8 +172,8 @@ TEST(ReadTable, RejectsMisalignedAddressAndSaysWhatToDo) {
   EXPECT_THAT(read.status().message(), HasSubstr("not 8-byte aligned"));
   EXPECT_THAT(read.status().message(), HasSubstr("DeserializeTable"));
 
-  auto copied = DeserializeTable(
-      std::span(reinterpret_cast<const std::byte*>(odd), static_cast<size_t>((*serialized)->size())));
+  auto copied =
+      DeserializeTable(std::span(reinterpret_cast<const std::byte*>(odd), static_cast<size_t>((*serialized)->size())));
   ASSERT_TRUE(copied.ok()) << copied.status().ToString();
   EXPECT_TRUE(TablesEqual(**copied, *MakeInt64Table(10)));
 }
@@ -264,8 +262,7 @@ TEST(WriteIpcStream, FirstBodyIsSixtyFourAlignedAndEveryBodyEightAligned) {
   auto table = MakeVariedTable(1000, 5, 3);
   auto serialized = SerializeTable(*table);
   ASSERT_TRUE(serialized.ok());
-  auto reader = arrow::ipc::MessageReader::Open(
-      std::make_shared<arrow::io::BufferReader>(*serialized));
+  auto reader = arrow::ipc::MessageReader::Open(std::make_shared<arrow::io::BufferReader>(*serialized));
   std::vector<int64_t> body_offsets;
   while (true) {
     auto message = reader->ReadNextMessage();
@@ -294,8 +291,8 @@ TEST(SerializeTable, RoundTripsThroughDeserialize) {
   auto table = MakeVariedTable(777, 9, 5);
   auto serialized = SerializeTable(*table, {.compression = Compression::kZstd});
   ASSERT_TRUE(serialized.ok());
-  auto bytes = std::span(reinterpret_cast<const std::byte*>((*serialized)->data()),
-                         static_cast<size_t>((*serialized)->size()));
+  auto bytes =
+      std::span(reinterpret_cast<const std::byte*>((*serialized)->data()), static_cast<size_t>((*serialized)->size()));
   auto read = DeserializeTable(bytes, {.validation = Validation::kFull});
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   EXPECT_TRUE(TablesEqual(**read, *table));

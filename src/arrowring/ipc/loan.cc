@@ -92,7 +92,8 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
   const arrow::Type::type id = type->id();
   if (IsVariableWidth(id)) {
     if (capacity < 0) {
-      *unsupported = type->ToString() + " (field '" + field.name() + "') without a capacity: give one in "
+      *unsupported = type->ToString() + " (field '" + field.name() +
+                     "') without a capacity: give one in "
                      "LoanOptions::capacities (Python: capacities=); only top-level columns take one";
       return data;
     }
@@ -108,7 +109,8 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
     const auto& value_type = *value_field->type();
     if (!IsLoanableFixedWidth(value_type) || value_type.id() == arrow::Type::FIXED_SIZE_LIST ||
         value_type.id() == arrow::Type::STRUCT) {
-      *unsupported = type->ToString() + " (field '" + field.name() + "'): a loaned list holds fixed-width "
+      *unsupported = type->ToString() + " (field '" + field.name() +
+                     "'): a loaned list holds fixed-width "
                      "values (numbers, booleans, temporal, decimals, fixed-size binary)";
       return data;
     }
@@ -132,8 +134,8 @@ arrow::Result<std::shared_ptr<arrow::ArrayData>> Plan(const arrow::Field& field,
     const auto& list = static_cast<const arrow::FixedSizeListType&>(*type);
     const int64_t values = length * list.list_size();  // both <= 2^31 - 1: no overflow
     if (values > kMaxArrayLength) {
-      return ToStatus({Errc::kTooLarge, "field '" + field.name() + "' (" + type->ToString() + "): " +
-                                            std::to_string(length) + " lists make " + std::to_string(values) +
+      return ToStatus({Errc::kTooLarge, "field '" + field.name() + "' (" + type->ToString() +
+                                            "): " + std::to_string(length) + " lists make " + std::to_string(values) +
                                             " values, more than the 2^31 - 1 an Arrow array holds; loan fewer "
                                             "rows per batch"});
     }
@@ -181,10 +183,9 @@ arrow::Result<int64_t> UsedCapacity(const arrow::ArrayData& node, const uint8_t*
     return arrow::Status::Invalid("column '", column, "': offsets[0] is ", first, "; a loan's offsets start at 0");
   }
   if (last < 0 || last > capacity) {
-    return arrow::Status::Invalid("column '", column, "': offsets[", node.length, "] is ", last,
-                                  ", beyond the loan's capacity of ", capacity,
-                                  IsList(node.type->id()) ? " values" : " bytes",
-                                  ": loan with a larger capacity (LoanOptions::capacities)");
+    return arrow::Status::Invalid(
+        "column '", column, "': offsets[", node.length, "] is ", last, ", beyond the loan's capacity of ", capacity,
+        IsList(node.type->id()) ? " values" : " bytes", ": loan with a larger capacity (LoanOptions::capacities)");
   }
   return last;
 }
@@ -226,7 +227,8 @@ arrow::Result<std::shared_ptr<arrow::MutableBuffer>> LoanedBatch::validity(int i
   if (!slot_) return ToStatus({Errc::kBadState, "the loan is committed or aborted"});
   if (i < 0 || i >= num_columns()) return arrow::Status::IndexError("no column ", i);
   if (columns_[i]->buffers[0] == nullptr) {
-    return arrow::Status::Invalid("column ", i, " has no validity bitmap (field not nullable, or "
+    return arrow::Status::Invalid("column ", i,
+                                  " has no validity bitmap (field not nullable, or "
                                   "LoanOptions::validity false)");
   }
   return std::static_pointer_cast<arrow::MutableBuffer>(columns_[i]->buffers[0]);
@@ -263,8 +265,8 @@ arrow::Status Adopt(const arrow::ArrayData& source, arrow::ArrayData& target, in
     const auto& to = target.buffers[index];
     if (bytes == 0 || (from != nullptr && from->data() == to->data())) return arrow::Status::OK();
     if (from == nullptr || from->size() < bytes) {
-      return arrow::Status::Invalid("column '", name, "': its ", what, " buffer holds ",
-                                    from ? from->size() : 0, " bytes, ", bytes, " needed");
+      return arrow::Status::Invalid("column '", name, "': its ", what, " buffer holds ", from ? from->size() : 0,
+                                    " bytes, ", bytes, " needed");
     }
     std::memmove(to->mutable_data(), from->data(), static_cast<size_t>(bytes));  // may be ring memory too
     if (copied != nullptr) {
@@ -275,11 +277,10 @@ arrow::Status Adopt(const arrow::ArrayData& source, arrow::ArrayData& target, in
   };
   // Nulls among the `length` values taken (a list's values may run past what its offsets use).
   const bool has_bitmap = !source.buffers.empty() && source.buffers[0] != nullptr && source.null_count != 0;
-  const int64_t nulls =
-      !has_bitmap ? 0
-      : source.length == length
-          ? source.GetNullCount()
-          : length - arrow::internal::CountSetBits(source.buffers[0]->data(), 0, length);
+  const int64_t nulls = !has_bitmap ? 0
+                        : source.length == length
+                            ? source.GetNullCount()
+                            : length - arrow::internal::CountSetBits(source.buffers[0]->data(), 0, length);
   if (nulls > 0) {
     if (target.buffers[0] == nullptr) {
       return arrow::Status::Invalid("column '", name, "' has ", nulls, " nulls and its loan no validity bitmap: ",
@@ -360,23 +361,19 @@ arrow::Result<Handle> LoanedBatch::Commit() {
       case Role::kValidity:
         if (owner.null_count < 0) owner.null_count = owner.GetNullCount();  // counts the bitmap
         if (owner.null_count > owner.length) {
-          return arrow::Status::Invalid("null count ", owner.null_count, " exceeds the length ", owner.length,
-                                        " of a ", owner.type->ToString(), " array");
+          return arrow::Status::Invalid("null count ", owner.null_count, " exceeds the length ", owner.length, " of a ",
+                                        owner.type->ToString(), " array");
         }
         size = owner.null_count == 0 ? 0 : arrow::bit_util::BytesForBits(owner.length);
         break;
-      case Role::kValues:
-        size = ValueBytes(*owner.type, owner.length);
-        break;
+      case Role::kValues: size = ValueBytes(*owner.type, owner.length); break;
       case Role::kOffsets: {  // top-level only (Plan)
         ARROW_ASSIGN_OR_RAISE(used[spec.column], UsedCapacity(owner, body + spec.offset, capacities_[spec.column],
                                                               schema_->field(spec.column)->name()));
         if (IsList(owner.type->id())) SetLength(owner.child_data[0].get(), used[spec.column]);
         break;
       }
-      case Role::kData:
-        size = used[spec.column];
-        break;
+      case Role::kData: size = used[spec.column]; break;
     }
     if (size == 0 && spec.role == Role::kValidity) {
       owner.buffers[0] = nullptr;
@@ -455,20 +452,20 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
       const arrow::Type::type id = field->type()->id();
       const int64_t limit = OffsetWidth(id) == 4 ? std::numeric_limits<int32_t>::max() : (int64_t{1} << 56);
       if (capacity > limit) {
-        return ToStatus({OffsetWidth(id) == 4 && capacity <= (int64_t{1} << 56) ? Errc::kInvalidArgument
-                                                                                 : Errc::kTooLarge,
-                         "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": more than " +
-                             std::to_string(limit) + (OffsetWidth(id) == 4 ? " (32-bit offsets: use the large_ type)"
-                                                                           : ", beyond any ring")});
+        return ToStatus(
+            {OffsetWidth(id) == 4 && capacity <= (int64_t{1} << 56) ? Errc::kInvalidArgument : Errc::kTooLarge,
+             "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": more than " +
+                 std::to_string(limit) +
+                 (OffsetWidth(id) == 4 ? " (32-bit offsets: use the large_ type)" : ", beyond any ring")});
       }
     }
     if (field == nullptr || !IsVariableWidth(field->type()->id()) || capacity < 0) {
-      return ToStatus({Errc::kInvalidArgument,
-                       "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": " +
-                           (field == nullptr ? "the schema has no (unique) field of that name"
-                            : capacity < 0   ? "a capacity is a number of bytes, 0 or more"
-                                             : "the column is fixed-width (" + field->type()->ToString() +
-                                                   "); only utf8, binary and list columns take a capacity")});
+      return ToStatus(
+          {Errc::kInvalidArgument, "LoanOptions::capacities['" + name + "'] = " + std::to_string(capacity) + ": " +
+                                       (field == nullptr ? "the schema has no (unique) field of that name"
+                                        : capacity < 0   ? "a capacity is a number of bytes, 0 or more"
+                                                         : "the column is fixed-width (" + field->type()->ToString() +
+                                                             "); only utf8, binary and list columns take a capacity")});
     }
     // A capacity no ring could hold, said before any size arithmetic with it.
     if (static_cast<uint64_t>(capacity) > ring_.capacity()) {
@@ -482,18 +479,22 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   for (const auto& field : schema->fields()) {
     const auto capacity = loan_options.capacities.find(field->name());
     const size_t first_spec = loan.buffers_.size();
-    ARROW_ASSIGN_OR_RAISE(auto data, Plan(*field, num_rows,
-                                          capacity == loan_options.capacities.end() ? -1 : capacity->second,
-                                          loan_options.validity, &loan.buffers_, &unsupported));
+    ARROW_ASSIGN_OR_RAISE(auto data,
+                          Plan(*field, num_rows, capacity == loan_options.capacities.end() ? -1 : capacity->second,
+                               loan_options.validity, &loan.buffers_, &unsupported));
     if (!unsupported.empty()) {
-      return ToStatus({Errc::kInvalidArgument,
-                       "column '" + field->name() + "': a loan holds fixed-width columns (numbers, "
-                       "booleans, temporal, decimals, fixed-size binary, and fixed-size lists and "
-                       "structs of them) and, with a capacity, utf8, binary and lists of fixed-width "
-                       "values; " + unsupported + " is not one: publish such tables with Publish "
-                       "(Python: publish())"});
+      return ToStatus(
+          {Errc::kInvalidArgument, "column '" + field->name() +
+                                       "': a loan holds fixed-width columns (numbers, "
+                                       "booleans, temporal, decimals, fixed-size binary, and fixed-size lists and "
+                                       "structs of them) and, with a capacity, utf8, binary and lists of fixed-width "
+                                       "values; " +
+                                       unsupported +
+                                       " is not one: publish such tables with Publish "
+                                       "(Python: publish())"});
     }
-    for (size_t k = first_spec; k < loan.buffers_.size(); ++k) loan.buffers_[k].column = static_cast<int>(loan.columns_.size());
+    for (size_t k = first_spec; k < loan.buffers_.size(); ++k)
+      loan.buffers_[k].column = static_cast<int>(loan.columns_.size());
     // What offsets[num_rows] may reach: bytes for utf8/binary, values for a list.
     const arrow::Type::type id = field->type()->id();
     loan.capacities_.push_back(IsBinaryLike(id) ? capacity->second : IsList(id) ? data->child_data[0]->length : 0);
@@ -519,8 +520,7 @@ arrow::Result<LoanedBatch> Publisher::Loan(const std::shared_ptr<arrow::Schema>&
   // sizes only, and every bitmap is present here (null counts 1), the largest it can be.
   // Keyed on the schema message written, not on Schema::Equals: schemas Arrow calls equal
   // can serialize differently (metadata absent against empty).
-  bool same = loan_framing_ && loan_framing_->num_rows == num_rows &&
-              loan_framing_->validity == loan_options.validity;
+  bool same = loan_framing_ && loan_framing_->num_rows == num_rows && loan_framing_->validity == loan_options.validity;
   if (same && loan_framing_->schema != schema) {
     arrow::ipc::DictionaryFieldMapper mapper(*schema);
     arrow::ipc::IpcPayload schema_payload;

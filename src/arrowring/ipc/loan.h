@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <string>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <arrow/array/data.h>
@@ -47,8 +47,8 @@ struct LoanOptions {
 
 /// A loan of ring space holding one record batch at its final IPC positions: fixed-width
 /// columns (and fixed-size lists and structs of them) of `num_rows` values, variable-width
-/// columns (utf8, binary, lists of fixed-width values) up to a capacity. Move-only. Commit() publishes it; destroying it uncommitted (or Abort()) frees
-/// the space and publishes nothing. One thread at a time.
+/// columns (utf8, binary, lists of fixed-width values) up to a capacity. Move-only. Commit() publishes it; destroying
+/// it uncommitted (or Abort()) frees the space and publishes nothing. One thread at a time.
 class LoanedBatch {
  public:
   LoanedBatch(LoanedBatch&&) noexcept = default;
@@ -76,7 +76,8 @@ class LoanedBatch {
   arrow::Result<std::span<T>> Values(int i) const {
     ARROW_ASSIGN_OR_RAISE(auto buffer, values(i));
     const auto* fw = dynamic_cast<const arrow::FixedWidthType*>(columns_[i]->type.get());
-    if (fw == nullptr || columns_[i]->type->id() == arrow::Type::BOOL || fw->bit_width() != 8 * static_cast<int>(sizeof(T))) {
+    if (fw == nullptr || columns_[i]->type->id() == arrow::Type::BOOL ||
+        fw->bit_width() != 8 * static_cast<int>(sizeof(T))) {
       return arrow::Status::TypeError("column ", i, " (", columns_[i]->type->ToString(), ") is not ", sizeof(T),
                                       "-byte values");
     }
@@ -91,8 +92,8 @@ class LoanedBatch {
   arrow::Result<std::span<T>> Offsets(int i) const {
     ARROW_ASSIGN_OR_RAISE(auto buffer, offsets(i));
     if (buffer->size() != (num_rows_ + 1) * static_cast<int64_t>(sizeof(T))) {
-      return arrow::Status::TypeError("column ", i, " (", columns_[i]->type->ToString(), ") does not have ",
-                                      sizeof(T), "-byte offsets");
+      return arrow::Status::TypeError("column ", i, " (", columns_[i]->type->ToString(), ") does not have ", sizeof(T),
+                                      "-byte offsets");
     }
     return std::span<T>(reinterpret_cast<T*>(buffer->mutable_data()), static_cast<size_t>(num_rows_ + 1));
   }
@@ -148,9 +149,9 @@ class LoanedBatch {
     // bytes the offsets use.
     enum class Role { kValidity, kValues, kOffsets, kData };
     arrow::ArrayData* owner;
-    int index;        // in owner->buffers
-    int64_t size;     // bytes, as reserved
-    int64_t offset;   // in the body, as reserved
+    int index;       // in owner->buffers
+    int64_t size;    // bytes, as reserved
+    int64_t offset;  // in the body, as reserved
     Role role;
     int column = -1;  // the top-level column it belongs to
   };
@@ -166,7 +167,7 @@ class LoanedBatch {
   std::vector<BufferSpec> buffers_;  // in IPC body order
   arrow::ipc::IpcWriteOptions ipc_options_;
   arrow::ipc::IpcPayload schema_payload_;
-  int64_t body_start_ = 0;  // schema message + batch metadata
+  int64_t body_start_ = 0;   // schema message + batch metadata
   int64_t body_length_ = 0;  // as reserved (every bitmap present)
   int64_t reserved_ = 0;
   uint32_t deliveries_ = 0;

@@ -9,17 +9,17 @@
 
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <string>
-#include <limits>
 
 #include <arrow/api.h>
 #include <arrow/io/file.h>
 #include <arrow/io/memory.h>
 #include <arrow/ipc/reader.h>
 #include <arrow/ipc/writer.h>
-#include <gmock/gmock.h>
 #include <arrow/util/key_value_metadata.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "arrowring/ipc/internal/arrow_write_internal.h"
@@ -84,8 +84,8 @@ std::shared_ptr<arrow::Schema> MixedSchema() {
   return arrow::schema({
       arrow::field("i8", arrow::int8(), false),
       arrow::field("u16", arrow::uint16(), false),
-      arrow::field("i32_nulls", arrow::int32()),          // nullable, gets nulls
-      arrow::field("i64_no_nulls", arrow::int64()),       // nullable, ends with none
+      arrow::field("i32_nulls", arrow::int32()),     // nullable, gets nulls
+      arrow::field("i64_no_nulls", arrow::int64()),  // nullable, ends with none
       arrow::field("f32", arrow::float32(), false),
       arrow::field("f64", arrow::float64()),
       arrow::field("flag", arrow::boolean()),
@@ -93,7 +93,8 @@ std::shared_ptr<arrow::Schema> MixedSchema() {
       arrow::field("fsb", arrow::fixed_size_binary(3), false),
       arrow::field("dec", arrow::decimal128(20, 3)),
       arrow::field("wave", arrow::fixed_size_list(arrow::field("s", arrow::int16(), false), 5), false),
-      arrow::field("pt", arrow::struct_({arrow::field("x", arrow::float32(), false), arrow::field("ok", arrow::boolean())})),
+      arrow::field("pt",
+                   arrow::struct_({arrow::field("x", arrow::float32(), false), arrow::field("ok", arrow::boolean())})),
   });
 }
 
@@ -146,8 +147,8 @@ TEST(Loan, PublishedBytesAreExactlyArrowsWriterAndSubscribersReadThemInPlace) {
     ASSERT_TRUE(loan.ok()) << loan.status().ToString();
     const auto region = ring.data_region();
     // Every buffer already lies in the ring.
-    EXPECT_EQ(testing::BuffersOutside(*arrow::Table::FromRecordBatches({loan->batch()}).ValueOrDie(),
-                                      region.data(), static_cast<int64_t>(region.size())),
+    EXPECT_EQ(testing::BuffersOutside(*arrow::Table::FromRecordBatches({loan->batch()}).ValueOrDie(), region.data(),
+                                      static_cast<int64_t>(region.size())),
               0);
     LoanedTable filled = FillMixed(*loan);
     auto handle = loan->Commit();
@@ -209,8 +210,8 @@ TEST(Loan, SchemasArrowCallsEqualThatSerializeDifferentlyEachGetTheirOwnSchemaMe
   options.deliveries = 1;
   Publisher publisher(ring, options);
   const auto empty = std::make_shared<arrow::KeyValueMetadata>();
-  for (const auto& schema : {MixedSchema()->WithMetadata(empty), MixedSchema()->RemoveMetadata(),
-                             MixedSchema()->WithMetadata(empty)}) {
+  for (const auto& schema :
+       {MixedSchema()->WithMetadata(empty), MixedSchema()->RemoveMetadata(), MixedSchema()->WithMetadata(empty)}) {
     SCOPED_TRACE(schema->metadata() ? "metadata empty" : "metadata absent");
     auto loan = publisher.Loan(schema, 100);
     ASSERT_TRUE(loan.ok()) << loan.status().ToString();
@@ -285,18 +286,19 @@ TEST(Loan, ClearErrorsForALoanLargerThanTheRingAndForUnsupportedTypes) {
   EXPECT_TRUE(too_large.status().IsCapacityError());
   EXPECT_THAT(too_large.status().message(), HasSubstr("holds at most"));
   // Sizes Arrow's writer would refuse, or whose arithmetic would overflow: ours, not Arrow's.
-  for (auto [schema, rows] : {std::pair{arrow::schema({arrow::field("x", arrow::int64())}), int64_t{1} << 30},
-                              std::pair{arrow::schema({arrow::field("x", arrow::int64())}), int64_t{1} << 62},
-                              std::pair{arrow::schema({arrow::field("adc", arrow::fixed_size_list(arrow::int8(), 1 << 20))}),
-                                        int64_t{1} << 12}}) {
+  for (auto [schema, rows] :
+       {std::pair{arrow::schema({arrow::field("x", arrow::int64())}), int64_t{1} << 30},
+        std::pair{arrow::schema({arrow::field("x", arrow::int64())}), int64_t{1} << 62},
+        std::pair{arrow::schema({arrow::field("adc", arrow::fixed_size_list(arrow::int8(), 1 << 20))}),
+                  int64_t{1} << 12}}) {
     SCOPED_TRACE(rows);
     auto loan = publisher.Loan(schema, rows);
     EXPECT_EQ(ErrcOf(loan.status()), Errc::kTooLarge) << loan.status().ToString();
     EXPECT_THAT(loan.status().message(), ::testing::AnyOf(HasSubstr("holds at most"), HasSubstr("2^31 - 1")));
   }
-  for (const auto& type : {arrow::utf8(), arrow::binary(), arrow::list(arrow::int32()),
-                           arrow::dictionary(arrow::int8(), arrow::utf8()), arrow::null(),
-                           arrow::struct_({arrow::field("s", arrow::large_utf8())})}) {
+  for (const auto& type :
+       {arrow::utf8(), arrow::binary(), arrow::list(arrow::int32()), arrow::dictionary(arrow::int8(), arrow::utf8()),
+        arrow::null(), arrow::struct_({arrow::field("s", arrow::large_utf8())})}) {
     SCOPED_TRACE(type->ToString());
     auto loan = publisher.Loan(arrow::schema({arrow::field("ok", arrow::int32()), arrow::field("bad", type)}), 10);
     EXPECT_EQ(ErrcOf(loan.status()), Errc::kInvalidArgument);
@@ -414,18 +416,18 @@ TEST(Loan, OffsetsBeyondTheCapacityOrNotFromZeroAreRefusedAndNothingIsPublished)
   Ring ring = testing::HeapRing(1 * kMiB);
   auto subscriber = Subscriber::Make(ring, "check");
   Publisher publisher(ring, {.timeout = 0ms});
-  auto schema = arrow::schema({arrow::field("name", arrow::utf8(), false),
-                               arrow::field("hits", arrow::large_list(arrow::int16()), false)});
+  auto schema = arrow::schema(
+      {arrow::field("name", arrow::utf8(), false), arrow::field("hits", arrow::large_list(arrow::int16()), false)});
   const LoanOptions options{.capacities = {{"name", 10}, {"hits", 20}}};  // 10 int16 values
   struct Case {
     int column;
     int64_t first, last;
     const char* says;
   };
-  for (const Case& bad : {Case{0, 0, 11, "beyond the loan's capacity of 10 bytes"},
-                          Case{1, 0, 11, "beyond the loan's capacity of 10 values"},
-                          Case{0, 0, -1, "beyond the loan's capacity"}, Case{0, 3, 3, "offsets[0] is 3"},
-                          Case{1, 2, 5, "offsets[0] is 2"}}) {
+  for (const Case& bad :
+       {Case{0, 0, 11, "beyond the loan's capacity of 10 bytes"},
+        Case{1, 0, 11, "beyond the loan's capacity of 10 values"}, Case{0, 0, -1, "beyond the loan's capacity"},
+        Case{0, 3, 3, "offsets[0] is 3"}, Case{1, 2, 5, "offsets[0] is 2"}}) {
     SCOPED_TRACE(bad.says);
     {
       auto loan = publisher.Loan(schema, 4, options);
@@ -562,8 +564,7 @@ TEST(Loan, ABatchThatDoesNotFitTheLoanIsRefusedAndNothingIsPublished) {
     for (const auto& v : ss) EXPECT_TRUE(s.Append(v).ok());
     auto fields = schema->fields();
     if (nullable) fields[0] = fields[0]->WithNullable(true);
-    return arrow::RecordBatch::Make(arrow::schema(fields), static_cast<int64_t>(xs.size()),
-                                    {*x.Finish(), *s.Finish()});
+    return arrow::RecordBatch::Make(arrow::schema(fields), static_cast<int64_t>(xs.size()), {*x.Finish(), *s.Finish()});
   };
   const LoanOptions options{.capacities = {{"s", 4}}};
   struct Case {

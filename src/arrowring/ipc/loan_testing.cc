@@ -13,7 +13,8 @@ LoanOptions CapacitiesFor(const arrow::RecordBatch& batch) {
   for (int c = 0; c < batch.num_columns(); ++c) {
     const auto& data = *batch.column_data(c);
     const arrow::Type::type id = data.type->id();
-    const bool large = id == arrow::Type::LARGE_STRING || id == arrow::Type::LARGE_BINARY || id == arrow::Type::LARGE_LIST;
+    const bool large =
+        id == arrow::Type::LARGE_STRING || id == arrow::Type::LARGE_BINARY || id == arrow::Type::LARGE_LIST;
     if (id != arrow::Type::STRING && id != arrow::Type::BINARY && id != arrow::Type::LIST && !large) continue;
     const std::string& name = batch.schema()->field(c)->name();
     if (data.length == 0 || data.buffers[1] == nullptr) {  // builders may leave no offsets at all

@@ -37,16 +37,15 @@ namespace {
 // A message that is no Arrow IPC stream is reported as ours (kCorrupt, naming the message and
 // the ring), Arrow's reason kept inside.
 arrow::Result<std::shared_ptr<arrow::Table>> TableOver(ReadSlot slot, const ReadOptions& options,
-                                                       const std::string& ring_name,
-                                                       StreamDecoder* decoder = nullptr) {
+                                                       const std::string& ring_name, StreamDecoder* decoder = nullptr) {
   auto owner = std::make_shared<ReadSlot>(std::move(slot));
   const auto bytes = owner->data();
   const Handle handle = owner->handle();
   auto stream = OwnedBuffer(bytes.data(), static_cast<int64_t>(bytes.size()), owner);
   auto table = decoder != nullptr ? decoder->Decode(std::move(stream), options) : ReadTable(std::move(stream), options);
   if (table.ok()) return table;
-  return ToStatus({Errc::kCorrupt, "message " + std::to_string(handle.sequence) + " of ring '" + ring_name +
-                                       "' (" + std::to_string(handle.size) +
+  return ToStatus({Errc::kCorrupt, "message " + std::to_string(handle.sequence) + " of ring '" + ring_name + "' (" +
+                                       std::to_string(handle.size) +
                                        " bytes) is not a valid Arrow IPC stream: " + table.status().ToString() +
                                        "; it was skipped. Its publisher wrote bad bytes, or a process "
                                        "with write access to the ring overwrote them"});
@@ -54,15 +53,13 @@ arrow::Result<std::shared_ptr<arrow::Table>> TableOver(ReadSlot slot, const Read
 
 }  // namespace
 
-Publisher::Publisher(Ring ring, PublishOptions options)
-    : ring_(std::move(ring)), options_(options) {}
+Publisher::Publisher(Ring ring, PublishOptions options) : ring_(std::move(ring)), options_(options) {}
 
 arrow::Result<WriteSlot> Publisher::AllocateSlot(uint64_t bytes, bool wait, const std::string& what) {
   if (bytes > ring_.capacity()) {
-    return ToStatus({Errc::kTooLarge,
-                     what + " is " + std::to_string(bytes) + " bytes as an Arrow IPC stream; ring '" +
-                         ring_.name() + "' holds at most " + std::to_string(ring_.capacity()) +
-                         ": use a bigger ring, smaller tables, or the copying fallback"});
+    return ToStatus({Errc::kTooLarge, what + " is " + std::to_string(bytes) + " bytes as an Arrow IPC stream; ring '" +
+                                          ring_.name() + "' holds at most " + std::to_string(ring_.capacity()) +
+                                          ": use a bigger ring, smaller tables, or the copying fallback"});
   }
   auto slot = wait ? ring_.Allocate(bytes, options_.timeout) : ring_.TryAllocate(bytes);
   if (!slot.ok()) return ToStatus(slot.error());
@@ -73,9 +70,8 @@ arrow::Result<WriteSlot> Publisher::AllocateSlot(uint64_t bytes, bool wait, cons
          "ring '" + ring_.name() + "' has no room for " + std::to_string(bytes) + " bytes " +
              (fails_at_once ? std::string("now")
                             : "after waiting " +
-                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                     options_.timeout)
-                                                     .count()) +
+                                  std::to_string(
+                                      std::chrono::duration_cast<std::chrono::milliseconds>(options_.timeout).count()) +
                                   " ms") +
              " (policy " + std::string(PolicyName(ring_.policy())) + "); " + WhatHoldsTheSpace(ring_.Stats())});
   }
@@ -93,27 +89,20 @@ arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
   const auto bytes = static_cast<uint64_t>(size);
   // Destruction of `reserved` aborts the message if anything below fails.
   ARROW_ASSIGN_OR_RAISE(const int64_t written, encoder_->WriteTo(reserved.data().first(bytes), reserved.cold()));
-  auto handle = reserved.Commit(static_cast<uint64_t>(written), options_.deliveries,
-                                options_.delivery_ttl);
+  auto handle = reserved.Commit(static_cast<uint64_t>(written), options_.deliveries, options_.delivery_ttl);
   if (!handle.ok()) return ToStatus(handle.error());
   return *handle;
 }
 
 arrow::Result<Handle> Publisher::Publish(const arrow::Table& table) { return PublishImpl(table, true); }
-arrow::Result<Handle> Publisher::Publish(const arrow::RecordBatch& batch) {
-  return PublishImpl(batch, true);
-}
-arrow::Result<Handle> Publisher::TryPublish(const arrow::Table& table) {
-  return PublishImpl(table, false);
-}
+arrow::Result<Handle> Publisher::Publish(const arrow::RecordBatch& batch) { return PublishImpl(batch, true); }
+arrow::Result<Handle> Publisher::TryPublish(const arrow::Table& table) { return PublishImpl(table, false); }
 
-arrow::Result<Handle> TryZeroCopy(const arrow::Table& table, Ring& ring,
-                                  const PublishOptions& options) {
+arrow::Result<Handle> TryZeroCopy(const arrow::Table& table, Ring& ring, const PublishOptions& options) {
   return Publisher(ring, options).TryPublish(table);
 }
 
-arrow::Result<Subscriber> Subscriber::Make(Ring ring, std::string_view name,
-                                           SubscribeOptions options) {
+arrow::Result<Subscriber> Subscriber::Make(Ring ring, std::string_view name, SubscribeOptions options) {
   auto subscription = ring.Subscribe(name, options.start);
   if (!subscription.ok()) return ToStatus(subscription.error());
   if (auto set = subscription->SetSpin(options.spin); !set.ok()) return ToStatus(set.error());
@@ -135,8 +124,7 @@ arrow::Result<std::optional<Message>> Subscriber::Next(std::chrono::nanoseconds 
   return std::optional<Message>(std::move(message));
 }
 
-arrow::Result<std::shared_ptr<arrow::Table>> Load(Ring& ring, const Handle& handle,
-                                                  const ReadOptions& options) {
+arrow::Result<std::shared_ptr<arrow::Table>> Load(Ring& ring, const Handle& handle, const ReadOptions& options) {
   auto slot = ring.Acquire(handle);
   if (!slot.ok()) return ToStatus(slot.error());
   return TableOver(std::move(*slot), options, ring.name());

@@ -94,8 +94,7 @@ class Publisher {
 /// The seed's try_zero_copy_pyarrow: publishes `table` without waiting and returns its
 /// handle, or the reason it could not (ErrcOf: kTooLarge, kRingFull, ...) so the caller can
 /// take the copying fallback (SerializeTable) explicitly. Nothing falls back silently.
-arrow::Result<Handle> TryZeroCopy(const arrow::Table& table, Ring& ring,
-                                  const PublishOptions& options = {});
+arrow::Result<Handle> TryZeroCopy(const arrow::Table& table, Ring& ring, const PublishOptions& options = {});
 
 struct SubscribeOptions {
   /// kOldest: first every message still in the ring (a retaining ring keeps them until their
@@ -122,8 +121,7 @@ struct Message {
 /// SubscribeOptions::start = kOldest, first what the ring still holds), in order.
 class Subscriber {
  public:
-  static arrow::Result<Subscriber> Make(Ring ring, std::string_view name,
-                                        SubscribeOptions options = {});
+  static arrow::Result<Subscriber> Make(Ring ring, std::string_view name, SubscribeOptions options = {});
 
   /// The next message, or empty once `timeout` passes without one.
   arrow::Result<std::optional<Message>> Next(std::chrono::nanoseconds timeout);
@@ -143,7 +141,6 @@ class Subscriber {
 
 /// The table a handle names (for handles passed over your own bus), zero-copy. Consumes one
 /// of the message's deliveries. StaleHandle (ErrcOf) once the message has been freed.
-arrow::Result<std::shared_ptr<arrow::Table>> Load(Ring& ring, const Handle& handle,
-                                                  const ReadOptions& options = {});
+arrow::Result<std::shared_ptr<arrow::Table>> Load(Ring& ring, const Handle& handle, const ReadOptions& options = {});
 
 }  // namespace arrowring

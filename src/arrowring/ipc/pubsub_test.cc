@@ -15,8 +15,8 @@ namespace arrowring {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using testing::BuffersOutside;
+using ::testing::HasSubstr;
 using testing::MakeInt64Table;
 using testing::MakeVariedTable;
 using testing::TablesEqual;
@@ -104,7 +104,7 @@ TEST(PubSub, LoadThroughAHandleAndStaleHandleAfterTheMessageIsFreed) {
   auto loaded = Load(ring, *Handle::Decode(encoded));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_TRUE(TablesEqual(**loaded, *table));
-  loaded = arrow::Status::Cancelled("drop");  // Last reference: the one delivery is done.
+  loaded = arrow::Status::Cancelled("drop");                      // Last reference: the one delivery is done.
   ASSERT_TRUE(publisher.Publish(*MakeInt64Table(500'000)).ok());  // Reuses the space.
   auto stale = Load(ring, *handle);
   ASSERT_FALSE(stale.ok());

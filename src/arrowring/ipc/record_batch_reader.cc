@@ -10,15 +10,14 @@ namespace arrowring {
 SubscriberReader::SubscriberReader(Subscriber* subscriber, std::optional<Subscriber> owned, StreamOptions options)
     : owned_(std::move(owned)), subscriber_(owned_ ? &*owned_ : subscriber), options_(std::move(options)) {}
 
-arrow::Result<std::shared_ptr<SubscriberReader>> SubscriberReader::Make(Subscriber& subscriber,
-                                                                       StreamOptions options) {
+arrow::Result<std::shared_ptr<SubscriberReader>> SubscriberReader::Make(Subscriber& subscriber, StreamOptions options) {
   std::shared_ptr<SubscriberReader> reader(new SubscriberReader(&subscriber, std::nullopt, std::move(options)));
   ARROW_RETURN_NOT_OK(reader->Start());
   return reader;
 }
 
 arrow::Result<std::shared_ptr<SubscriberReader>> SubscriberReader::Make(Subscriber&& subscriber,
-                                                                       StreamOptions options) {
+                                                                        StreamOptions options) {
   std::shared_ptr<SubscriberReader> reader(
       new SubscriberReader(nullptr, std::optional<Subscriber>(std::move(subscriber)), std::move(options)));
   ARROW_RETURN_NOT_OK(reader->Start());
@@ -70,10 +69,10 @@ arrow::Status SubscriberReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* ba
       *batch = nullptr;
       const uint64_t sequence = message->handle.sequence;
       unread_ = std::move(*message);
-      return arrow::Status::TypeError(
-          "message ", sequence, " of ring '", subscriber_->ring().name(),
-          "' has another schema than this stream's, which ends here (", unread_->table->schema()->ToString(),
-          " instead of ", schema_->ToString(), "); the message is not lost: TakeUnread() returns it");
+      return arrow::Status::TypeError("message ", sequence, " of ring '", subscriber_->ring().name(),
+                                      "' has another schema than this stream's, which ends here (",
+                                      unread_->table->schema()->ToString(), " instead of ", schema_->ToString(),
+                                      "); the message is not lost: TakeUnread() returns it");
     }
     ++messages_;
     Enqueue(*message->table);

@@ -36,11 +36,9 @@ struct StreamOptions {
 class SubscriberReader final : public arrow::RecordBatchReader {
  public:
   /// Reads `subscriber`, which must outlive the reader.
-  static arrow::Result<std::shared_ptr<SubscriberReader>> Make(Subscriber& subscriber,
-                                                               StreamOptions options = {});
+  static arrow::Result<std::shared_ptr<SubscriberReader>> Make(Subscriber& subscriber, StreamOptions options = {});
   /// Reads `subscriber`, which the reader owns from now on (it leaves the ring with it).
-  static arrow::Result<std::shared_ptr<SubscriberReader>> Make(Subscriber&& subscriber,
-                                                               StreamOptions options = {});
+  static arrow::Result<std::shared_ptr<SubscriberReader>> Make(Subscriber&& subscriber, StreamOptions options = {});
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
   /// The next batch, or null at the end of the stream (limit reached, or nothing new within

@@ -22,13 +22,10 @@ namespace arrowring {
 /// commit that publishes it. Not thread-safe, as Arrow's streams are not.
 class RingOutputStream final : public arrow::io::OutputStream {
  public:
-  RingOutputStream(std::span<std::byte> destination, bool cold)
-      : destination_(destination), cold_(cold) {}
+  RingOutputStream(std::span<std::byte> destination, bool cold) : destination_(destination), cold_(cold) {}
 
   arrow::Status Write(const void* data, int64_t nbytes) override;
-  arrow::Status Write(const std::shared_ptr<arrow::Buffer>& data) override {
-    return Write(data->data(), data->size());
-  }
+  arrow::Status Write(const std::shared_ptr<arrow::Buffer>& data) override { return Write(data->data(), data->size()); }
   arrow::Result<int64_t> Tell() const override { return position_; }
   arrow::Status Close() override {
     closed_ = true;

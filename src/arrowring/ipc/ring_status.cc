@@ -23,22 +23,17 @@ arrow::StatusCode ArrowCode(Errc code) {
     case Errc::kTooLarge:
     case Errc::kRingFull:
     case Errc::kNoSpace:
-    case Errc::kTooManyAttachments:
-      return arrow::StatusCode::CapacityError;
+    case Errc::kTooManyAttachments: return arrow::StatusCode::CapacityError;
     case Errc::kNotFound:
-    case Errc::kStaleHandle:
-      return arrow::StatusCode::KeyError;
-    case Errc::kAlreadyExists:
-      return arrow::StatusCode::AlreadyExists;
+    case Errc::kStaleHandle: return arrow::StatusCode::KeyError;
+    case Errc::kAlreadyExists: return arrow::StatusCode::AlreadyExists;
     case Errc::kPermissionDenied:
-    case Errc::kSystem:
-      return arrow::StatusCode::IOError;
+    case Errc::kSystem: return arrow::StatusCode::IOError;
     case Errc::kInvalidArgument:
     case Errc::kIncompatible:
     case Errc::kCorrupt:
     case Errc::kWrongRing:
-    case Errc::kBadState:
-      return arrow::StatusCode::Invalid;
+    case Errc::kBadState: return arrow::StatusCode::Invalid;
   }
   return arrow::StatusCode::UnknownError;
 }
@@ -46,8 +41,7 @@ arrow::StatusCode ArrowCode(Errc code) {
 }  // namespace
 
 arrow::Status ToStatus(const Error& error) {
-  return arrow::Status(ArrowCode(error.code), error.message,
-                       std::make_shared<RingErrorDetail>(error.code));
+  return arrow::Status(ArrowCode(error.code), error.message, std::make_shared<RingErrorDetail>(error.code));
 }
 
 std::optional<Errc> ErrcOf(const arrow::Status& status) {

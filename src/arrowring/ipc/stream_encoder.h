@@ -7,8 +7,8 @@
 #include <vector>
 
 #include <arrow/io/interfaces.h>
-#include <arrow/ipc/writer.h>
 #include <arrow/ipc/options.h>
+#include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 #include <arrow/table.h>
@@ -50,8 +50,8 @@ class StreamEncoder {
       : options_(std::move(options)), compress_(compress) {}
   template <typename Data>
   arrow::Result<int64_t> EncodeImpl(const Data& data);
-  arrow::Status EncodeWithArrowWriter(const std::shared_ptr<arrow::Schema>& schema,
-                                      const arrow::Table* table, const arrow::RecordBatch* batch);
+  arrow::Status EncodeWithArrowWriter(const std::shared_ptr<arrow::Schema>& schema, const arrow::Table* table,
+                                      const arrow::RecordBatch* batch);
   arrow::Status Replay(arrow::io::OutputStream* sink) const;
 
   arrow::ipc::IpcWriteOptions options_;

@@ -48,8 +48,8 @@ TEST(StreamEncoder, EveryEdgeCaseTableEncodesToArrowsOwnBytesUnderEveryCodec) {
     for (const auto& [name, table] : testing::EdgeCaseTables()) {
       const auto ours = Encoded(encoder, *table);
       const auto arrows = ArrowsStream(*table, options);
-      EXPECT_TRUE(SameBytes(ours, *arrows)) << name << " with codec " << static_cast<int>(codec) << ": "
-                                            << ours.size() << " bytes against Arrow's " << arrows->size();
+      EXPECT_TRUE(SameBytes(ours, *arrows)) << name << " with codec " << static_cast<int>(codec) << ": " << ours.size()
+                                            << " bytes against Arrow's " << arrows->size();
     }
   }
 }

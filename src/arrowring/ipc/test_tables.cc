@@ -18,8 +18,7 @@ void CheckOk(const arrow::Status& status) {
   if (!status.ok()) throw std::runtime_error(status.ToString());
 }
 
-std::shared_ptr<arrow::RecordBatch> MakeVariedBatch(int64_t first_row, int64_t rows,
-                                                    uint64_t seed) {
+std::shared_ptr<arrow::RecordBatch> MakeVariedBatch(int64_t first_row, int64_t rows, uint64_t seed) {
   arrow::MemoryPool* pool = arrow::default_memory_pool();
   arrow::Int64Builder id;
   arrow::DoubleBuilder value;
@@ -30,8 +29,7 @@ std::shared_ptr<arrow::RecordBatch> MakeVariedBatch(int64_t first_row, int64_t r
   arrow::ListBuilder values(pool, list_values);
   auto large_list_values = std::make_shared<arrow::Int16Builder>();
   arrow::LargeListBuilder big_list(pool, large_list_values);
-  auto point_type = arrow::struct_({arrow::field("x", arrow::float32()),
-                                    arrow::field("y", arrow::float32())});
+  auto point_type = arrow::struct_({arrow::field("x", arrow::float32()), arrow::field("y", arrow::float32())});
   auto x = std::make_shared<arrow::FloatBuilder>();
   auto y = std::make_shared<arrow::FloatBuilder>();
   arrow::StructBuilder point(point_type, pool, {x, y});
@@ -63,10 +61,8 @@ std::shared_ptr<arrow::RecordBatch> MakeVariedBatch(int64_t first_row, int64_t r
     CheckOk(null_column.AppendNull());
   }
   std::vector<std::shared_ptr<arrow::Array>> arrays;
-  for (arrow::ArrayBuilder* builder :
-       std::initializer_list<arrow::ArrayBuilder*>{&id, &value, &flag, &name, &blob, &values,
-                                                   &big_list, &point, &category, &nothing,
-                                                   &null_column}) {
+  for (arrow::ArrayBuilder* builder : std::initializer_list<arrow::ArrayBuilder*>{
+           &id, &value, &flag, &name, &blob, &values, &big_list, &point, &category, &nothing, &null_column}) {
     arrays.push_back(Check(builder->Finish()));
   }
   auto schema = arrow::schema({
@@ -120,54 +116,46 @@ std::vector<NamedTable> EdgeCaseTables() {
   tables.push_back({"sliced", MakeVariedTable(1000)->Slice(333, 401)});
   tables.push_back({"sliced_bit_offset", MakeVariedTable(64)->Slice(3, 29)});
   tables.push_back({"empty", MakeVariedTable(0)});
-  tables.push_back({"zero_columns", arrow::Table::Make(arrow::schema({}), std::vector<std::shared_ptr<arrow::ChunkedArray>>{}, 0)});
+  tables.push_back(
+      {"zero_columns", arrow::Table::Make(arrow::schema({}), std::vector<std::shared_ptr<arrow::ChunkedArray>>{}, 0)});
   tables.push_back({"many_chunks", MakeVariedTable(500, 7, 100)});
   {
     auto all_null = Check(arrow::MakeArrayOfNull(arrow::utf8(), 100));
     auto all_null_list = Check(arrow::MakeArrayOfNull(arrow::list(arrow::float64()), 100));
-    tables.push_back({"all_null", arrow::Table::Make(
-                                      arrow::schema({arrow::field("s", arrow::utf8()),
-                                                     arrow::field("l", arrow::list(arrow::float64()))}),
-                                      {all_null, all_null_list})});
+    tables.push_back({"all_null", arrow::Table::Make(arrow::schema({arrow::field("s", arrow::utf8()),
+                                                                    arrow::field("l", arrow::list(arrow::float64()))}),
+                                                     {all_null, all_null_list})});
   }
   {
     auto type = arrow::large_list(arrow::large_utf8());
-    auto array = Check(arrow::json::ArrayFromJSONString(
-        type, R"([["a", "bb", null], [], null, ["cccc"]])"));
-    tables.push_back({"large_types", arrow::Table::Make(
-                                         arrow::schema({arrow::field("ll", type)}), {array})});
+    auto array = Check(arrow::json::ArrayFromJSONString(type, R"([["a", "bb", null], [], null, ["cccc"]])"));
+    tables.push_back({"large_types", arrow::Table::Make(arrow::schema({arrow::field("ll", type)}), {array})});
   }
   {
     auto type = arrow::dictionary(arrow::int16(), arrow::utf8());
-    auto dict = Check(arrow::json::DictArrayFromJSONString(type, "[0, 1, null, 1, 0, 2]",
-                                                          R"(["x", "yy", "zzz"])"));
-    tables.push_back({"dictionary", arrow::Table::Make(
-                                        arrow::schema({arrow::field("d", type)}), {dict})});
+    auto dict = Check(arrow::json::DictArrayFromJSONString(type, "[0, 1, null, 1, 0, 2]", R"(["x", "yy", "zzz"])"));
+    tables.push_back({"dictionary", arrow::Table::Make(arrow::schema({arrow::field("d", type)}), {dict})});
   }
   {
-    auto type = arrow::struct_({arrow::field("a", arrow::list(arrow::struct_({arrow::field(
-                                                        "b", arrow::map(arrow::utf8(), arrow::int32()))}))),
-                                arrow::field("u", arrow::sparse_union({arrow::field("i", arrow::int8()),
-                                                                       arrow::field("f", arrow::float64())}))});
-    auto array = Check(arrow::json::ArrayFromJSONString(
-        type, R"([{"a": [{"b": [["k", 1], ["l", null]]}], "u": [0, 5]},
+    auto type = arrow::struct_(
+        {arrow::field("a", arrow::list(arrow::struct_({arrow::field("b", arrow::map(arrow::utf8(), arrow::int32()))}))),
+         arrow::field("u",
+                      arrow::sparse_union({arrow::field("i", arrow::int8()), arrow::field("f", arrow::float64())}))});
+    auto array = Check(arrow::json::ArrayFromJSONString(type, R"([{"a": [{"b": [["k", 1], ["l", null]]}], "u": [0, 5]},
                   {"a": null, "u": [1, 2.5]},
                   null])"));
-    tables.push_back({"nested", arrow::Table::Make(arrow::schema({arrow::field("n", type)}),
-                                                   {array})});
+    tables.push_back({"nested", arrow::Table::Make(arrow::schema({arrow::field("n", type)}), {array})});
   }
   {
     // Zero-length union whose type-ids buffer is absent, as Arrow's reader produces it for
     // empty batches: crashes Arrow 26's compressing writer unless arrowring fills it in.
-    auto type = arrow::sparse_union({arrow::field("f", arrow::float32(), false),
-                                     arrow::field("b", arrow::boolean())});
+    auto type = arrow::sparse_union({arrow::field("f", arrow::float32(), false), arrow::field("b", arrow::boolean())});
     auto empty = std::make_shared<arrow::Buffer>(nullptr, 0);
     auto f = arrow::ArrayData::Make(arrow::float32(), 0, {nullptr, empty});
     auto b = arrow::ArrayData::Make(arrow::boolean(), 0, {nullptr, empty});
     auto data = arrow::ArrayData::Make(type, 0, {nullptr, nullptr}, {f, b});
     tables.push_back({"empty_union_absent_type_ids",
-                      arrow::Table::Make(arrow::schema({arrow::field("u", type)}),
-                                         {arrow::MakeArray(data)})});
+                      arrow::Table::Make(arrow::schema({arrow::field("u", type)}), {arrow::MakeArray(data)})});
   }
   return tables;
 }
@@ -208,12 +196,11 @@ std::shared_ptr<arrow::Table> MakeEventTable(int64_t index, int64_t rows) {
       samples->UnsafeAppend(static_cast<int16_t>((r * 31 + int64_t{k} * 7 + index) & 0x3FFF));
     }
   }
-  auto schema = arrow::schema({arrow::field("event_id", arrow::int64()),
-                               arrow::field("timestamp_ns", arrow::int64()),
+  auto schema = arrow::schema({arrow::field("event_id", arrow::int64()), arrow::field("timestamp_ns", arrow::int64()),
                                arrow::field("channel", arrow::int16()),
                                arrow::field("waveform", arrow::fixed_size_list(arrow::int16(), kSamples))});
-  return arrow::Table::Make(schema, {Check(event_id.Finish()), Check(timestamp.Finish()),
-                                     Check(channel.Finish()), Check(waveform.Finish())});
+  return arrow::Table::Make(
+      schema, {Check(event_id.Finish()), Check(timestamp.Finish()), Check(channel.Finish()), Check(waveform.Finish())});
 }
 
 }  // namespace
@@ -225,15 +212,10 @@ std::shared_ptr<arrow::Table> MakeStreamTable(int64_t index, bool allow_huge) {
   } else {
     switch (index % 3) {
       case 0:
-        table = MakeVariedTable(1 + (index * 37) % 400, static_cast<uint64_t>(index),
-                                1 + static_cast<int>(index % 3));
+        table = MakeVariedTable(1 + (index * 37) % 400, static_cast<uint64_t>(index), 1 + static_cast<int>(index % 3));
         break;
-      case 1:
-        table = MakeEventTable(index, 1 + (index * 13) % 64);
-        break;
-      default:
-        table = MakeInt64Table(1 + (index * 7919) % 100'000);
-        break;
+      case 1: table = MakeEventTable(index, 1 + (index * 13) % 64); break;
+      default: table = MakeInt64Table(1 + (index * 7919) % 100'000); break;
     }
   }
   auto metadata = arrow::key_value_metadata({"arrowring.test.index"}, {std::to_string(index)});
@@ -248,8 +230,7 @@ int64_t StreamTableIndex(const arrow::Table& table) {
 }
 
 bool TablesEqual(const arrow::Table& a, const arrow::Table& b) {
-  return a.num_rows() == b.num_rows() &&
-         a.Equals(b, arrow::EqualOptions::Defaults().nans_equal(true));
+  return a.num_rows() == b.num_rows() && a.Equals(b, arrow::EqualOptions::Defaults().nans_equal(true));
 }
 
 }  // namespace arrowring::testing

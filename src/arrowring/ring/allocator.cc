@@ -135,9 +135,8 @@ uint64_t ReclaimHeadLocked(RingState& ring) {
     if (StateOf(word) == MessageState::kCommitted && HoldersOf(word) == 0) {
       // A message whose descriptor was scribbled on is dropped at once: its reservation cannot
       // be trusted to place the next one, and no reader can take it (they get kCorrupt).
-      const Freeable freeable = CheckDescriptor(ring, d, head)
-                                    ? CanFree(d, /*allow_lapse=*/true, ring.retain)
-                                    : Freeable::kLapsed;
+      const Freeable freeable =
+          CheckDescriptor(ring, d, head) ? CanFree(d, /*allow_lapse=*/true, ring.retain) : Freeable::kLapsed;
       if (freeable != Freeable::kNo) {
         // SYNC POINT message-release (acq_rel CAS: freed)
         if (!d.state.compare_exchange_strong(word, PackState(TagOf(word), MessageState::kFree, 0),
@@ -156,9 +155,8 @@ uint64_t ReclaimHeadLocked(RingState& ring) {
   }
   if (head == old_head) return 0;
   h.head_seq.store(head, std::memory_order_release);  // SYNC POINT head-seq (release)
-  const uint64_t begin_after =
-      head < next ? ring.descriptor(head).begin.load(std::memory_order_relaxed)
-                  : h.tail.load(std::memory_order_relaxed);
+  const uint64_t begin_after = head < next ? ring.descriptor(head).begin.load(std::memory_order_relaxed)
+                                           : h.tail.load(std::memory_order_relaxed);
   return begin_after - begin_before;
 }
 
@@ -248,8 +246,8 @@ Result<std::optional<WriteSlot>> Ring::TryAllocate(uint64_t size) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
   if (size == 0 || size > state_->capacity) {
     return Error{size == 0 ? Errc::kInvalidArgument : Errc::kTooLarge,
-                 "a message of " + std::to_string(size) + " bytes does not fit ring '" +
-                     state_->name + "' (messages are 1 to " + std::to_string(state_->capacity) +
+                 "a message of " + std::to_string(size) + " bytes does not fit ring '" + state_->name +
+                     "' (messages are 1 to " + std::to_string(state_->capacity) +
                      " bytes); use a bigger ring or the copying fallback"};
   }
   RingState& ring = *state_;

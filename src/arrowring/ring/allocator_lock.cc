@@ -74,7 +74,8 @@ AllocatorLock::AllocatorLock(RingState& ring) : ring_(ring) {
       return;
     }
     if (result == ETIMEDOUT) {
-      const unsigned word = static_cast<unsigned>(std::atomic_ref<int>(mutex.__data.__lock).load(std::memory_order_relaxed));
+      const unsigned word =
+          static_cast<unsigned>(std::atomic_ref<int>(mutex.__data.__lock).load(std::memory_order_relaxed));
       const pid_t owner = static_cast<pid_t>(word & kOwnerTidMask);
       if (owner == 0 || !OwnerIsAttached(ring_, owner)) {
         status_ = corrupt("names owner thread " + std::to_string(owner) +

@@ -17,13 +17,13 @@
 namespace arrowring {
 namespace {
 
-using ::testing::HasSubstr;
+using testing::CommitUntilDropped;
 using testing::HasRoomFor;
+using ::testing::HasSubstr;
 using testing::HeapRing;
+using testing::kKiB;
 using testing::MustAllocate;
 using testing::Publish;
-using testing::CommitUntilDropped;
-using testing::kKiB;
 using namespace std::chrono_literals;
 
 TEST(Allocator, ZeroAndOversizedMessagesAreErrorsNamingTheLimits) {

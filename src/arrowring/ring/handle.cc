@@ -20,9 +20,9 @@ uint64_t Get64(const std::byte* in) {
 }
 
 Error BadText(std::string_view text, std::string_view why) {
-  return {Errc::kInvalidArgument,
-          "not an arrowring handle: \"" + std::string(text.substr(0, 120)) + "\" (" +
-              std::string(why) + "; expected arrowring:1:<ring id hex>:<sequence>:<offset>:<size>)"};
+  return {Errc::kInvalidArgument, "not an arrowring handle: \"" + std::string(text.substr(0, 120)) + "\" (" +
+                                      std::string(why) +
+                                      "; expected arrowring:1:<ring id hex>:<sequence>:<offset>:<size>)"};
 }
 
 }  // namespace
@@ -41,27 +41,26 @@ std::array<std::byte, Handle::kEncodedSize> Handle::Encode() const {
 
 Result<Handle> Handle::Decode(std::span<const std::byte> bytes) {
   if (bytes.size() != kEncodedSize) {
-    return Error{Errc::kInvalidArgument, "an encoded handle is " + std::to_string(kEncodedSize) +
-                                             " bytes, got " + std::to_string(bytes.size())};
+    return Error{Errc::kInvalidArgument, "an encoded handle is " + std::to_string(kEncodedSize) + " bytes, got " +
+                                             std::to_string(bytes.size())};
   }
   if (std::memcmp(bytes.data(), kMagic, 4) != 0) {
     return Error{Errc::kInvalidArgument, "bytes do not start with the handle magic \"ARH1\""};
   }
-  const uint16_t version = static_cast<uint16_t>(static_cast<unsigned>(bytes[4]) |
-                                                 static_cast<unsigned>(bytes[5]) << 8);
+  const uint16_t version =
+      static_cast<uint16_t>(static_cast<unsigned>(bytes[4]) | static_cast<unsigned>(bytes[5]) << 8);
   if (version != kVersion) {
     return Error{Errc::kIncompatible, "handle format version " + std::to_string(version) +
                                           ", this build reads version " + std::to_string(kVersion)};
   }
-  return Handle{Get64(bytes.data() + 8), Get64(bytes.data() + 16), Get64(bytes.data() + 24),
-                Get64(bytes.data() + 32)};
+  return Handle{Get64(bytes.data() + 8), Get64(bytes.data() + 16), Get64(bytes.data() + 24), Get64(bytes.data() + 32)};
 }
 
 std::string Handle::ToString() const {
   char id[17];
   std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(ring_id));
-  return "arrowring:1:" + std::string(id) + ":" + std::to_string(sequence) + ":" +
-         std::to_string(offset) + ":" + std::to_string(size);
+  return "arrowring:1:" + std::string(id) + ":" + std::to_string(sequence) + ":" + std::to_string(offset) + ":" +
+         std::to_string(size);
 }
 
 Result<Handle> Handle::Parse(std::string_view text) {

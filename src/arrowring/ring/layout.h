@@ -94,27 +94,24 @@ inline constexpr uint64_t kHolderMask = (uint64_t{1} << kHolderBits) - 1;
 inline constexpr uint64_t kTagMask = 0xFFF;
 
 constexpr uint64_t PackState(uint64_t tag, MessageState state, uint64_t holders) {
-  return ((tag & kTagMask) << kTagShift) | (static_cast<uint64_t>(state) << kStateShift) |
-         (holders & kHolderMask);
+  return ((tag & kTagMask) << kTagShift) | (static_cast<uint64_t>(state) << kStateShift) | (holders & kHolderMask);
 }
 constexpr uint64_t TagOf(uint64_t word) { return word >> kTagShift; }
-constexpr MessageState StateOf(uint64_t word) {
-  return static_cast<MessageState>((word >> kStateShift) & 0xF);
-}
+constexpr MessageState StateOf(uint64_t word) { return static_cast<MessageState>((word >> kStateShift) & 0xF); }
 constexpr uint64_t HoldersOf(uint64_t word) { return word & kHolderMask; }
 
 /// A message of the sequence window (descriptor seq % M), or a kept message (a KeptMessage
 /// entry: same fields; `due` and `pending` are 0 there, `seq` is the message's sequence).
 struct alignas(64) MessageDescriptor {
-  std::atomic<uint64_t> state;     // PackState(tag, state, holders or kept index)
-  std::atomic<uint64_t> seq;       // sequence number of the current occupant
-  std::atomic<uint64_t> begin;     // logical position of the first byte
-  std::atomic<uint64_t> end;       // logical position after the reservation (64-aligned)
-  std::atomic<uint64_t> size;      // committed payload bytes
-  std::atomic<uint64_t> commit_ns; // CLOCK_REALTIME at commit, for latency measurements
-  std::atomic<uint32_t> pending;   // handle deliveries (Acquire) still expected; see kRetained
-  std::atomic<uint32_t> writer;    // attachment index + 1 while kWriting, else 0
-  std::atomic<uint32_t> due;       // subscribers (bit i = Subscriber i) yet to take it
+  std::atomic<uint64_t> state;               // PackState(tag, state, holders or kept index)
+  std::atomic<uint64_t> seq;                 // sequence number of the current occupant
+  std::atomic<uint64_t> begin;               // logical position of the first byte
+  std::atomic<uint64_t> end;                 // logical position after the reservation (64-aligned)
+  std::atomic<uint64_t> size;                // committed payload bytes
+  std::atomic<uint64_t> commit_ns;           // CLOCK_REALTIME at commit, for latency measurements
+  std::atomic<uint32_t> pending;             // handle deliveries (Acquire) still expected; see kRetained
+  std::atomic<uint32_t> writer;              // attachment index + 1 while kWriting, else 0
+  std::atomic<uint32_t> due;                 // subscribers (bit i = Subscriber i) yet to take it
   std::atomic<uint32_t> pending_deadline_s;  // CLOCK_MONOTONIC second after which pending lapses
 };
 
@@ -125,13 +122,13 @@ using KeptMessage = MessageDescriptor;
 inline constexpr uint32_t kRetained = UINT32_MAX - 1;
 
 struct alignas(64) Subscriber {
-  std::atomic<uint32_t> owner;      // attachment index + 1; 0: entry free
+  std::atomic<uint32_t> owner;  // attachment index + 1; 0: entry free
   uint32_t reserved0;
-  std::atomic<uint64_t> join_seq;   // first message due to it (next_seq when it joined); a
-                                    // cursor below it reads retained history (start=oldest)
-  std::atomic<uint64_t> cursor;     // next sequence it will look at (written by its owner)
-  std::atomic<uint64_t> received;   // messages it took
-  std::atomic<uint64_t> missed;     // messages dropped while still due to it
+  std::atomic<uint64_t> join_seq;  // first message due to it (next_seq when it joined); a
+                                   // cursor below it reads retained history (start=oldest)
+  std::atomic<uint64_t> cursor;    // next sequence it will look at (written by its owner)
+  std::atomic<uint64_t> received;  // messages it took
+  std::atomic<uint64_t> missed;    // messages dropped while still due to it
   char name[kMaxSubscriberNameLength + 8];
 };
 
@@ -151,25 +148,25 @@ struct alignas(64) RingHeader {
   uint32_t layout_version;
   uint32_t header_bytes;
   uint64_t total_bytes;
-  uint64_t capacity;          // data bytes, a multiple of kPageBytes
+  uint64_t capacity;  // data bytes, a multiple of kPageBytes
   uint64_t data_offset;
   uint64_t descriptors_offset;
   uint64_t attachments_offset;
-  uint32_t max_messages;      // M, descriptors in the table, a power of two
+  uint32_t max_messages;  // M, descriptors in the table, a power of two
   uint32_t max_attachments;
-  uint32_t policy;            // arrowring::Policy
-  uint32_t mode;              // permission bits the segment was created with
+  uint32_t policy;  // arrowring::Policy
+  uint32_t mode;    // permission bits the segment was created with
   uint64_t subscribers_offset;
   uint32_t max_subscribers;
-  uint32_t message_limit;     // most messages in the ring at once, 1..M (RingOptions)
-  uint64_t ring_id;           // random, identifies this ring in handles
+  uint32_t message_limit;  // most messages in the ring at once, 1..M (RingOptions)
+  uint64_t ring_id;        // random, identifies this ring in handles
   uint64_t created_ns;
   char name[kMaxNameLength + 8];
-  uint32_t flags;             // kFlagRetain, kFlagPrefault
-  uint32_t max_kept;          // K, entries of the kept-message table (>= 1)
-  uint64_t kept_offset;       // the kept-message table, after the descriptors
-  uint64_t warm_bytes;        // the writer wraps early past this physical offset when the
-                              // front of the ring is free (0: never; retaining rings never)
+  uint32_t flags;                 // kFlagRetain, kFlagPrefault
+  uint32_t max_kept;              // K, entries of the kept-message table (>= 1)
+  uint64_t kept_offset;           // the kept-message table, after the descriptors
+  uint64_t warm_bytes;            // the writer wraps early past this physical offset when the
+                                  // front of the ring is free (0: never; retaining rings never)
   uint64_t reserved_identity[4];  // zero: for later minors of this major
 
   // --- allocator: changed only under alloc_mutex (robust, process-shared) ---
@@ -178,13 +175,13 @@ struct alignas(64) RingHeader {
   std::atomic<uint64_t> head_seq;              // oldest message not yet reclaimed
   std::atomic<uint64_t> tail;                  // logical end of the newest reservation
   std::atomic<uint64_t> high_water_bytes;
-  std::atomic<uint32_t> subscriber_mask;       // registered subscribers (bit i = Subscriber i)
-  std::atomic<uint32_t> kept_high;             // kept entries at index >= this are all free
+  std::atomic<uint32_t> subscriber_mask;  // registered subscribers (bit i = Subscriber i)
+  std::atomic<uint32_t> kept_high;        // kept entries at index >= this are all free
 
   // --- futex words: waiters sleep on an epoch, changers bump it and wake ---
-  alignas(64) std::atomic<uint32_t> space_epoch;   // bumped when space may have been freed
+  alignas(64) std::atomic<uint32_t> space_epoch;  // bumped when space may have been freed
   std::atomic<uint32_t> space_waiters;
-  std::atomic<uint32_t> commit_epoch;              // bumped on every commit
+  std::atomic<uint32_t> commit_epoch;  // bumped on every commit
   std::atomic<uint32_t> commit_waiters;
 
   // --- counters (relaxed: statistics, not synchronization) ---
@@ -196,15 +193,15 @@ struct alignas(64) RingHeader {
   std::atomic<uint64_t> bytes_dropped;
   std::atomic<uint64_t> messages_aborted;
   std::atomic<uint64_t> recoveries;
-  std::atomic<uint64_t> messages_given_way;    // retained messages freed for space
+  std::atomic<uint64_t> messages_given_way;  // retained messages freed for space
   std::atomic<uint64_t> bytes_given_way;
-  std::atomic<uint64_t> messages_kept;         // messages moved to the kept table, ever
-  std::atomic<uint64_t> kept_full;             // times a held message stayed in the window
-                                               // because the kept table was full
+  std::atomic<uint64_t> messages_kept;  // messages moved to the kept table, ever
+  std::atomic<uint64_t> kept_full;      // times a held message stayed in the window
+                                        // because the kept table was full
   // Since 4.1. The bytes the writer wrote in its last lap (the lap's length less the kept
   // messages it went around), written (relaxed, under alloc_mutex) when a reservation wraps
-  // to the next lap; 0 before the first wrap (and in segments of 4.0). How long ago the bytes a reservation gets were last written: the writer's
-  // hint for choosing streaming stores (WriteSlot::cold). A scribbled value changes only how
+  // to the next lap; 0 before the first wrap (and in segments of 4.0). How long ago the bytes a reservation gets were
+  // last written: the writer's hint for choosing streaming stores (WriteSlot::cold). A scribbled value changes only how
   // bytes are copied, never what or where.
   std::atomic<uint64_t> last_lap_bytes;
   std::atomic<uint64_t> reserved_counters[3];  // zero: for later minors of this major
@@ -237,12 +234,8 @@ static_assert(kMaxKeptLimit <= kHolderMask);  // a kept index fits where holders
 
 /// Where the tables and the data start.
 constexpr uint64_t AttachmentsOffset() { return kHeaderBytes; }
-constexpr uint64_t SubscribersOffset() {
-  return AttachmentsOffset() + kMaxAttachments * sizeof(Attachment);
-}
-constexpr uint64_t DescriptorsOffset() {
-  return SubscribersOffset() + kMaxSubscribers * sizeof(Subscriber);
-}
+constexpr uint64_t SubscribersOffset() { return AttachmentsOffset() + kMaxAttachments * sizeof(Attachment); }
+constexpr uint64_t DescriptorsOffset() { return SubscribersOffset() + kMaxSubscribers * sizeof(Subscriber); }
 constexpr uint64_t KeptOffset(uint32_t max_messages) {
   return DescriptorsOffset() + uint64_t{max_messages} * sizeof(MessageDescriptor);
 }

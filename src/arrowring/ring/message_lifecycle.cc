@@ -15,8 +15,7 @@ Status CheckDescriptor(const RingState& ring, const MessageDescriptor& d, uint64
   const uint64_t size = d.size.load(std::memory_order_relaxed);
   auto corrupt = [&](std::string_view field, uint64_t value, std::string_view rule) {
     return Error{Errc::kCorrupt, "ring '" + ring.name + "': message " + std::to_string(seq) + "'s descriptor " +
-                                     std::string(field) + " is " + std::to_string(value) + ", " +
-                                     std::string(rule) +
+                                     std::string(field) + " is " + std::to_string(value) + ", " + std::string(rule) +
                                      " (a process with write access overwrote shared state); the message "
                                      "is skipped, and 'arrowring stat' shows the ring"};
   };
@@ -39,8 +38,8 @@ Error Stale(const RingState& ring, const Handle& handle, std::string_view why) {
 }
 
 // --- WriteSlot ---------------------------------------------------------------------------
-WriteSlot::WriteSlot(std::shared_ptr<RingState> ring, uint64_t seq, std::span<std::byte> data,
-                     uint64_t requested, bool cold)
+WriteSlot::WriteSlot(std::shared_ptr<RingState> ring, uint64_t seq, std::span<std::byte> data, uint64_t requested,
+                     bool cold)
     : ring_(std::move(ring)), seq_(seq), data_(data), requested_(requested), cold_(cold) {}
 WriteSlot::WriteSlot(WriteSlot&& other) noexcept
     : ring_(std::move(other.ring_)),
@@ -61,14 +60,13 @@ WriteSlot& WriteSlot::operator=(WriteSlot&& other) noexcept {
 }
 WriteSlot::~WriteSlot() { Abort(); }
 
-Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
-                                 std::chrono::seconds delivery_ttl) {
+Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries, std::chrono::seconds delivery_ttl) {
   if (!ring_) return Error{Errc::kBadState, "commit on a write slot that was moved from or already finished"};
   if (auto process = CheckProcess(*ring_); !process) return process.error();
   if (bytes_used == 0 || bytes_used > requested_) {
-    return Error{Errc::kInvalidArgument, "commit of " + std::to_string(bytes_used) +
-                                             " bytes into a slot of " + std::to_string(requested_) +
-                                             " bytes; commit 1 to " + std::to_string(requested_)};
+    return Error{Errc::kInvalidArgument, "commit of " + std::to_string(bytes_used) + " bytes into a slot of " +
+                                             std::to_string(requested_) + " bytes; commit 1 to " +
+                                             std::to_string(requested_)};
   }
   RingState& ring = *ring_;
   RingHeader& h = *ring.header;
@@ -76,10 +74,10 @@ Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
   d.size.store(bytes_used, std::memory_order_relaxed);
   // A retaining ring keeps what nobody owes anything to: kRetained instead of "done".
   d.pending.store(deliveries == 0 && ring.retain ? layout::kRetained : deliveries, std::memory_order_relaxed);
-  const uint64_t deadline = deliveries == kUntilDropped
-                                ? UINT32_MAX
-                                : uint64_t{sys::MonotonicSeconds()} +
-                                      static_cast<uint64_t>(std::max<int64_t>(0, delivery_ttl.count()));
+  const uint64_t deadline =
+      deliveries == kUntilDropped
+          ? UINT32_MAX
+          : uint64_t{sys::MonotonicSeconds()} + static_cast<uint64_t>(std::max<int64_t>(0, delivery_ttl.count()));
   d.pending_deadline_s.store(static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX)),
                              std::memory_order_relaxed);
   d.commit_ns.store(sys::RealtimeNs(), std::memory_order_relaxed);
@@ -92,12 +90,10 @@ Result<Handle> WriteSlot::Commit(uint64_t bytes_used, uint32_t deliveries,
   d.writer.store(0, std::memory_order_relaxed);
   ring.self().write_refs.fetch_sub(1, std::memory_order_relaxed);
   ring.self().write_bytes.fetch_sub(data_.size(), std::memory_order_relaxed);
-  const Handle handle{h.ring_id, seq_,
-                      d.begin.load(std::memory_order_relaxed) % ring.capacity, bytes_used};
+  const Handle handle{h.ring_id, seq_, d.begin.load(std::memory_order_relaxed) % ring.capacity, bytes_used};
   ring_.reset();
   if (!committed) {
-    return Error{Errc::kStaleHandle, "message " + std::to_string(seq_) +
-                                         " was aborted by recovery before its commit"};
+    return Error{Errc::kStaleHandle, "message " + std::to_string(seq_) + " was aborted by recovery before its commit"};
   }
   h.messages_written.fetch_add(1, std::memory_order_relaxed);
   h.bytes_written.fetch_add(bytes_used, std::memory_order_relaxed);
@@ -133,8 +129,7 @@ void WriteSlot::Abort() {
 }
 
 // --- ReadSlot ----------------------------------------------------------------------------
-ReadSlot::ReadSlot(std::shared_ptr<RingState> ring, Handle handle, std::span<const std::byte> data,
-                   uint64_t commit_ns)
+ReadSlot::ReadSlot(std::shared_ptr<RingState> ring, Handle handle, std::span<const std::byte> data, uint64_t commit_ns)
     : ring_(std::move(ring)), handle_(handle), data_(data), commit_ns_(commit_ns) {}
 ReadSlot::ReadSlot(ReadSlot&& other) noexcept
     : ring_(std::move(other.ring_)), handle_(other.handle_), data_(other.data_), commit_ns_(other.commit_ns_) {}
@@ -194,9 +189,9 @@ Result<ReadSlot> Ring::AcquireSequence(uint64_t seq, uint64_t length) {
                                          "' is not committed: not yet, or freed (or dropped) since"};
   }
   if (length > handle->size) {
-    return Error{Errc::kInvalidArgument, "message " + std::to_string(seq) + " of ring '" + state_->name +
-                                             "' holds " + std::to_string(handle->size) + " bytes; " +
-                                             std::to_string(length) + " were asked for"};
+    return Error{Errc::kInvalidArgument, "message " + std::to_string(seq) + " of ring '" + state_->name + "' holds " +
+                                             std::to_string(handle->size) + " bytes; " + std::to_string(length) +
+                                             " were asked for"};
   }
   return AcquireFor(*handle, kThroughHandle, length == 0 ? handle->size : length);
 }
@@ -237,12 +232,12 @@ Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t
   if (handle.ring_id != h.ring_id) {
     char id[20];
     std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(h.ring_id));
-    return Error{Errc::kWrongRing, "handle " + handle.ToString() + " names another ring than '" +
-                                       ring.name + "' (id " + id + ")"};
+    return Error{Errc::kWrongRing,
+                 "handle " + handle.ToString() + " names another ring than '" + ring.name + "' (id " + id + ")"};
   }
   if (handle.sequence >= h.next_seq.load(std::memory_order_acquire)) {  // SYNC POINT next-seq (acquire)
-    return Error{Errc::kInvalidArgument, "handle " + handle.ToString() +
-                                             " names a message this ring has not allocated yet"};
+    return Error{Errc::kInvalidArgument,
+                 "handle " + handle.ToString() + " names a message this ring has not allocated yet"};
   }
   std::lock_guard lock(ring.local_mutex);
   auto& count = ring.local_refs[handle.sequence];
@@ -357,7 +352,7 @@ uint32_t Ring::WaitForCommit(uint32_t seen_epoch, std::chrono::nanoseconds timeo
   h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
   sys::FutexWait(&h.commit_epoch, seen_epoch, timeout);
   h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
-  return h.commit_epoch.load(std::memory_order_seq_cst);  // SYNC POINT commit-epoch (seq_cst)
+  return h.commit_epoch.load(std::memory_order_seq_cst);     // SYNC POINT commit-epoch (seq_cst)
 }
 
 void Ring::WakeCommitWaiters() const {

@@ -17,12 +17,12 @@
 namespace arrowring {
 namespace {
 
+using testing::CommitUntilDropped;
 using testing::HasRoomFor;
 using testing::HeapRing;
+using testing::kKiB;
 using testing::MustAllocate;
 using testing::Publish;
-using testing::CommitUntilDropped;
-using testing::kKiB;
 using namespace std::chrono_literals;
 
 TEST(MessageLifecycle, CommittedBytesAreReadThroughTheHandle) {
@@ -87,7 +87,10 @@ TEST(MessageLifecycle, MovedSlotsKeepOneOwner) {
 TEST(MessageLifecycle, ReleasedMessageHandleBecomesStaleOnceSpaceIsReused) {
   Ring ring = HeapRing(64 * kKiB);
   Handle handle = Publish(ring, 4 * kKiB, 0xAA);
-  { auto read = ring.Acquire(handle); ASSERT_TRUE(read.ok()); }  // The one delivery: freed.
+  {
+    auto read = ring.Acquire(handle);
+    ASSERT_TRUE(read.ok());
+  }  // The one delivery: freed.
   // Reuse all of the space with other bytes.
   Handle other = Publish(ring, 64 * kKiB, 0x55, 1);
   auto stale = ring.Acquire(handle);
@@ -114,9 +117,15 @@ TEST(MessageLifecycle, HoldingAReadSlotKeepsItsSpaceUntilReleased) {
 TEST(MessageLifecycle, MessageWaitsForAllOfItsDeliveries) {
   Ring ring = HeapRing(64 * kKiB);
   Handle handle = Publish(ring, 40 * kKiB, 3, /*deliveries=*/2);
-  { auto read = ring.Acquire(handle); ASSERT_TRUE(read.ok()); }
+  {
+    auto read = ring.Acquire(handle);
+    ASSERT_TRUE(read.ok());
+  }
   EXPECT_FALSE(HasRoomFor(ring, 40 * kKiB)) << "one delivery is still due";
-  { auto read = ring.Acquire(handle); ASSERT_TRUE(read.ok()); }
+  {
+    auto read = ring.Acquire(handle);
+    ASSERT_TRUE(read.ok());
+  }
   EXPECT_TRUE(HasRoomFor(ring, 40 * kKiB));
 }
 
@@ -231,8 +240,7 @@ TEST(AcquireSequence, ViewsAndCountsTheLengthAskedFor) {
   EXPECT_EQ(ring.AcquireSequence(seq + 1).error().code, Errc::kStaleHandle) << "not allocated yet";
   auto writing = ring.TryAllocate(10);
   ASSERT_TRUE(writing.ok() && writing->has_value());
-  EXPECT_EQ(ring.AcquireSequence((*writing)->sequence()).error().code, Errc::kStaleHandle)
-      << "still being written";
+  EXPECT_EQ(ring.AcquireSequence((*writing)->sequence()).error().code, Errc::kStaleHandle) << "still being written";
 }
 
 TEST(Duplicate, KeepsTheMessageAfterTheOriginalIsReleasedAndCountsNothing) {

@@ -41,15 +41,14 @@ RecoveryReport RecoverLocked(RingState& ring) {
     for (uint64_t seq = head; seq < next; ++seq) {
       MessageDescriptor& d = ring.descriptor(seq);
       uint64_t word = d.state.load(std::memory_order_acquire);  // SYNC POINT message-release (acquire)
-      while (StateOf(word) != MessageState::kKept) {  // kKept: its holders are in the kept table
+      while (StateOf(word) != MessageState::kKept) {            // kKept: its holders are in the kept table
         uint64_t desired = word;
         bool released = false, aborted = false;
         if (HoldersOf(word) & bit) {
           desired &= ~bit;
           released = true;
         }
-        if (StateOf(word) == MessageState::kWriting &&
-            d.writer.load(std::memory_order_relaxed) == i + 1) {
+        if (StateOf(word) == MessageState::kWriting && d.writer.load(std::memory_order_relaxed) == i + 1) {
           desired = PackState(TagOf(word), MessageState::kFree, 0);
           aborted = true;
         }
@@ -103,10 +102,8 @@ Result<uint32_t> ClaimAttachment(RingState& ring) {
     for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
       uint64_t expected = 0;
       // SYNC POINT attachment-pid (acq_rel RMW)
-      if (ring.attachments[i].pid.compare_exchange_strong(expected, ring.pid,
-                                                          std::memory_order_acq_rel)) {
-        ring.attachments[i].start_time.store(sys::ProcessStartTime(ring.pid),
-                                             std::memory_order_relaxed);
+      if (ring.attachments[i].pid.compare_exchange_strong(expected, ring.pid, std::memory_order_acq_rel)) {
+        ring.attachments[i].start_time.store(sys::ProcessStartTime(ring.pid), std::memory_order_relaxed);
         return i;
       }
     }
@@ -116,9 +113,9 @@ Result<uint32_t> ClaimAttachment(RingState& ring) {
     if (!lock.ok()) return lock.error();
     RecoverLocked(ring);
   }
-  return Error{Errc::kTooManyAttachments,
-               "all " + std::to_string(layout::kMaxAttachments) + " attachment slots of ring '" +
-                   ring.name + "' are held by live processes; detach some first"};
+  return Error{Errc::kTooManyAttachments, "all " + std::to_string(layout::kMaxAttachments) +
+                                              " attachment slots of ring '" + ring.name +
+                                              "' are held by live processes; detach some first"};
 }
 
 std::shared_ptr<RingState> MakeState(std::span<std::byte> memory, std::shared_ptr<void> keep_alive) {
@@ -145,8 +142,7 @@ std::shared_ptr<RingState> MakeState(std::span<std::byte> memory, std::shared_pt
 
 }  // namespace
 
-Result<std::shared_ptr<RingState>> AttachState(std::span<std::byte> memory,
-                                               std::shared_ptr<void> keep_alive) {
+Result<std::shared_ptr<RingState>> AttachState(std::span<std::byte> memory, std::shared_ptr<void> keep_alive) {
   auto state = MakeState(memory, std::move(keep_alive));
   auto index = ClaimAttachment(*state);
   if (!index) return index.error();  // attachment == kMaxAttachments: nothing to free.

@@ -63,8 +63,7 @@ Result<Policy> ParsePolicy(std::string_view name) {
   if (name == "block") return Policy::kBlock;
   if (name == "fail") return Policy::kFail;
   if (name == "drop-oldest") return Policy::kDropOldest;
-  return Error{Errc::kInvalidArgument,
-               "unknown policy '" + std::string(name) + "'; use block, fail or drop-oldest"};
+  return Error{Errc::kInvalidArgument, "unknown policy '" + std::string(name) + "'; use block, fail or drop-oldest"};
 }
 
 // --- Ring --------------------------------------------------------------------------------
@@ -72,8 +71,7 @@ Ring::Ring(std::shared_ptr<RingState> state) : state_(std::move(state)) {}
 
 Result<uint64_t> Ring::RequiredBytes(uint64_t capacity, const RingOptions& options) {
   if (capacity == 0 || capacity > (uint64_t{1} << 44)) {
-    return Error{Errc::kInvalidArgument, "ring capacity must be 1 byte to 16 TiB, got " +
-                                             std::to_string(capacity)};
+    return Error{Errc::kInvalidArgument, "ring capacity must be 1 byte to 16 TiB, got " + std::to_string(capacity)};
   }
   const uint64_t data = RoundUp(capacity, layout::kPageBytes);
   uint64_t messages = options.max_messages;
@@ -82,27 +80,26 @@ Result<uint64_t> Ring::RequiredBytes(uint64_t capacity, const RingOptions& optio
     return Error{Errc::kInvalidArgument, "max_messages is at most 16777216"};
   }
   if (KeptEntries(options) > layout::kMaxKeptLimit) {
-    return Error{Errc::kInvalidArgument, "max_kept is at most " + std::to_string(layout::kMaxKeptLimit) +
-                                             ", got " + std::to_string(options.max_kept)};
+    return Error{Errc::kInvalidArgument, "max_kept is at most " + std::to_string(layout::kMaxKeptLimit) + ", got " +
+                                             std::to_string(options.max_kept)};
   }
   return layout::TotalBytes(data, RoundUpPowerOfTwo(messages), KeptEntries(options));
 }
 
-Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOptions options,
-                          std::string_view name, std::shared_ptr<void> keep_alive) {
+Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOptions options, std::string_view name,
+                          std::shared_ptr<void> keep_alive) {
   auto required = RequiredBytes(capacity, options);
   if (!required) return required.error();
   if (memory.size() != *required || reinterpret_cast<uintptr_t>(memory.data()) % 64 != 0) {
-    return Error{Errc::kInvalidArgument,
-                 "a ring of capacity " + std::to_string(capacity) + " needs " +
-                     std::to_string(*required) + " bytes at a 64-byte aligned address; got " +
-                     std::to_string(memory.size())};
+    return Error{Errc::kInvalidArgument, "a ring of capacity " + std::to_string(capacity) + " needs " +
+                                             std::to_string(*required) + " bytes at a 64-byte aligned address; got " +
+                                             std::to_string(memory.size())};
   }
   if (options.policy > Policy::kDropOldest) return Error{Errc::kInvalidArgument, "unknown policy"};
   if (name.size() > layout::kMaxNameLength) return Error{Errc::kInvalidArgument, "name too long"};
   const uint64_t data = RoundUp(capacity, layout::kPageBytes);
-  const auto limit = static_cast<uint32_t>(
-      options.max_messages ? options.max_messages : std::clamp<uint64_t>(data / 4096, 64, 65536));
+  const auto limit =
+      static_cast<uint32_t>(options.max_messages ? options.max_messages : std::clamp<uint64_t>(data / 4096, 64, 65536));
   const uint32_t messages = RoundUpPowerOfTwo(limit);
   const uint32_t kept = KeptEntries(options);
 
@@ -153,8 +150,8 @@ Result<Ring> Ring::Format(std::span<std::byte> memory, uint64_t capacity, RingOp
 
 Result<Ring> Ring::Open(std::span<std::byte> memory, std::shared_ptr<void> keep_alive) {
   if (memory.size() < layout::kHeaderBytes) {
-    return Error{Errc::kIncompatible, "memory of " + std::to_string(memory.size()) +
-                                          " bytes cannot hold an arrowring header (4096 bytes)"};
+    return Error{Errc::kIncompatible,
+                 "memory of " + std::to_string(memory.size()) + " bytes cannot hold an arrowring header (4096 bytes)"};
   }
   const auto& header = *reinterpret_cast<const RingHeader*>(memory.data());
   if (auto checked = CheckHeader(header, memory.size()); !checked) return checked.error();
@@ -201,8 +198,7 @@ Result<std::string> Ring::Find(uint64_t ring_id) {
     alignas(RingHeader) std::byte storage[sizeof(RingHeader)];
     std::memcpy(storage, prefix->data(), sizeof storage);
     const auto& header = *reinterpret_cast<const RingHeader*>(storage);
-    if (header.magic == layout::kMagic &&
-        layout::LayoutMajor(header.layout_version) == layout::kLayoutMajor &&
+    if (header.magic == layout::kMagic && layout::LayoutMajor(header.layout_version) == layout::kLayoutMajor &&
         header.ring_id == ring_id) {
       return name;
     }
@@ -218,11 +214,9 @@ Status Ring::Unlink(std::string_view name) { return MappedSegment::Unlink(name);
 
 std::span<const std::byte> Ring::data_region() const { return {state_->data, state_->capacity}; }
 
-
 const std::string& Ring::name() const { return state_->name; }
 uint64_t Ring::ring_id() const { return state_->header->ring_id; }
 uint64_t Ring::capacity() const { return state_->capacity; }
 Policy Ring::policy() const { return static_cast<Policy>(state_->header->policy); }
-
 
 }  // namespace arrowring

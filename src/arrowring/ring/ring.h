@@ -97,7 +97,7 @@ struct RingStats {
   uint64_t committed_bytes = 0;  // reserved by committed messages not yet reclaimed
   uint64_t writing_messages = 0;
   uint64_t committed_messages = 0;
-  uint64_t free_messages = 0;    // descriptors available
+  uint64_t free_messages = 0;  // descriptors available
   uint64_t high_water_bytes = 0;
   // Messages readers keep outside the sequence window (kept tables), and their reserved bytes.
   uint64_t kept_messages = 0;
@@ -115,8 +115,8 @@ struct RingStats {
   uint64_t messages_dropped = 0, bytes_dropped = 0;
   uint64_t messages_aborted = 0;
   uint64_t messages_given_way = 0, bytes_given_way = 0;  // retained messages freed for space
-  uint64_t messages_kept_total = 0;  // messages ever moved out of the window, kept by readers
-  uint64_t kept_full = 0;            // allocations that found the kept table full
+  uint64_t messages_kept_total = 0;                      // messages ever moved out of the window, kept by readers
+  uint64_t kept_full = 0;                                // allocations that found the kept table full
   struct Holder {
     uint64_t pid;
     bool alive;
@@ -128,7 +128,7 @@ struct RingStats {
   std::vector<Holder> holders;  // every attachment with its outstanding references
   struct SubscriberInfo {
     std::string name;
-    uint64_t pid;       // of the attachment that owns it
+    uint64_t pid;  // of the attachment that owns it
     bool alive;
     uint64_t lag;       // messages allocated that it has not looked at yet
     uint64_t received;  // messages it took
@@ -140,10 +140,10 @@ struct RingStats {
 /// What recover() reclaimed from attachments whose process is gone.
 struct RecoveryReport {
   std::vector<uint64_t> dead_pids;
-  uint64_t aborted_writes = 0;        // uncommitted messages of dead writers, freed
-  uint64_t released_references = 0;   // read references dead readers held, released
-  uint64_t reclaimed_bytes = 0;       // space returned to the ring by this recovery
-  uint64_t removed_subscribers = 0;   // subscribers of dead processes, unregistered
+  uint64_t aborted_writes = 0;       // uncommitted messages of dead writers, freed
+  uint64_t released_references = 0;  // read references dead readers held, released
+  uint64_t reclaimed_bytes = 0;      // space returned to the ring by this recovery
+  uint64_t removed_subscribers = 0;  // subscribers of dead processes, unregistered
   bool empty() const { return dead_pids.empty(); }
 };
 
@@ -188,8 +188,7 @@ class WriteSlot {
 
  private:
   friend class Ring;
-  WriteSlot(std::shared_ptr<RingState> ring, uint64_t seq, std::span<std::byte> data,
-            uint64_t requested, bool cold);
+  WriteSlot(std::shared_ptr<RingState> ring, uint64_t seq, std::span<std::byte> data, uint64_t requested, bool cold);
   std::shared_ptr<RingState> ring_;
   uint64_t seq_ = 0;
   std::span<std::byte> data_;
@@ -222,8 +221,7 @@ class ReadSlot {
 
  private:
   friend class Ring;
-  ReadSlot(std::shared_ptr<RingState> ring, Handle handle, std::span<const std::byte> data,
-           uint64_t commit_ns);
+  ReadSlot(std::shared_ptr<RingState> ring, Handle handle, std::span<const std::byte> data, uint64_t commit_ns);
   std::shared_ptr<RingState> ring_;
   Handle handle_;
   std::span<const std::byte> data_;
@@ -293,12 +291,10 @@ class Ring {
   static Result<uint64_t> RequiredBytes(uint64_t capacity, const RingOptions& options = {});
   /// Formats `memory` (64-byte aligned, RequiredBytes long) as a new empty ring and attaches.
   /// `keep_alive` is held as long as the ring or any of its slots is.
-  static Result<Ring> Format(std::span<std::byte> memory, uint64_t capacity,
-                             RingOptions options = {}, std::string_view name = "",
-                             std::shared_ptr<void> keep_alive = nullptr);
+  static Result<Ring> Format(std::span<std::byte> memory, uint64_t capacity, RingOptions options = {},
+                             std::string_view name = "", std::shared_ptr<void> keep_alive = nullptr);
   /// Attaches to a ring already formatted in `memory`, refusing a mismatched header.
   static Result<Ring> Open(std::span<std::byte> memory, std::shared_ptr<void> keep_alive = nullptr);
-
 
   // --- writing ---------------------------------------------------------------------------
   /// Reserves `size` contiguous bytes (1 ≤ size ≤ max_message_size()). Empty when there is

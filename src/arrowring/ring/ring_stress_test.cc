@@ -35,11 +35,17 @@ bool Verify(std::span<const std::byte> bytes) {
 class HandleQueue {
  public:
   void Push(Handle handle) {
-    { std::lock_guard lock(mutex_); queue_.push_back(handle); }
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(handle);
+    }
     ready_.notify_one();
   }
   void Close() {
-    { std::lock_guard lock(mutex_); closed_ = true; }
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
     ready_.notify_all();
   }
   std::optional<Handle> Pop() {
@@ -115,9 +121,7 @@ void RunStress(Policy policy, int writers, int readers, int messages_per_writer)
 
 TEST(RingStress, BlockPolicyDeliversEveryMessageIntact) { RunStress(Policy::kBlock, 3, 3, 1500); }
 
-TEST(RingStress, DropOldestCountsEveryMessageItDoesNotDeliver) {
-  RunStress(Policy::kDropOldest, 3, 1, 1500);
-}
+TEST(RingStress, DropOldestCountsEveryMessageItDoesNotDeliver) { RunStress(Policy::kDropOldest, 3, 1, 1500); }
 
 // Fan-out under contention: publishers and subscribers on their own threads, block policy.
 void RunSubscriberStress(Policy policy) {
@@ -161,9 +165,7 @@ void RunSubscriberStress(Policy policy) {
 }
 
 TEST(RingStress, SubscribersOnThreadsReceiveEveryMessageUnderBlock) { RunSubscriberStress(Policy::kBlock); }
-TEST(RingStress, SubscribersOnThreadsCountEveryDropUnderDropOldest) {
-  RunSubscriberStress(Policy::kDropOldest);
-}
+TEST(RingStress, SubscribersOnThreadsCountEveryDropUnderDropOldest) { RunSubscriberStress(Policy::kDropOldest); }
 
 TEST(RingStress, ManyThreadsShareOneMessage) {
   Ring ring = testing::HeapRing(64 * 1024);
@@ -173,7 +175,11 @@ TEST(RingStress, ManyThreadsShareOneMessage) {
   auto handle = (*slot)->Commit(1000, 0);
   ASSERT_TRUE(handle.ok());
   std::vector<ReadSlot> held;
-  { auto first = ring.Acquire(*handle); ASSERT_TRUE(first.ok()); held.push_back(std::move(*first)); }
+  {
+    auto first = ring.Acquire(*handle);
+    ASSERT_TRUE(first.ok());
+    held.push_back(std::move(*first));
+  }
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
   for (int t = 0; t < 4; ++t) {

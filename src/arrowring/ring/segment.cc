@@ -25,12 +25,11 @@ std::string ErrnoText(int error) { return std::strerror(error); }
 Error OpenError(std::string_view name, int error, std::string_view verb) {
   switch (error) {
     case ENOENT:
-      return {Errc::kNotFound, "no ring named '" + std::string(name) +
-                                   "' (no /dev/shm" + SegmentName(name) +
+      return {Errc::kNotFound, "no ring named '" + std::string(name) + "' (no /dev/shm" + SegmentName(name) +
                                    "); create it first, or check the name with `arrowring ls`"};
     case EEXIST:
-      return {Errc::kAlreadyExists, "a ring named '" + std::string(name) +
-                                        "' already exists; attach to it, or remove it first"};
+      return {Errc::kAlreadyExists,
+              "a ring named '" + std::string(name) + "' already exists; attach to it, or remove it first"};
     case EACCES:
     case EPERM:
       return {Errc::kPermissionDenied,
@@ -39,12 +38,10 @@ Error OpenError(std::string_view name, int error, std::string_view verb) {
     case ENOSPC:
     case ENOMEM:
     case EFBIG:
-      return {Errc::kNoSpace, "not enough shared memory to " + std::string(verb) + " ring '" +
-                                  std::string(name) + "': " + ErrnoText(error) +
-                                  " (check `df -h /dev/shm`; containers need --shm-size)"};
+      return {Errc::kNoSpace, "not enough shared memory to " + std::string(verb) + " ring '" + std::string(name) +
+                                  "': " + ErrnoText(error) + " (check `df -h /dev/shm`; containers need --shm-size)"};
     default:
-      return {Errc::kSystem, "cannot " + std::string(verb) + " ring '" + std::string(name) +
-                                 "': " + ErrnoText(error)};
+      return {Errc::kSystem, "cannot " + std::string(verb) + " ring '" + std::string(name) + "': " + ErrnoText(error)};
   }
 }
 
@@ -52,8 +49,7 @@ Error OpenError(std::string_view name, int error, std::string_view verb) {
 
 Status ValidateRingName(std::string_view name) {
   if (name.empty() || name.size() > layout::kMaxNameLength) {
-    return Error{Errc::kInvalidArgument, "a ring name has 1 to 200 bytes, got " +
-                                             std::to_string(name.size())};
+    return Error{Errc::kInvalidArgument, "a ring name has 1 to 200 bytes, got " + std::to_string(name.size())};
   }
   if (name == "." || name == "..") {
     return Error{Errc::kInvalidArgument, "'" + std::string(name) + "' is not a valid ring name"};
@@ -70,9 +66,8 @@ Status ValidateRingName(std::string_view name) {
       } else {
         std::snprintf(shown, sizeof shown, "\\x%02x", byte);
       }
-      return Error{Errc::kInvalidArgument,
-                   "ring name '" + std::string(name.substr(0, 60)) + "' contains '" + shown +
-                       "'; a ring name may hold any character but '/' and control characters"};
+      return Error{Errc::kInvalidArgument, "ring name '" + std::string(name.substr(0, 60)) + "' contains '" + shown +
+                                               "'; a ring name may hold any character but '/' and control characters"};
     }
   }
   return Ok();
@@ -80,8 +75,7 @@ Status ValidateRingName(std::string_view name) {
 
 std::string SegmentName(std::string_view name) { return "/" + std::string(kPrefix) + std::string(name); }
 
-Result<std::shared_ptr<MappedSegment>> MappedSegment::Create(std::string_view name,
-                                                             uint64_t bytes, uint32_t mode) {
+Result<std::shared_ptr<MappedSegment>> MappedSegment::Create(std::string_view name, uint64_t bytes, uint32_t mode) {
   if (auto valid = ValidateRingName(name); !valid) return valid.error();
   if (mode != 0600 && mode != 0660) {
     return Error{Errc::kInvalidArgument, "ring mode must be 0600 or 0660"};
@@ -125,7 +119,8 @@ Status MappedSegment::Prefault() const {
 }
 
 Status MappedSegment::Publish(std::string_view name) {
-  if (pending_.empty()) return Error{Errc::kBadState, "segment of ring '" + std::string(name) + "' was published already"};
+  if (pending_.empty())
+    return Error{Errc::kBadState, "segment of ring '" + std::string(name) + "' was published already"};
   const std::string from = "/dev/shm" + pending_, to = "/dev/shm" + SegmentName(name);
   // RENAME_NOREPLACE: the create-if-absent of O_EXCL, now that the ring is complete.
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
@@ -135,8 +130,7 @@ Status MappedSegment::Publish(std::string_view name) {
   return Ok();
 }
 
-Result<std::shared_ptr<MappedSegment>> MappedSegment::Open(std::string_view name,
-                                                           uint64_t min_bytes) {
+Result<std::shared_ptr<MappedSegment>> MappedSegment::Open(std::string_view name, uint64_t min_bytes) {
   if (auto valid = ValidateRingName(name); !valid) return valid.error();
   const std::string segment = SegmentName(name);
   const int fd = ::shm_open(segment.c_str(), O_RDWR | O_CLOEXEC, 0);
@@ -151,8 +145,7 @@ Result<std::shared_ptr<MappedSegment>> MappedSegment::Open(std::string_view name
   if (size < min_bytes) {
     ::close(fd);
     return Error{Errc::kIncompatible, "/dev/shm" + segment + " is " + std::to_string(size) +
-                                          " bytes, smaller than an arrowring header (" +
-                                          std::to_string(min_bytes) +
+                                          " bytes, smaller than an arrowring header (" + std::to_string(min_bytes) +
                                           " bytes): not an arrowring ring, or a truncated one"};
   }
   void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

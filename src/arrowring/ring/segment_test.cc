@@ -51,8 +51,8 @@ TEST(RingName, AcceptsEveryNameSharedMemoryAcceptsButSlashAndControlCharacters) 
   EXPECT_TRUE(ValidateRingName("ring_q1+Zr8K0xW2vY3b4c5d6eA==").ok());
   EXPECT_TRUE(ValidateRingName("sp ace, (parens) #1 ~!@$%^&*[]{}|;:'\"<>?,`").ok());
   EXPECT_TRUE(ValidateRingName("\xc3\xbcmlaut").ok());  // UTF-8
-  for (std::string bad : {std::string(), std::string(201, 'x'), std::string("a/b"), std::string(".."),
-                          std::string("."), std::string("new\nline"), std::string("del\x7f")}) {
+  for (std::string bad : {std::string(), std::string(201, 'x'), std::string("a/b"), std::string(".."), std::string("."),
+                          std::string("new\nline"), std::string("del\x7f")}) {
     auto status = ValidateRingName(bad);
     ASSERT_FALSE(status.ok()) << bad;
     EXPECT_EQ(status.error().code, Errc::kInvalidArgument);

@@ -45,8 +45,7 @@ inline constexpr std::chrono::nanoseconds kMaxSpinLimit = std::chrono::seconds(1
 /// commit time of the message it ended with through Observe().
 class SpinBudget {
  public:
-  explicit SpinBudget(SpinPolicy policy = SpinPolicy::None())
-      : policy_(policy), budget_(policy.limit) {}
+  explicit SpinBudget(SpinPolicy policy = SpinPolicy::None()) : policy_(policy), budget_(policy.limit) {}
 
   /// How long the next wait may poll before it sleeps.
   std::chrono::nanoseconds budget() const { return budget_; }

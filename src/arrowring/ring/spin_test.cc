@@ -46,9 +46,7 @@ TEST(SpinBudget, AFixedPolicyAlwaysPollsTheWholeLimit) {
   EXPECT_EQ(budget.budget(), nanoseconds(32'000));
 }
 
-TEST(SpinPolicy, NonePollsNever) {
-  EXPECT_EQ(SpinBudget(SpinPolicy::None()).budget(), nanoseconds(0));
-}
+TEST(SpinPolicy, NonePollsNever) { EXPECT_EQ(SpinBudget(SpinPolicy::None()).budget(), nanoseconds(0)); }
 
 TEST(SpinPolicy, DefaultPollsOnlyWhenSeveralCpusAreOnline) {
   const SpinPolicy policy = SpinPolicy::Default();

@@ -1,9 +1,9 @@
 // Ring::Stats: a snapshot of occupancy, counters, subscribers and holders, read lock-free.
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <utility>
 #include <vector>
-#include <cstring>
 
 #include "arrowring/ring/internal/ring_state_internal.h"
 
@@ -81,19 +81,17 @@ RingStats Ring::Stats() const {
     const Attachment& a = ring.attachments[owner - 1];
     const uint64_t pid = a.pid.load(std::memory_order_acquire);  // SYNC POINT attachment-pid (acquire)
     const uint64_t cursor = entry.cursor.load(std::memory_order_relaxed);
-    stats.subscribers.push_back(
-        {std::string(entry.name, strnlen(entry.name, layout::kMaxSubscriberNameLength)), pid,
-         pid != 0 && sys::ProcessAlive(pid, a.start_time.load(std::memory_order_relaxed)),
-         next > cursor ? next - cursor : 0, entry.received.load(std::memory_order_relaxed),
-         entry.missed.load(std::memory_order_relaxed)});
+    stats.subscribers.push_back({std::string(entry.name, strnlen(entry.name, layout::kMaxSubscriberNameLength)), pid,
+                                 pid != 0 && sys::ProcessAlive(pid, a.start_time.load(std::memory_order_relaxed)),
+                                 next > cursor ? next - cursor : 0, entry.received.load(std::memory_order_relaxed),
+                                 entry.missed.load(std::memory_order_relaxed)});
   }
   for (uint32_t i = 0; i < layout::kMaxAttachments; ++i) {
     const Attachment& a = ring.attachments[i];
     const uint64_t pid = a.pid.load(std::memory_order_acquire);  // SYNC POINT attachment-pid (acquire)
     if (pid == 0) continue;
     stats.holders.push_back({pid, sys::ProcessAlive(pid, a.start_time.load(std::memory_order_relaxed)),
-                             a.write_refs.load(std::memory_order_relaxed),
-                             a.read_refs.load(std::memory_order_relaxed),
+                             a.write_refs.load(std::memory_order_relaxed), a.read_refs.load(std::memory_order_relaxed),
                              a.write_bytes.load(std::memory_order_relaxed),
                              a.read_bytes.load(std::memory_order_relaxed), kept_by_attachment[i].first,
                              kept_by_attachment[i].second});

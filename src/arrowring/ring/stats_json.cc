@@ -77,8 +77,8 @@ std::string StatsJson(const RingStats& s) {
       if (count == 0) return;
       out += first ? "" : ", ";
       first = false;
-      out += "{" + field("pid", h.pid) + ", \"alive\": " + (h.alive ? "true" : "false") +
-             ", \"kind\": \"" + kind + "\", " + field("bytes", bytes) + ", " + field("count", count) + "}";
+      out += "{" + field("pid", h.pid) + ", \"alive\": " + (h.alive ? "true" : "false") + ", \"kind\": \"" + kind +
+             "\", " + field("bytes", bytes) + ", " + field("count", count) + "}";
     };
     holder("write", h.write_bytes, h.write_slots);
     holder("read", h.read_bytes, h.read_messages);
@@ -89,9 +89,9 @@ std::string StatsJson(const RingStats& s) {
   for (const auto& sub : s.subscribers) {
     out += first ? "" : ", ";
     first = false;
-    out += "{\"name\": " + JsonString(sub.name) + ", " + field("lag", sub.lag) + ", " +
-           field("missed", sub.missed) + ", " + field("received", sub.received) + ", " +
-           field("pid", sub.pid) + ", \"alive\": " + (sub.alive ? "true" : "false") + "}";
+    out += "{\"name\": " + JsonString(sub.name) + ", " + field("lag", sub.lag) + ", " + field("missed", sub.missed) +
+           ", " + field("received", sub.received) + ", " + field("pid", sub.pid) +
+           ", \"alive\": " + (sub.alive ? "true" : "false") + "}";
   }
   out += "]}";
   return out;

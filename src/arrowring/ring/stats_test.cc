@@ -18,9 +18,9 @@ namespace arrowring {
 namespace {
 
 using testing::HeapRing;
+using testing::kKiB;
 using testing::MustAllocate;
 using testing::Publish;
-using testing::kKiB;
 
 TEST(Stats, StatsCountWritesReadsAndOccupancy) {
   Ring ring = HeapRing(64 * kKiB);

@@ -22,8 +22,7 @@ uint64_t ColdLapBytes() {
 namespace {
 
 // Whole 64-byte lines from a 64-byte aligned destination; the source may be unaligned.
-__attribute__((target("avx2"))) void StreamLinesAvx2(std::byte* destination, const std::byte* source,
-                                                      size_t lines) {
+__attribute__((target("avx2"))) void StreamLinesAvx2(std::byte* destination, const std::byte* source, size_t lines) {
   for (size_t i = 0; i < lines; ++i, destination += 64, source += 64) {
     const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(source));
     const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(source + 32));

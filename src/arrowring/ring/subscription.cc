@@ -1,7 +1,7 @@
 // Subscriptions: joining a ring under a name, the cursor that walks its messages in sequence
 // order, waiting for commits, and leaving.
-#include <algorithm>
 #include <sched.h>
+#include <algorithm>
 
 #include <cstring>
 
@@ -30,13 +30,12 @@ void RemoveSubscriberLocked(RingState& ring, uint32_t index) {
 Result<Subscription> Ring::Subscribe(std::string_view name, SubscribeStart start) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
   const bool portable = std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
   });
   if (!portable || name.empty() || name.size() > layout::kMaxSubscriberNameLength) {
-    return Error{Errc::kInvalidArgument,
-                 "subscriber name '" + std::string(name.substr(0, 100)) +
-                     "' is not 1-80 characters of letters, digits, '.', '_' and '-'"};
+    return Error{Errc::kInvalidArgument, "subscriber name '" + std::string(name.substr(0, 100)) +
+                                             "' is not 1-80 characters of letters, digits, '.', '_' and '-'"};
   }
   RingState& ring = *state_;
   AllocatorLock lock(ring);
@@ -53,9 +52,8 @@ Result<Subscription> Ring::Subscribe(std::string_view name, SubscribeStart start
     }
   }
   if (!free_index) {
-    return Error{Errc::kTooManyAttachments,
-                 "ring '" + ring.name + "' has " + std::to_string(layout::kMaxSubscribers) +
-                     " subscribers already, the most it can have; remove one first"};
+    return Error{Errc::kTooManyAttachments, "ring '" + ring.name + "' has " + std::to_string(layout::kMaxSubscribers) +
+                                                " subscribers already, the most it can have; remove one first"};
   }
   layout::Subscriber& entry = ring.subscribers[*free_index];
   RingHeader& h = *ring.header;
@@ -78,8 +76,11 @@ Result<Subscription> Ring::Subscribe(std::string_view name, SubscribeStart start
 Subscription::Subscription(std::shared_ptr<RingState> ring, uint32_t index, std::string name)
     : ring_(std::move(ring)), index_(index), name_(std::move(name)) {}
 Subscription::Subscription(Subscription&& other) noexcept
-    : ring_(std::move(other.ring_)), index_(other.index_), name_(std::move(other.name_)),
-      reported_missed_(other.reported_missed_), spin_(other.spin_) {}
+    : ring_(std::move(other.ring_)),
+      index_(other.index_),
+      name_(std::move(other.name_)),
+      reported_missed_(other.reported_missed_),
+      spin_(other.spin_) {}
 Subscription& Subscription::operator=(Subscription&& other) noexcept {
   if (this != &other) {
     Leave();
@@ -139,8 +140,8 @@ constexpr std::chrono::microseconds kPollWithoutYielding{10};
 // `yield`: give the CPU away between rounds past kPollWithoutYielding — the shared default;
 // a non-adaptive policy is for a consumer that owns a core, and there a yield only adds its
 // cost to the tail (64-byte spin p99 0.6–0.8 µs without, 13–15 µs with).
-bool PollForChange(const std::atomic<uint32_t>& word, uint32_t seen,
-                   std::chrono::steady_clock::duration budget, bool yield) {
+bool PollForChange(const std::atomic<uint32_t>& word, uint32_t seen, std::chrono::steady_clock::duration budget,
+                   bool yield) {
   if (budget.count() <= 0) return false;
   const auto start = std::chrono::steady_clock::now();
   const auto end = start + budget;
@@ -174,8 +175,8 @@ constexpr std::chrono::seconds kNameCheckInterval{1};
 // kNameCheckInterval per attachment; rings in caller memory have no name to lose.
 std::optional<Error> RingGone(RingState& ring, const std::string& subscriber) {
   if (!ring.named) return std::nullopt;
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   const int64_t last = ring.name_checked_ns.load(std::memory_order_relaxed);
   if (last != 0 && now - last < std::chrono::nanoseconds(kNameCheckInterval).count()) return std::nullopt;
   ring.name_checked_ns.store(now, std::memory_order_relaxed);
@@ -211,7 +212,7 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
   }
   const uint32_t bit = uint32_t{1} << index_;
   const auto start = std::chrono::steady_clock::now();
-  uint64_t wait_start_ns = 0;  // CLOCK_REALTIME when this call first found nothing to take
+  uint64_t wait_start_ns = 0;                      // CLOCK_REALTIME when this call first found nothing to take
   std::chrono::steady_clock::time_point poll_end;  // polling stops here, however often the epoch moves
   constexpr std::chrono::milliseconds kRecoverySlice{50};
   while (true) {
@@ -224,12 +225,13 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
     // Loaded in this order, a sound ring has cursor <= next and head <= next (next only grows);
     // anything else was written by someone scribbling on the segment.
     if (own_cursor > next || head > next) {
-      return Error{Errc::kCorrupt, "ring '" + ring.name + "': " +
-                                       (own_cursor > next ? "subscriber '" + name_ + "' cursor " + std::to_string(own_cursor)
-                                                          : "head_seq " + std::to_string(head)) +
-                                       " lies beyond next_seq " + std::to_string(next) +
-                                       " (a process with write access overwrote shared state); "
-                                       "remove and re-create the ring"};
+      return Error{Errc::kCorrupt,
+                   "ring '" + ring.name + "': " +
+                       (own_cursor > next ? "subscriber '" + name_ + "' cursor " + std::to_string(own_cursor)
+                                          : "head_seq " + std::to_string(head)) +
+                       " lies beyond next_seq " + std::to_string(next) +
+                       " (a process with write access overwrote shared state); "
+                       "remove and re-create the ring"};
     }
     // Messages older than next - M cannot exist (M descriptors): never walk further back.
     const uint64_t descriptors = ring.index_mask + 1;
@@ -260,8 +262,7 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
         ++cursor;
         continue;
       }
-      const Handle handle{h.ring_id, cursor,
-                          d.begin.load(std::memory_order_relaxed) % ring.capacity,
+      const Handle handle{h.ring_id, cursor, d.begin.load(std::memory_order_relaxed) % ring.capacity,
                           d.size.load(std::memory_order_relaxed)};
       auto slot = Ring(ring_).AcquireFor(handle, history ? Ring::kNoDelivery : static_cast<int>(index_), handle.size);
       ++cursor;
@@ -290,8 +291,9 @@ Result<std::optional<Subscription::Delivery>> Subscription::Next(std::chrono::na
     if (wait_start_ns == 0) {
       wait_start_ns = sys::RealtimeNs();
       // Within the timeout, computed without adding a huge timeout to a time point.
-      poll_end = start + waited + (timeout == kWaitForever ? spin_.budget()
-                                                           : std::min<std::chrono::nanoseconds>(spin_.budget(), timeout - waited));
+      poll_end = start + waited +
+                 (timeout == kWaitForever ? spin_.budget()
+                                          : std::min<std::chrono::nanoseconds>(spin_.budget(), timeout - waited));
     }
     if (PollForChange(h.commit_epoch, epoch, poll_end - (start + waited), spin_.policy().adaptive)) continue;
     auto slice = timeout == kWaitForever ? std::chrono::nanoseconds(kRecoverySlice)

@@ -91,7 +91,10 @@ TEST(Subscription, FanOutKeepsAMessageUntilEverySubscriberReleasedIt) {
   Subscription b = *ring.Subscribe("b");
   Publish(ring, 48 * kKiB, 7);
   EXPECT_FALSE(HasRoomFor(ring, 32 * kKiB)) << "nobody took it yet";
-  { auto delivery = Take(a); ASSERT_TRUE(delivery.has_value()); }
+  {
+    auto delivery = Take(a);
+    ASSERT_TRUE(delivery.has_value());
+  }
   EXPECT_FALSE(HasRoomFor(ring, 32 * kKiB)) << "b has not taken it";
   auto held = Take(b);
   ASSERT_TRUE(held.has_value());
@@ -126,7 +129,10 @@ TEST(Subscription, BlockPolicyMakesPublishersWaitForTheSlowest) {
     auto slot = ring.Allocate(64 * kKiB, kWaitForever);
     if (slot.ok()) got = std::move(*slot);
   });
-  { auto delivery = slow.Next(kWaitForever); ASSERT_TRUE(delivery.ok() && delivery->has_value()); }
+  {
+    auto delivery = slow.Next(kWaitForever);
+    ASSERT_TRUE(delivery.ok() && delivery->has_value());
+  }
   publisher.join();
   EXPECT_TRUE(got.has_value());
 }

@@ -59,8 +59,7 @@ bool ProcessAlive(uint64_t pid, uint64_t start_time) {
   return stat.start_time == start_time;
 }
 
-void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
-               std::chrono::nanoseconds timeout) {
+void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected, std::chrono::nanoseconds timeout) {
   struct timespec relative;
   struct timespec* relative_ptr = nullptr;
   if (timeout != std::chrono::nanoseconds::max()) {
@@ -70,13 +69,11 @@ void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
     relative_ptr = &relative;
   }
   // Not FUTEX_PRIVATE_FLAG: waiters and wakers are in different processes.
-  ::syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word), FUTEX_WAIT, expected,
-            relative_ptr, nullptr, 0);
+  ::syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word), FUTEX_WAIT, expected, relative_ptr, nullptr, 0);
 }
 
 void FutexWakeAll(const std::atomic<uint32_t>* word) {
-  ::syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr,
-            nullptr, 0);
+  ::syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
 uint64_t RealtimeNs() {
@@ -96,9 +93,7 @@ uint64_t CurrentPid() { return static_cast<uint64_t>(::getpid()); }
 namespace {
 std::atomic<uint64_t> fork_generation{0};
 const bool fork_handler_installed = [] {
-  return pthread_atfork(nullptr, nullptr, [] {
-           fork_generation.fetch_add(1, std::memory_order_relaxed);
-         }) == 0;
+  return pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); }) == 0;
 }();
 }  // namespace
 

@@ -22,9 +22,7 @@ uint64_t StartTimeByAwk() {
   return std::stoull(field);
 }
 
-TEST(ProcessStartTime, IsFieldTwentyTwoOfProcStat) {
-  EXPECT_EQ(ProcessStartTime(CurrentPid()), StartTimeByAwk());
-}
+TEST(ProcessStartTime, IsFieldTwentyTwoOfProcStat) { EXPECT_EQ(ProcessStartTime(CurrentPid()), StartTimeByAwk()); }
 
 TEST(ProcessStartTime, DoesNotChangeWhileTheProcessGrows) {
   const uint64_t before = ProcessStartTime(CurrentPid());

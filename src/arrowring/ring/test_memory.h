@@ -18,8 +18,7 @@ inline constexpr uint64_t kKiB = 1024;
 inline Ring HeapRing(uint64_t capacity, RingOptions options = {}) {
   const uint64_t bytes = *Ring::RequiredBytes(capacity, options);
   std::shared_ptr<void> memory(std::aligned_alloc(64, bytes), std::free);
-  auto ring = Ring::Format(std::span(static_cast<std::byte*>(memory.get()), bytes), capacity,
-                           options, "heap", memory);
+  auto ring = Ring::Format(std::span(static_cast<std::byte*>(memory.get()), bytes), capacity, options, "heap", memory);
   if (!ring) std::abort();
   return std::move(*ring);
 }

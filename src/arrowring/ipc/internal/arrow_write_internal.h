@@ -19,7 +19,6 @@ arrow::Result<arrow::ipc::IpcWriteOptions> ToArrowOptions(const WriteOptions& op
 /// data buffers (which Arrow 26's compressing writer dereferences); `holder` keeps a rebuilt
 /// copy alive. No data is copied.
 const arrow::Table& ForCompression(const arrow::Table& table, std::shared_ptr<arrow::Table>* holder);
-const arrow::RecordBatch& ForCompression(const arrow::RecordBatch& batch,
-                                         std::shared_ptr<arrow::RecordBatch>* holder);
+const arrow::RecordBatch& ForCompression(const arrow::RecordBatch& batch, std::shared_ptr<arrow::RecordBatch>* holder);
 
 }  // namespace arrowring::internal

@@ -28,8 +28,7 @@ void ReleaseHold(RingState& ring, uint64_t seq);
 /// Under the allocator lock: the first byte at or after logical position `begin` from which
 /// `reserve` bytes lie clear of every kept message and of the end of the ring, provided the
 /// run ends at or before `limit`; empty when there is none.
-std::optional<uint64_t> FitAroundKeptLocked(RingState& ring, uint64_t begin, uint64_t reserve,
-                                            uint64_t limit);
+std::optional<uint64_t> FitAroundKeptLocked(RingState& ring, uint64_t begin, uint64_t reserve, uint64_t limit);
 
 /// Under the allocator lock: bytes of kept messages lying within physical [from, to).
 uint64_t KeptBytesWithinLocked(const RingState& ring, uint64_t from, uint64_t to);

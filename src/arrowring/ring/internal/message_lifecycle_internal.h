@@ -16,7 +16,7 @@ inline bool DeliveriesLapsed(const MessageDescriptor& d) {
 }
 inline Freeable CanFree(const MessageDescriptor& d, bool allow_lapse, bool retain) {
   if (d.due.load(std::memory_order_acquire) != 0) return Freeable::kNo;  // SYNC POINT due-mask (acquire)
-  const uint32_t pending = d.pending.load(std::memory_order_acquire);  // SYNC POINT pending-count (acquire)
+  const uint32_t pending = d.pending.load(std::memory_order_acquire);    // SYNC POINT pending-count (acquire)
   if (pending == 0) return Freeable::kDone;
   // Only the allocator's need for space, or Retire(), ends these.
   if (pending == WriteSlot::kUntilDropped || pending == layout::kRetained) return Freeable::kNo;

@@ -13,7 +13,6 @@ namespace arrowring {
 RecoveryReport RecoverLocked(RingState& ring);
 
 /// Maps `memory` (a checked ring) into a new RingState and claims an attachment slot for it.
-Result<std::shared_ptr<RingState>> AttachState(std::span<std::byte> memory,
-                                               std::shared_ptr<void> keep_alive);
+Result<std::shared_ptr<RingState>> AttachState(std::span<std::byte> memory, std::shared_ptr<void> keep_alive);
 
 }  // namespace arrowring

@@ -9,9 +9,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "arrowring/ring/internal/system.h"
 #include "arrowring/ring/layout.h"
 #include "arrowring/ring/ring.h"
-#include "arrowring/ring/internal/system.h"
 
 namespace arrowring {
 
@@ -131,9 +131,7 @@ struct RingState {
   }
 };
 
-constexpr uint64_t RoundUp(uint64_t value, uint64_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
-}
+constexpr uint64_t RoundUp(uint64_t value, uint64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 /// Bumps a futex epoch and wakes its waiters, if any (the waiter registers before it waits).
 inline void BumpAndWake(std::atomic<uint32_t>& epoch, std::atomic<uint32_t>& waiters) {
@@ -155,8 +153,7 @@ inline uint64_t WindowEnd(const RingState& ring, uint64_t head, uint64_t next) {
 inline Status CheckProcess(const RingState& ring) {
   if (sys::ForkGeneration() != ring.fork_generation) {
     return Error{Errc::kBadState, "this Ring was attached by process " + std::to_string(ring.pid) +
-                                      " (before a fork); attach again in process " +
-                                      std::to_string(sys::CurrentPid())};
+                                      " (before a fork); attach again in process " + std::to_string(sys::CurrentPid())};
   }
   return Ok();
 }

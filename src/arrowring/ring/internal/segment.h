@@ -26,8 +26,7 @@ class MappedSegment {
   /// `bytes` (posix_fallocate) and maps it; Publish() then gives it its name. Attachers thus
   /// never see a half-formatted ring. AlreadyExists if `name` is taken. On failure, and if it
   /// is never published, nothing is left behind.
-  static Result<std::shared_ptr<MappedSegment>> Create(std::string_view name, uint64_t bytes,
-                                                       uint32_t mode);
+  static Result<std::shared_ptr<MappedSegment>> Create(std::string_view name, uint64_t bytes, uint32_t mode);
   /// Names the created segment `name`, atomically and only if no segment has that name
   /// (AlreadyExists otherwise: another process created it first).
   Status Publish(std::string_view name);

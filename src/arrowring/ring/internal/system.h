@@ -18,8 +18,7 @@ bool ProcessAlive(uint64_t pid, uint64_t start_time);
 
 /// Sleeps while *word == expected, at most `timeout` (futex; the word may live in memory
 /// shared between processes). Spurious returns are possible; callers re-check.
-void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
-               std::chrono::nanoseconds timeout);
+void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected, std::chrono::nanoseconds timeout);
 /// Wakes every thread, in any process, sleeping in FutexWait on `word`.
 void FutexWakeAll(const std::atomic<uint32_t>* word);
 
