@@ -4,7 +4,7 @@
 #   make demo    build, then the main job: `arrowring demo` (DEMO_ARGS="--seconds 5" to change it)
 #   make bench   build, then the benchmark suite (QUICK=1: the reduced one, under 3 minutes)
 #   make fuzz    build, then every libFuzzer target for FUZZ_SECONDS each under ASan+UBSan
-#   make lint    build, then ruff and mypy on python/arrowring and clang-tidy on the C++ sources
+#   make lint    build, then ruff and mypy on python/arrowring, clang-format and clang-tidy on the C++
 JOBS        ?= 2
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
@@ -92,8 +92,9 @@ fuzz: build fuzz-build
 test-fuzz: fuzz-build
 	./scripts/fuzz.sh $(FUZZ_DIR) 5 $(BUILD_DIR)/bin/arrowring
 
-# Style and static checks: ruff and mypy (strict) on the Python package, clang-tidy (.clang-tidy)
-# on the C++ sources, against build/'s compile_commands.json. `make test` runs them first
+# Style and static checks: ruff and mypy (strict) on the Python package, clang-format
+# (.clang-format) on every C++ file, clang-tidy (.clang-tidy) on the C++ sources, against
+# build/'s compile_commands.json. `make test` runs them first
 # (test-lint), so a violation fails CI.
 LINT_CXX = $(shell git ls-files 'src/arrowring/*.cc' 'cli/*.cc' | grep -v -e '_test\.cc$$' -e '_benchmark\.cc$$' -e '^cli/tests/')
 lint: build
@@ -102,6 +103,7 @@ lint: build
 test-lint:
 	$(VENV_PYTHON) -m ruff check python/arrowring
 	$(VENV_PYTHON) -m mypy
+	git ls-files '*.h' '*.cc' | xargs clang-format-14 --dry-run -Werror
 	clang-tidy-14 -p $(BUILD_DIR) --quiet $(LINT_CXX)
 
 clean:
