@@ -340,6 +340,8 @@ NB_MODULE(ARROWRING_MODULE, m) {
           "sequence"_a, "length"_a = 0)
       .def(
           "retire", [](Ring& r, uint64_t sequence) { Unwrap(r.Retire(sequence)); }, "sequence"_a)
+      .def(
+          "waive_deliveries", [](Ring& r, uint64_t sequence) { Unwrap(r.WaiveDeliveries(sequence)); }, "sequence"_a)
       .def_prop_ro("next_sequence", &Ring::next_sequence)
       .def_prop_ro("oldest_sequence", &Ring::oldest_sequence)
       .def_prop_ro("messages_read", &Ring::messages_read)

@@ -439,23 +439,20 @@ def test_handles_lost_on_the_way_are_retired_together_and_the_rest_all_load(glob
     assert not loader.is_alive(), "the store waited on senders stuck behind lost handles"
     assert all(outcomes) and results == [True] * 1150
     with pytest.raises(ar.StaleHandleError):
-        lost[0].load_pyarrow()  # retired when the store was seen loading past it
+        lost[0].load_pyarrow()  # waived once the store loaded past it, then given way for space
 
 
-def test_a_handle_other_producers_passed_stays_loadable_until_it_is_overdue(global_ring):
+def test_a_handle_readers_passed_stops_holding_the_writer_back_but_stays_loadable_until_needed(global_ring):
     """Several producers' handles reach a store out of sequence order: one still being sent
-    while a later one is loaded is in flight, not lost, however long the ring has been full."""
-    lost, _ = compat.try_zero_copy_pyarrow(table(100, value=1), None, None)
-    in_flight, _ = compat.try_zero_copy_pyarrow(table(100, value=2), None, None)
-    later, _ = compat.try_zero_copy_pyarrow(table(100, value=3), None, None)
-    assert later.load_pyarrow().equals(table(100, value=3))  # readers passed the first two
-    attachment = global_ring._ensure_initialized()
-    retire_lost = srb.SharedMemoryRingBuffer._retire_lost
-    first_seen = 1000.0
-    assert not retire_lost(attachment.ring, attachment, first_seen)
-    assert not retire_lost(attachment.ring, attachment, first_seen + srb.LOST_AFTER_S - 0.01)
-    assert in_flight.load_pyarrow().equals(table(100, value=2)), "passed, but not overdue: loadable"
-    assert retire_lost(attachment.ring, attachment, first_seen + srb.LOST_AFTER_S)
-    with pytest.raises(ar.StaleHandleError):
-        lost.load_pyarrow()
-    assert attachment.passed_since == {}, "nothing passed is left to remember"
+    while a later one is loaded is in flight, not lost. Passed messages are waived, not
+    freed: the writer may take their space, oldest first, but a late handle still loads."""
+    in_flight, _ = compat.try_zero_copy_pyarrow(table(100, value=1), None, None)
+    later, _ = compat.try_zero_copy_pyarrow(table(100, value=2), None, None)
+    assert later.load_pyarrow().equals(table(100, value=2))  # readers passed the first
+    ring = global_ring._ensure_initialized().ring
+    assert ring.pending_deliveries(in_flight.slot_index & ((1 << 40) - 1)) == 1
+    assert srb.SharedMemoryRingBuffer._waive_passed(ring)
+    assert ring.pending_deliveries(in_flight.slot_index & ((1 << 40) - 1)) == 0, "no longer owed"
+    assert in_flight.load_pyarrow().equals(table(100, value=1)), "waived, not freed: it arrives and loads"
+    assert not srb.SharedMemoryRingBuffer._waive_passed(ring), "nothing else was passed"
+

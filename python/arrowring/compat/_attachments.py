@@ -46,12 +46,9 @@ class Attachment:
         self.writing: Dict[int, "_core.WriteSlot"] = {}
         self.reading: Dict[int, List["_core.ReadSlot"]] = {}
         self.by_address: Dict[int, "_core.ReadSlot"] = {}
-        # ring.messages_read when this process last retired unloaded messages for space: while
-        # it has not moved, nobody loads, and senders retire at once instead of waiting.
-        self.reads_when_retired = -1
-        # sequence -> when a sender waiting for space first saw that readers had passed it
-        # unloaded (SharedMemoryRingBuffer._retire_lost).
-        self.passed_since: Dict[int, float] = {}
+        # ring.messages_read when this process last waived every unloaded message for space:
+        # while it has not moved, nobody loads, and senders waive at once instead of waiting.
+        self.reads_when_waived = -1
 
     def index_of(self, sequence: int) -> int:
         """The slot index naming message ``sequence`` of this ring."""

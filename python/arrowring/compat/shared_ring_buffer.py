@@ -51,15 +51,8 @@ DEFAULT_NAME = "enrgdaq_ring_buffer"
 GLOBAL_RING_ENV = "ARROWRING_COMPAT_GLOBAL_RING"
 
 # Senders wait for readers while they load (see SharedMemoryRingBuffer._reserve); a ring in
-# which no load happened for this long owes nothing to its oldest unloaded message.
+# which no load happened for this long owes nothing to the messages nobody has loaded yet.
 LOAD_STALL_S = 1.0
-# A message readers have passed (older than one they loaded) but still unloaded this long after
-# a sender first saw it so was lost on the way. Not less: with several producers, handles
-# reach a store out of sequence order (one producer's handle is still being sent while a later
-# one from another producer is loaded), and a handle in flight must stay loadable even when the
-# machine is slow. Seconds of a monotonic clock (_now).
-LOST_AFTER_S = 2.0
-_now = time.monotonic
 _WAIT_SLICE_S = 0.02
 # The core lets an owed load lapse after this long in any case (a handle lost on the way).
 _LOAD_TTL_S = 60
@@ -180,13 +173,14 @@ class SharedMemoryRingBuffer:
         """Ring space for ``size`` bytes, or None (with a WARNING saying why).
 
         A message is committed owing one load: loaded ones (and retained ones nobody holds) give
-        way for space at once, kept tables are gone around, but one nobody has loaded yet holds
-        its space — so a sender waits while readers are loading (a store behind five producers
-        catches up instead of losing handles). Two kinds of unloaded message are not waited for:
-        one readers passed at least ``LOST_AFTER_S`` ago (its handle was lost on the way; see
-        ``_retire_lost``), and, when no load happened for ``LOAD_STALL_S`` (no store reads this
-        ring), the oldest one — retired one at a time until the message fits, and at once by
-        later senders until some load happens again."""
+        way for space, oldest first, kept tables are gone around, but one nobody has loaded yet
+        holds its space — so a sender waits while readers are loading (a store behind five
+        producers catches up instead of losing handles). Two kinds of unloaded message stop
+        holding the writer back; both stay loadable until their space is needed (the core's
+        ``waive_deliveries``), so a handle judged lost that arrives after all still loads:
+        one readers have passed (``_waive_passed``), and, when no load happened for
+        ``LOAD_STALL_S`` (no store reads this ring), every one — at once by later senders too,
+        until some load happens again."""
         if size > attachment.ring.capacity:
             _warnings.no_room(self.name, size, attachment.ring.capacity)
             return None
@@ -196,77 +190,66 @@ class SharedMemoryRingBuffer:
             slot = ring.try_allocate(size)
         if slot is not None:
             return slot
-        reads, since = ring.messages_read, _now()
-        stalled = reads == attachment.reads_when_retired
+        reads, since = ring.messages_read, time.monotonic()
+        stalled = reads == attachment.reads_when_waived
         while slot is None:
             if not stalled:
-                slot = ring.allocate(size, _WAIT_SLICE_S)  # wakes as soon as space is freed
-                if slot is not None:
-                    break
-                now = _now()
-                if self._retire_lost(ring, attachment, now):
+                if self._waive_passed(ring):
                     with attachment.lock:
                         slot = ring.try_allocate(size)
                     continue
-                now_reads = ring.messages_read
+                slot = ring.allocate(size, _WAIT_SLICE_S)  # wakes as soon as space is freed
+                if slot is not None:
+                    break
+                now, now_reads = time.monotonic(), ring.messages_read
                 if now_reads != reads:
                     reads, since = now_reads, now
                     continue  # readers are making progress: keep waiting, lose nothing
                 stalled = now - since >= LOAD_STALL_S
                 continue
-            attachment.reads_when_retired = ring.messages_read
-            if not self._retire_oldest_unloaded(ring):
-                break  # nothing left to retire: tables still alive fill the ring
+            attachment.reads_when_waived = ring.messages_read
+            self._waive_unloaded(ring)
             with attachment.lock:
                 slot = ring.try_allocate(size)
+            break  # Nothing is owed any more: what is left fills the ring with tables still alive.
         if slot is None:
             _warnings.no_room(self.name, size, ring.capacity)
         return slot
 
     @staticmethod
-    def _retire_lost(ring: "_core.Ring", attachment: "_attachments.Attachment", now: float) -> bool:
-        """Retires every unloaded message that readers passed (older than the newest one they
-        loaded) and that this process first saw so ``LOST_AFTER_S`` or more before ``now``:
-        readers take one producer's handles in order, so its handle was lost on the way (a bus
-        that dropped it, or a send before the reader joined). Ones passed more recently are
-        remembered, not retired: they may be in flight from another producer. False when none
-        was retired."""
+    def _waive_passed(ring: "_core.Ring") -> bool:
+        """Waives the load of every unloaded message older than the newest one readers have
+        loaded: readers take one producer's handles in order, so such a handle was lost on the
+        way (a bus that dropped it, or a send before the reader joined) — or, with several
+        producers, is still on its way while a later one from another producer was loaded. Both
+        are served by the core's waive: the message no longer holds the writer back, and it
+        stays loadable until its space is needed, oldest first. False when none was waived."""
         newest_loaded = None
         for sequence in range(ring.next_sequence - 1, ring.oldest_sequence - 1, -1):
             if ring.pending_deliveries(sequence) == 0:
                 newest_loaded = sequence
                 break
-        first_seen = attachment.passed_since
-        still_passed: Dict[int, float] = {}
-        retired = False
-        for sequence in range(ring.oldest_sequence, newest_loaded if newest_loaded is not None else -1):
-            if not ring.pending_deliveries(sequence):
-                continue
-            seen = first_seen.get(sequence, now)
-            if now - seen < LOST_AFTER_S:
-                still_passed[sequence] = seen
-                continue
-            try:
-                ring.retire(sequence)
-                retired = True
-            except StaleHandleError:
-                pass
-        attachment.passed_since = still_passed
-        return retired
+        if newest_loaded is None:
+            return False
+        waived = False
+        for sequence in range(ring.oldest_sequence, newest_loaded):
+            if ring.pending_deliveries(sequence):
+                try:
+                    ring.waive_deliveries(sequence)
+                    waived = True
+                except StaleHandleError:
+                    pass
+        return waived
 
     @staticmethod
-    def _retire_oldest_unloaded(ring: "_core.Ring") -> bool:
-        """Retires the oldest message the ring still owes a load; False when there is none."""
+    def _waive_unloaded(ring: "_core.Ring") -> None:
+        """Waives the load of every message the ring still owes one."""
         for sequence in range(ring.oldest_sequence, ring.next_sequence):
-            handle = ring.handle_of(sequence)
-            if handle is None:
-                continue
-            try:
-                ring.retire(sequence)
-                return True
-            except StaleHandleError:
-                continue
-        return False
+            if ring.pending_deliveries(sequence):
+                try:
+                    ring.waive_deliveries(sequence)
+                except StaleHandleError:
+                    pass
 
     def _write_table(self, table: pa.Table, size: int,
                      native: Optional[_core.IpcStream] = None) -> Optional[Tuple[int, int]]:

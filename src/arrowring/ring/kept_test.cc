@@ -233,6 +233,44 @@ TEST(RetainedMessages, RetireFreesARetainedMessage) {
   EXPECT_EQ(ring.Acquire(first).error().code, Errc::kStaleHandle);
 }
 
+TEST(RetainedMessages, AWaivedLoadStopsHoldingTheWriterBackButStaysLoadableUntilItsSpaceIsNeeded) {
+  Ring ring = HeapRing(64 * kKiB, {.policy = Policy::kBlock, .retain = true});
+  std::vector<Handle> owed;
+  for (int i = 0; i < 4; ++i) owed.push_back(Publish(ring, 16 * kKiB, static_cast<uint8_t>(i + 1), 1));
+  EXPECT_FALSE(HasRoomFor(ring, 16 * kKiB)) << "every message owes a load: the writer waits";
+  ASSERT_TRUE(ring.WaiveDeliveries(owed[1].sequence).ok());
+  ASSERT_TRUE(ring.WaiveDeliveries(owed[0].sequence).ok());
+  EXPECT_EQ(ring.PendingDeliveries(owed[0].sequence), 0u);
+  EXPECT_EQ(ring.PendingDeliveries(owed[2].sequence), 1u) << "only the waived ones";
+  for (const Handle& handle : {owed[0], owed[1]}) {
+    auto late = ring.Acquire(handle);  // A handle that comes after all: still there.
+    ASSERT_TRUE(late.ok()) << handle.sequence;
+    EXPECT_TRUE(AllBytesAre(*late, static_cast<uint8_t>(handle.sequence + 1)));
+  }
+  // Space is needed: the oldest waived one gives way, then the next; the owed ones stay.
+  Publish(ring, 16 * kKiB, 5, 1);
+  EXPECT_EQ(ring.Acquire(owed[0]).error().code, Errc::kStaleHandle);
+  EXPECT_TRUE(ring.Acquire(owed[1]).ok());
+  Publish(ring, 16 * kKiB, 6, 1);
+  EXPECT_EQ(ring.Acquire(owed[1]).error().code, Errc::kStaleHandle);
+  EXPECT_FALSE(HasRoomFor(ring, 16 * kKiB)) << "nothing waived is left to give way";
+  EXPECT_EQ(ring.Stats().messages_given_way, 2u);
+  EXPECT_EQ(ring.Stats().messages_dropped, 0u);
+}
+
+TEST(RetainedMessages, WaivingIsStaleForAMessageThatIsGoneAndRetiresInARingThatDoesNotRetain) {
+  Ring retaining = HeapRing(64 * kKiB, {.retain = true});
+  Handle retired = Publish(retaining, 16 * kKiB, 1, 1);
+  ASSERT_TRUE(retaining.Retire(retired.sequence).ok());
+  EXPECT_EQ(retaining.WaiveDeliveries(retired.sequence).error().code, Errc::kStaleHandle);
+  EXPECT_EQ(retaining.WaiveDeliveries(retaining.next_sequence()).error().code, Errc::kStaleHandle);
+
+  Ring plain = HeapRing(64 * kKiB, {.policy = Policy::kBlock});
+  Handle owed = Publish(plain, 16 * kKiB, 1, 1);
+  ASSERT_TRUE(plain.WaiveDeliveries(owed.sequence).ok());
+  EXPECT_EQ(plain.Acquire(owed).error().code, Errc::kStaleHandle) << "nothing would keep it";
+}
+
 TEST(RetainedMessages, ASubscriberStartingAtTheOldestReadsTheHistoryInOrderThenNewMessages) {
   Ring ring = HeapRing(64 * kKiB, {.retain = true});
   for (int i = 0; i < 6; ++i) Publish(ring, 16 * kKiB, static_cast<uint8_t>(i + 1), 0);  // 2 gave way

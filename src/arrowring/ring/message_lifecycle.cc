@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "arrowring/ring/internal/allocator_lock_internal.h"
 #include "arrowring/ring/internal/kept_internal.h"
 #include "arrowring/ring/internal/message_lifecycle_internal.h"
 #include "arrowring/ring/ring.h"
@@ -223,6 +224,36 @@ Status Ring::Retire(uint64_t seq) {
       return Ok();
     }
   }
+}
+
+Status Ring::WaiveDeliveries(uint64_t seq) {
+  if (auto process = CheckProcess(*state_); !process) return process.error();
+  RingState& ring = *state_;
+  if (!ring.retain) return Retire(seq);  // Nothing would keep it: the same as retiring it.
+  {
+    // Only the allocator, under this lock, gives a descriptor to another message: while it is
+    // held, the count changed below stays this message's (a message owing loads is freed by
+    // nobody else in a retaining ring, except Retire(), which leaves the descriptor free).
+    AllocatorLock lock(ring);
+    if (!lock.ok()) return lock.error();
+    uint64_t word = 0;
+    MessageDescriptor* m = LocateMessage(ring, seq, word);
+    if (m == nullptr) {
+      return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + ring.name +
+                                           "' is not committed: not yet, or freed (or dropped) since"};
+    }
+    if (m != &ring.descriptor(seq)) return Ok();  // Kept by its readers: it owes nothing.
+    // SYNC POINT pending-count (acquire)
+    uint32_t pending = m->pending.load(std::memory_order_acquire);
+    while (pending != 0 && pending != WriteSlot::kUntilDropped && pending != layout::kRetained) {
+      // Racing loaders decrement the same count; whoever is last moves it to kRetained too.
+      // SYNC POINT pending-count (acq_rel CAS)
+      if (m->pending.compare_exchange_weak(pending, layout::kRetained, std::memory_order_acq_rel)) break;
+    }
+  }
+  // An allocation waiting for space may now take this message's, when it is the oldest.
+  BumpAndWake(ring.header->space_epoch, ring.header->space_waiters);
+  return Ok();
 }
 
 Result<ReadSlot> Ring::AcquireFor(const Handle& handle, int subscriber, uint64_t length) {

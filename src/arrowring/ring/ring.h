@@ -316,6 +316,13 @@ class Ring {
   /// freed now if nobody holds it and no subscriber is due to take it, else when the last
   /// of those is done. StaleHandle when `seq` is not committed.
   Status Retire(uint64_t seq);
+  /// Declares that committed message `seq` needs no more deliveries through handles, without
+  /// freeing it: a retaining ring (RingOptions::retain) keeps it loadable until its space is
+  /// needed, as if it had been loaded as often as its commit asked; a ring that does not retain
+  /// frees it as Retire() does. For a caller that judges a handle lost on the way (readers loaded
+  /// later messages) but cannot know it never comes: a late load still succeeds while the bytes
+  /// are there. StaleHandle when `seq` is not committed.
+  Status WaiveDeliveries(uint64_t seq);
   /// Sequence number the next allocation will get, and the oldest message not reclaimed.
   uint64_t next_sequence() const;
   uint64_t oldest_sequence() const;
