@@ -46,7 +46,7 @@ demo: build
 bench: build
 	@./bench/setup.sh $(VENV_PYTHON)
 	ARROWRING_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) $(VENV_PYTHON) bench/run.py $(if $(QUICK),--quick,)
-	@# The asyncio row (issue 22): what awaiting a subscriber adds over a blocked thread.
+	@# The asyncio row: what awaiting a subscriber adds over a blocked thread.
 	$(VENV_PYTHON) bench/asyncio_latency.py $(if $(QUICK),--quick,)
 
 test: build
