@@ -269,5 +269,65 @@ TEST(RingStress, KeptMessagesReleasedOutOfOrderOnOtherThreadsStayIntactAndNeverS
   EXPECT_TRUE(whole.ok() && whole->has_value()) << "every byte came back";
 }
 
+TEST(RingStress, WaivedLoadsRacingLoadersAndTheAllocatorNeverTearAMessageOrStopAPublisher) {
+  Ring ring = testing::HeapRing(256 * 1024, {.policy = Policy::kBlock, .max_messages = 64, .retain = true});
+  constexpr int kPublishers = 2, kPerPublisher = 2000;
+  HandleQueue handles;
+  std::atomic<uint64_t> newest_loaded{0}, loaded{0}, late{0}, torn{0}, waived{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {  // the loader: loses every fourth handle, loads the rest in order
+    uint64_t n = 0;
+    while (auto handle = handles.Pop()) {
+      if (n++ % 4 == 3) continue;
+      auto slot = ring.Acquire(*handle);
+      if (!slot.ok()) {
+        if (slot.error().code == Errc::kStaleHandle) late++;  // waived, then given way first
+        continue;
+      }
+      if (!Verify(slot->data())) torn++;
+      loaded++;
+      uint64_t seen = newest_loaded.load();
+      while (seen < handle->sequence && !newest_loaded.compare_exchange_weak(seen, handle->sequence)) {
+      }
+    }
+  });
+  threads.emplace_back([&] {  // the waiver: what the loader passed no longer holds the writer back
+    while (!done.load()) {
+      const uint64_t passed = newest_loaded.load();
+      for (uint64_t seq = ring.oldest_sequence(); seq < passed; ++seq) {
+        if (ring.PendingDeliveries(seq).value_or(0) == 0) continue;
+        if (ring.WaiveDeliveries(seq).ok()) waived++;
+      }
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> publishers;
+  for (int p = 0; p < kPublishers; ++p) {
+    publishers.emplace_back([&, p] {
+      for (int i = 0; i < kPerPublisher; ++i) {
+        const uint64_t size = 16 + static_cast<uint64_t>(p * 7919 + i * 104729) % 8000;
+        auto slot = ring.Allocate(size, 30s);
+        ASSERT_TRUE(slot.ok() && slot->has_value()) << "a lost handle stopped the publisher";
+        Fill((*slot)->data().first(size), static_cast<uint64_t>(p) << 32 | static_cast<uint64_t>(i));
+        auto handle = (*slot)->Commit(size, 1);
+        ASSERT_TRUE(handle.ok());
+        handles.Push(*handle);
+      }
+    });
+  }
+  for (auto& publisher : publishers) publisher.join();
+  handles.Close();
+  threads[0].join();
+  done = true;
+  threads[1].join();
+  EXPECT_EQ(torn.load(), 0u);
+  EXPECT_GT(waived.load(), 0u);
+  EXPECT_EQ(loaded.load() + late.load(), static_cast<uint64_t>(kPublishers * kPerPublisher * 3 / 4));
+  for (uint64_t seq = ring.oldest_sequence(); seq < ring.next_sequence(); ++seq) (void)ring.WaiveDeliveries(seq);
+  auto whole = ring.TryAllocate(ring.capacity());
+  EXPECT_TRUE(whole.ok() && whole->has_value()) << "every byte came back";
+}
+
 }  // namespace
 }  // namespace arrowring
