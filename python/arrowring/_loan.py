@@ -5,7 +5,9 @@
     # published here; an exception inside the block publishes nothing and frees the space
 
 The reservation holds every buffer at the position it has in the published Arrow IPC stream
-(docs/design.md §5), so committing writes only the framing: O(columns), whatever the size.
+(docs/design.md §5), so committing writes only the framing: O(columns), whatever the size. A
+bitmap without nulls is dropped as a gap in the body (no byte moves), and only the bitmaps
+handed out by ``validity()`` without ``set_null_count()`` are counted (O(rows/8) each).
 """
 from __future__ import annotations
 
@@ -107,7 +109,8 @@ class LoanedBatch:
     those of a variable-width column (utf8, binary, list; loaned with a capacity);
     ``validity(key)`` the column's validity
     bitmap (uint8, bit set = valid, least significant bit first; all set at first);
-    ``set_null_count(key, n)`` saves counting that bitmap at commit. ``key``: a column name or
+    ``set_null_count(key, n)`` saves counting that bitmap at commit (bitmaps never handed out
+    are all valid and never counted). ``key``: a column name or
     index, or a tuple path into nested columns (``("pos", "x")`` for field x of struct column
     pos). Use it as a context manager (commits on normal exit, aborts on an exception) or call
     ``commit()``/``abort()``.
@@ -193,7 +196,8 @@ class LoanedBatch:
 
     def set_null_count(self, key: Key, null_count: int) -> None:
         """Tells the commit how many nulls the column's validity bitmap holds, so that it need
-        not count them (O(rows/8) per nullable column otherwise)."""
+        not count them (O(rows/8) for a bitmap validity() handed out; one it never handed out
+        is all valid and not counted)."""
         path, _, _ = self._resolve(key)
         self._loan.set_null_count(path, null_count)
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <utility>
@@ -50,6 +51,9 @@ struct PyLoan {
   std::span<std::byte> memory;
   const char* ended = nullptr;  // "committed" or "aborted" once over
   Py_ssize_t exports = 0;
+  // The nodes whose validity bitmap buffer() handed out: the only bitmaps Python can change
+  // (LoanedBatch.validity()). Every other bitmap is as the loan made it, all valid.
+  std::set<std::vector<int>> bitmaps_handed_out;
 
   bool open() const { return loan && loan->active(); }
 
@@ -57,6 +61,28 @@ struct PyLoan {
     if (!open()) {
       throw RingError({Errc::kBadState, std::string(what) + " on a loan that was " + (ended ? ended : "finished") +
                                             ": make a new loan (pub.loan(...))"});
+    }
+  }
+
+  // Gives every bitmap never handed out, whose null count is still unknown, a null count of 0
+  // (it is all valid as loaned), so that Commit counts only the bitmaps Python may have
+  // changed: O(nodes), where counting is O(rows / 8) per bitmap.
+  void TrustBitmapsNeverHandedOut() {
+    std::vector<int> path;
+    for (int c = 0; c < loan->num_columns(); ++c) {
+      path.assign(1, c);
+      TrustBitmapsNeverHandedOut(*loan->column_data(c), &path);
+    }
+  }
+  void TrustBitmapsNeverHandedOut(arrow::ArrayData& node, std::vector<int>* path) {
+    if (!node.buffers.empty() && node.buffers[0] != nullptr && node.null_count < 0 &&
+        bitmaps_handed_out.count(*path) == 0) {
+      node.null_count = 0;
+    }
+    for (size_t i = 0; i < node.child_data.size(); ++i) {
+      path->push_back(static_cast<int>(i));
+      TrustBitmapsNeverHandedOut(*node.child_data[i], path);
+      path->pop_back();
     }
   }
 
@@ -163,17 +189,20 @@ inline void BindLoans(nb::module_& m) {
           "path"_a)
       .def(
           "buffer",
-          [](const PyLoan& l, const std::vector<int>& path, int index) -> std::optional<std::pair<uint64_t, int64_t>> {
+          [](PyLoan& l, const std::vector<int>& path, int index) -> std::optional<std::pair<uint64_t, int64_t>> {
             l.RequireOpen("buffer()");
             const arrow::ArrayData& node = l.Node(path);
             if (index < 0 || static_cast<size_t>(index) >= node.buffers.size() || node.buffers[index] == nullptr) {
               return std::nullopt;
             }
+            if (index == 0) l.bitmaps_handed_out.insert(path);  // Python may write it from now on
             const auto& buffer = node.buffers[index];
             const auto offset = reinterpret_cast<const std::byte*>(buffer->data()) - l.memory.data();
             return std::make_pair(static_cast<uint64_t>(offset), buffer->size());
           },
-          "path"_a, "index"_a, "(offset in the reservation, bytes) of buffer `index` of the node at `path`, or None.")
+          "path"_a, "index"_a,
+          "(offset in the reservation, bytes) of buffer `index` of the node at `path`, or None. Index 0 (the "
+          "validity bitmap) marks the bitmap as one the commit counts unless given a null count.")
       .def(
           "set_null_count",
           [](PyLoan& l, const std::vector<int>& path, int64_t null_count) {
@@ -194,6 +223,7 @@ inline void BindLoans(nb::module_& m) {
       .def("commit",
            [](PyLoan& l) {
              l.RequireOpen("commit()");
+             l.TrustBitmapsNeverHandedOut();
              auto handle = l.loan->Commit();  // finished afterwards even on error (aborted)
              l.ended = handle.ok() ? "committed" : "aborted (its commit failed)";
              if (!handle.ok()) throw StatusError(handle.status(), "commit");

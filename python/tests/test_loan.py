@@ -94,6 +94,69 @@ def test_validity_bitmaps_make_nulls_and_counts_are_optional(ring):
     assert got.column("s").null_count == 0 and got.column("s").to_pylist() == [7] * ROWS
 
 
+NULLABLE = pa.schema([pa.field("t", pa.int64()), pa.field("x", pa.float64()), pa.field("n", pa.int32())])
+
+
+def fill_nullable(batch, seed=0):
+    values = {
+        "t": np.arange(batch.num_rows, dtype=np.int64) + seed,
+        "x": np.linspace(0, 1, batch.num_rows) + seed,
+        "n": (np.arange(batch.num_rows, dtype=np.int32) * 7) % 1000,
+    }
+    arrays = {}
+    for name, v in values.items():
+        arrays[name] = batch.column(name)
+        arrays[name][:] = v
+    return pa.table(values, schema=NULLABLE), arrays
+
+
+def test_a_default_loan_without_nulls_publishes_in_place_every_bitmap_a_gap_that_pyarrow_reads(ring):
+    # validity=True (the default): every column loaned with a bitmap, none given a null. The
+    # commit drops every bitmap and moves nothing: the subscriber's buffers are the arrays.
+    sub = ring.subscribe("gaps")
+    pub = ring.publisher()
+    for rows in (1, 1000, 70_000):
+        with pub.loan(NULLABLE, rows) as batch:
+            reserved = batch._loan.size
+            expected, arrays = fill_nullable(batch, rows)
+        message = sub.next_message(timeout=10)
+        got = message.table
+        got.validate(full=True)
+        assert got.equals(expected)
+        for name, array in arrays.items():
+            chunk = got.column(name).chunk(0)
+            assert chunk.null_count == 0 and chunk.buffers()[0] is None, f"{name}: a bitmap without nulls"
+            assert chunk.buffers()[1].address == array.ctypes.data, f"{name} moved at commit"
+        # The gaps stay in the message: as long as the loan reserved, longer than pyarrow's own.
+        assert message.handle.size == reserved
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, NULLABLE) as writer:
+            writer.write_table(expected)
+        assert reserved > sink.getvalue().size
+        # Read again by handle (pyarrow's stream reader over the ring's bytes).
+        assert ring.load(message.handle).equals(expected)
+
+
+def test_commit_counts_only_bitmaps_it_handed_out(ring):
+    # A bitmap Python never received (validity()) is all valid as loaned: the commit publishes
+    # it with null count 0 without reading it. Shown by clearing bits behind the API's back, in
+    # a loan whose layout is known from an identical loan before it.
+    sub = ring.subscribe("counts")
+    pub = ring.publisher()
+    with pub.loan(NULLABLE, 64) as probe:
+        at, size = probe._loan.buffer([1], 0)  # column "x"'s bitmap, offset in the reservation
+        probe.abort()
+    with pub.loan(NULLABLE, 64) as batch:
+        fill_nullable(batch)
+        batch._memory[at:at + size] = bytes(size)  # every "x" null, were it counted
+        bits = batch.validity("n")                 # handed out, no null count: counted
+        bits[0] = 0b11111110
+    got = sub.next(timeout=10)
+    assert got.column("x").null_count == 0
+    assert got.column("n").null_count == 1 and got.column("n")[0].as_py() is None
+    assert got.column("t").null_count == 0
+
+
 def test_an_exception_in_the_block_publishes_nothing_and_returns_the_space(ring_name):
     ring = ar.Ring.create(ring_name, capacity=1 * 2**20, policy="fail")
     sub = ring.subscribe("nothing")

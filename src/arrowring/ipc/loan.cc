@@ -320,6 +320,72 @@ arrow::Status Adopt(const arrow::ArrayData& source, arrow::ArrayData& target, in
   return take(1, ValueBytes(*target.type, length), "values");
 }
 
+// The record batch message `metadata` (a flatbuffer Message as Arrow's writer makes it, its
+// body laid out packed) with the body laid out as the loan has it: buffer i at `offsets[i]`
+// (lengths unchanged) and a body of `body_length` bytes. The same buffer when that is already
+// so; otherwise a copy (a few hundred bytes: O(columns)) with those fields set in place, which
+// keeps its size. Reads only what Message.fbs fixes: Message { version, header_type, header,
+// bodyLength, ... } and RecordBatch { length, nodes, buffers: [Buffer { offset, length }], ... }.
+arrow::Result<std::shared_ptr<arrow::Buffer>> WithBodyLayout(std::shared_ptr<arrow::Buffer> metadata,
+                                                             const std::vector<int64_t>& offsets, int64_t body_length) {
+  const uint8_t* fb = metadata->data();
+  const int64_t size = metadata->size();
+  auto unexpected = [](const char* what) {
+    return arrow::Status::UnknownError("loan framing: Arrow's record batch metadata is not as expected (", what, ")");
+  };
+  auto read = [&](int64_t at, auto* out) {
+    if (at < 0 || at + static_cast<int64_t>(sizeof(*out)) > size) return false;
+    std::memcpy(out, fb + at, sizeof(*out));  // little endian, as flatbuffers are
+    return true;
+  };
+  // Where field `id` of the table at `table` lies, or 0 when the table leaves it out.
+  auto field = [&](int64_t table, int64_t id) -> int64_t {
+    int32_t to_vtable;
+    uint16_t vtable_size, at = 0;
+    if (!read(table, &to_vtable) || !read(table - to_vtable, &vtable_size)) return 0;
+    const int64_t entry = 4 + 2 * id;  // after the vtable's own size and the table's
+    if (entry + 2 > vtable_size || !read(table - to_vtable + entry, &at)) return 0;
+    return at == 0 ? 0 : table + at;
+  };
+  // The table or vector an offset field at `at` points to (0: the field is absent).
+  auto follow = [&](int64_t at) -> int64_t {
+    uint32_t to;
+    return at != 0 && read(at, &to) ? at + to : 0;
+  };
+  constexpr uint8_t kRecordBatchHeader = 3;  // MessageHeader.RecordBatch
+  uint8_t header_type = 0;
+  uint32_t root = 0;
+  const int64_t message = read(0, &root) ? root : 0;
+  const int64_t header_type_at = message == 0 ? 0 : field(message, 1);
+  if (header_type_at == 0 || !read(header_type_at, &header_type) || header_type != kRecordBatchHeader) {
+    return unexpected("no record batch header");
+  }
+  const int64_t batch = follow(field(message, 2));
+  const int64_t buffers = batch == 0 ? 0 : follow(field(batch, 2));
+  uint32_t count = 0;
+  if (buffers == 0 || !read(buffers, &count) || count != offsets.size() || buffers + 4 + int64_t{16} * count > size) {
+    return unexpected("its buffers are not the batch's");
+  }
+  // Buffer i's offset field: the first of its struct { offset: long, length: long }.
+  auto offset_at = [&](size_t i) { return buffers + 4 + 16 * static_cast<int64_t>(i); };
+  const int64_t body_length_at = field(message, 3);  // absent: 0, the default
+  int64_t old_body_length = 0;
+  if (body_length_at != 0 && !read(body_length_at, &old_body_length)) return unexpected("bodyLength");
+  if (body_length_at == 0 && body_length != 0) return unexpected("no bodyLength");
+  bool same = old_body_length == body_length;
+  for (size_t i = 0; same && i < offsets.size(); ++i) {
+    int64_t offset;
+    same = read(offset_at(i), &offset) && offset == offsets[i];
+  }
+  if (same) return metadata;
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> patched, arrow::AllocateBuffer(size));
+  uint8_t* out = patched->mutable_data();
+  std::memcpy(out, fb, static_cast<size_t>(size));
+  for (size_t i = 0; i < offsets.size(); ++i) std::memcpy(out + offset_at(i), &offsets[i], 8);
+  if (body_length_at != 0) std::memcpy(out + body_length_at, &body_length, 8);
+  return patched;
+}
+
 }  // namespace
 
 arrow::Result<Handle> LoanedBatch::Commit(const arrow::RecordBatch& batch, std::vector<std::string>* copied) {
@@ -351,15 +417,17 @@ arrow::Result<Handle> LoanedBatch::Commit() {
 
   // Each buffer's published size, in body order (parents before children): null counts decide
   // which bitmaps Arrow's writer keeps (only those with nulls); offsets decide how much of a
-  // variable-width column's capacity is used, and so a list's values' length.
+  // variable-width column's capacity is used, and so a list's values' length. Every buffer
+  // stays where the loan put it: a dropped bitmap, or capacity left unused, is a gap in the
+  // body that the batch's metadata steps over (each IPC buffer has its own offset), never a
+  // move of the bytes after it.
   std::vector<int64_t> used(columns_.size(), 0);
-  int64_t offset = 0;
   for (auto& spec : buffers_) {
     arrow::ArrayData& owner = *spec.owner;
     int64_t size = spec.size;
     switch (spec.role) {
       case Role::kValidity:
-        if (owner.null_count < 0) owner.null_count = owner.GetNullCount();  // counts the bitmap
+        if (owner.null_count < 0) owner.null_count = owner.GetNullCount();  // counts the bitmap: O(rows / 8)
         if (owner.null_count > owner.length) {
           return arrow::Status::Invalid("null count ", owner.null_count, " exceeds the length ", owner.length, " of a ",
                                         owner.type->ToString(), " array");
@@ -377,33 +445,39 @@ arrow::Result<Handle> LoanedBatch::Commit() {
     }
     if (size == 0 && spec.role == Role::kValidity) {
       owner.buffers[0] = nullptr;
-    } else {
-      if (offset != spec.offset) std::memmove(body + offset, body + spec.offset, static_cast<size_t>(size));
-      if (offset != spec.offset || size != owner.buffers[spec.index]->size() ||
-          owner.buffers[spec.index]->data() != body + offset) {
-        owner.buffers[spec.index] = std::make_shared<arrow::MutableBuffer>(body + offset, size);
-      }
-      std::memset(body + offset + size, 0, static_cast<size_t>(Pad8(size) - size));  // Arrow's zero padding
+      continue;
     }
-    offset += Pad8(size);
+    uint8_t* at = body + spec.offset;
+    if (size != owner.buffers[spec.index]->size() || owner.buffers[spec.index]->data() != at) {
+      owner.buffers[spec.index] = std::make_shared<arrow::MutableBuffer>(at, size);
+    }
+    std::memset(at + size, 0, static_cast<size_t>(Pad8(size) - size));  // Arrow's zero padding
   }
-  const int64_t body_length = offset;
 
+  // Arrow's writer frames the batch as if its buffers were packed; the metadata then gets the
+  // loan's own layout: each buffer's offset in the body, and the body's length up to the end
+  // of the last buffer (capacity unused at the very end is not part of the message).
   arrow::ipc::IpcPayload payload;
   ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*batch(), ipc_options_, &payload));
-  if (payload.body_length != body_length) {
-    return arrow::Status::UnknownError("loan layout disagrees with Arrow's writer: body of ", payload.body_length,
-                                       " bytes, laid out ", body_length);
-  }
-  // Every body buffer Arrow would write is the memory already in place.
-  int64_t expected = 0;
+  std::vector<int64_t> offsets;
+  offsets.reserve(payload.body_buffers.size());
+  int64_t body_length = 0;  // the end of the last buffer so far (padded)
   for (const auto& buffer : payload.body_buffers) {
     const int64_t size = buffer ? buffer->size() : 0;
-    if (size > 0 && buffer->data() != body + expected) {
-      return arrow::Status::UnknownError("loan layout disagrees with Arrow's writer at body offset ", expected);
+    if (size == 0) {  // an absent bitmap: no bytes, at the end of what precedes it
+      offsets.push_back(body_length);
+      continue;
     }
-    expected += Pad8(size);
+    const int64_t at = buffer->data() - body;
+    if (at < body_length || at % 8 != 0 || at + Pad8(size) > body_length_) {
+      return arrow::Status::UnknownError("loan layout disagrees with Arrow's writer: a buffer of ", size,
+                                         " bytes at body offset ", at, ", after ", body_length);
+    }
+    offsets.push_back(at);
+    body_length = at + Pad8(size);
   }
+  ARROW_ASSIGN_OR_RAISE(payload.metadata, WithBodyLayout(payload.metadata, offsets, body_length));
+  payload.body_length = body_length;
   payload.body_buffers.clear();  // in place already: write only the framing
 
   auto target = std::make_shared<arrow::MutableBuffer>(base, reserved_);

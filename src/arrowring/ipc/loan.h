@@ -8,7 +8,10 @@
 //   ARROW_ASSIGN_OR_RAISE(Handle handle, loan.Commit());
 //
 // Layout (docs/design.md, "Loaned batches"): [schema message][record batch metadata][body]
-// [end-of-stream], byte for byte what Arrow's stream writer produces for the same batch.
+// [end-of-stream]. Byte for byte what Arrow's stream writer produces for the same batch when
+// every bitmap has nulls and every capacity is used up to the last column; otherwise the body
+// has gaps where a dropped bitmap or unused capacity lies, which the metadata's buffer offsets
+// step over (a valid stream for any Arrow reader), since nothing is moved at Commit.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +42,10 @@ struct LoanOptions {
   /// The capacity of every variable-width top-level column, by field name: bytes of values
   /// for utf8/binary (and their large_ forms), bytes of the child's values for a list (or
   /// large_list) of a fixed-width type. The column's offsets say at Commit how much is used;
-  /// what is left stays in the ring as padding after the stream until the message is freed.
-  /// Put such columns last when their use varies: buffers after one move down at Commit by
-  /// the capacity left unused.
+  /// what is left stays in the ring until the message is freed. Nothing moves at Commit: the
+  /// capacity a column leaves unused is a gap in the published body (part of the message's
+  /// bytes) unless only such tails follow it, where the body simply ends earlier. Put such
+  /// columns last when their use varies.
   std::map<std::string, int64_t> capacities;
 };
 
@@ -106,19 +110,22 @@ class LoanedBatch {
   /// values for a list. 0 for a fixed-width column.
   int64_t capacity(int i) const { return capacities_[i]; }
 
-  /// Sets the null count of a top-level column (saves Commit counting the bitmap).
+  /// Sets the null count of a top-level column (saves Commit counting the bitmap, O(rows / 8)).
   void SetNullCount(int i, int64_t null_count) { columns_[i]->null_count = null_count; }
 
   /// The batch as Arrow sees it now (buffers in ring memory); valid until Commit or Abort.
   std::shared_ptr<arrow::RecordBatch> batch() const;
 
   /// Writes the framing (schema message, batch metadata, end-of-stream) and commits:
-  /// O(columns) when no bitmap has to be counted or dropped. A column with a validity bitmap
-  /// and no nulls is published without it, as Arrow's writer does, and a variable-width
-  /// column takes only the capacity its offsets use; the body after either moves down (the
-  /// cases that move bytes). Offsets that do not start at 0 or end beyond the capacity are an
-  /// Invalid error naming the column. The loan is finished afterwards, even on error: on
-  /// error nothing is published and the space returns to the ring.
+  /// O(columns), no byte of the body moves. The one part that reads the body: a validity
+  /// bitmap whose null count is unknown (not set through SetNullCount or column_data) is
+  /// counted, O(rows / 8) for it. A column with a validity bitmap and no nulls is published
+  /// without it (null count 0, a buffer of length 0), as Arrow's writer does, and a
+  /// variable-width column takes only the capacity its offsets use; what either leaves is a
+  /// gap in the body that the metadata's buffer offsets step over. Offsets that do not start
+  /// at 0 or end beyond the capacity are an Invalid error naming the column. The loan is
+  /// finished afterwards, even on error: on error nothing is published and the space returns
+  /// to the ring.
   arrow::Result<Handle> Commit();
   /// Publishes `batch` through this loan: `batch` has the loan's schema and row count, and
   /// its arrays may be the loan's own (batch(), or arrays made over the loan's buffers), any
@@ -168,7 +175,7 @@ class LoanedBatch {
   arrow::ipc::IpcWriteOptions ipc_options_;
   arrow::ipc::IpcPayload schema_payload_;
   int64_t body_start_ = 0;   // schema message + batch metadata
-  int64_t body_length_ = 0;  // as reserved (every bitmap present)
+  int64_t body_length_ = 0;  // as reserved (every bitmap present, every capacity used)
   int64_t reserved_ = 0;
   uint32_t deliveries_ = 0;
   std::chrono::seconds delivery_ttl_{};
