@@ -1,4 +1,4 @@
-"""Loans from Python: NumPy arrays over ring memory, published without a copy (issue 14)."""
+"""Loans from Python: NumPy arrays over ring memory, published without a copy."""
 import gc
 import os
 import pickle
