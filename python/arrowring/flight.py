@@ -237,6 +237,7 @@ class RemoteSubscription:
         self._pending: Optional[int] = None          # handed out, acknowledged on the next call
         self._missed = 0
         self._gaps = 0
+        self._duplicates = 0
         self._failure: Optional[Error] = None
         self._closed = False
         self._lock = threading.Lock()                # guards _reader against close()
@@ -267,6 +268,13 @@ class RemoteSubscription:
         """Sequence numbers skipped that the source did not report as dropped (0 unless
         something is wrong)."""
         return self._gaps
+
+    @property
+    def duplicates(self) -> int:
+        """Tables that arrived again after this subscription had handed them over (a replay
+        when the stream was reopened), skipped: each table is handed over once. As the C++
+        puller's ``duplicates`` (``bridge pull``'s summary)."""
+        return self._duplicates
 
     def next_message(self, timeout: Optional[float] = None) -> Optional[RemoteMessage]:
         """The next table with its sequence and drops, or None once ``timeout`` seconds pass
@@ -425,6 +433,7 @@ class RemoteSubscription:
                 last = None  # the source ring was recreated: its sequences start over
             ring_id = tag_ring
             if last is not None and sequence <= last:
+                self._duplicates += 1
                 continue  # already handed over: a replay after the stream was reopened
             if last is not None and sequence > last + 1 + missed:
                 self._gaps += sequence - last - 1 - missed

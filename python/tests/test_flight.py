@@ -343,3 +343,65 @@ def test_messages_yields_each_table_with_its_sequence_until_closed(serve, rings)
         assert all(m.table.equals(event_table(i)) and m.missed == 0 for i, m in enumerate(got))
         assert list(sub.messages()) == []
     assert server.stop() == 0, server.text()
+
+
+class ReplayingServer:
+    """A Flight server on 127.0.0.1 (a port the kernel picks) that speaks arrowring's protocol
+    and sends tables again: its first stream sends sequences 10 and 11, then ends (as `arrowring
+    serve` ends a stream when the schema changes, and the client reopens it); every later
+    stream sends 10 and 11 again, as a server that lost their acknowledgements would, then 12,
+    and stays open until the test ends."""
+
+    RING_ID = 0x1234
+
+    def __init__(self):
+        import pyarrow.flight as flight
+        self.acks = []
+        self.streams = 0
+        self.done = threading.Event()
+        outer = self
+
+        class Server(flight.FlightServerBase):
+            def list_flights(self, context, criteria):
+                return iter(())
+
+            def do_action(self, context, action):
+                outer.acks.append(int(action.body.to_pybytes().split(b"\n")[-1]))
+                return iter(())
+
+            def do_get(self, context, ticket):
+                outer.streams += 1
+                sequences = [10, 11] if outer.streams == 1 else [10, 11, 12]
+
+                def batches():
+                    for sequence in sequences:
+                        tag = flight_mod._TAG.pack(b"ARB1", 1, outer.RING_ID, sequence, 0, 1, 0, 0)
+                        yield event_table(sequence).to_batches()[0], pa.py_buffer(tag)
+                    if outer.streams > 1:
+                        outer.done.wait(WATCHDOG)  # open until the test ends (bounded)
+
+                return flight.GeneratorStream(event_table(0).schema, batches())
+
+        self.server = Server("grpc://127.0.0.1:0")
+        self.location = f"grpc://127.0.0.1:{self.server.port}"
+
+    def stop(self):
+        self.done.set()
+        self.server.shutdown()
+
+
+def test_tables_sent_again_after_a_reopen_are_counted_as_duplicates_and_handed_over_once():
+    server = ReplayingServer()
+    try:
+        with flight_mod.connect(server.location) as client:
+            with client.subscribe("replayed", "job") as sub:
+                got = [sub.next_message(timeout=WATCHDOG) for _ in range(3)]
+                assert None not in got, f"watchdog: got {got}"
+                assert [m.sequence for m in got] == [10, 11, 12]
+                assert all(m.table.equals(event_table(m.sequence)) for m in got)
+                assert server.streams == 2, "the client reopened the stream once"
+                assert sub.duplicates == 2, "10 and 11 came again on the second stream"
+                assert sub.gaps == 0 and sub.missed == 0
+                assert sub.next(timeout=0) is None
+    finally:
+        server.stop()
