@@ -8,12 +8,14 @@ fails the test instead of stopping the suite. Certificates, tokens and cursor fi
 private temporary folder under the build directory, removed afterwards; rings are unlinked.
 """
 import itertools
+import json
 import os
 import pathlib
 import re
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -293,3 +295,81 @@ def test_a_bad_ticket_is_a_clear_error_and_the_server_carries_on(start, rings, t
     assert source.stats()["subscribers"] == []
     assert server.finish(signal.SIGINT) == 0
     assert "bad ticket" in "\n".join(server.lines["err"])
+
+
+TAG = struct.Struct("<4sB3x6Q")  # the tag of every batch (src/arrowring/bridge/wire.h)
+
+
+def ticket(ring, subscriber, sequence=None):
+    """A DoGet ticket, or with `sequence` an ack body (src/arrowring/bridge/wire.h)."""
+    return f"arrowring1\n{ring}\n{subscriber}\n{'-' if sequence is None else sequence}".encode()
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_serve_window_is_how_many_tables_a_subscriber_has_unacknowledged(start, run, rings, window):
+    """`serve --window N`: a remote durable subscriber that acknowledges nothing gets N tables
+    and the server takes no more from the ring; each acknowledgement lets one more through."""
+    flight = pytest.importorskip("pyarrow.flight")
+    count = window + 3
+    source = rings()
+    server, port = serve(start, "--ring", source.name, "--window", str(window))
+    client = flight.FlightClient(f"grpc://127.0.0.1:{port}")
+    call = flight.FlightCallOptions(timeout=WATCHDOG)  # the watchdog of every read below
+    name = "windowed"
+    reader = client.do_get(flight.Ticket(ticket(source.name, name)), options=call)
+    _ = reader.schema  # DoGet answered: the server holds the durable subscriber from here on
+    publisher = source.publisher(timeout=WATCHDOG)
+    for i in range(count):
+        publisher.publish(event_table(i))
+    got = []
+
+    def receive(n):
+        """Reads until `n` tables came, reopening the stream when the server ends it (its
+        first table has another schema than the stream's first, empty, one); no acks."""
+        nonlocal reader
+        while len(got) < n:
+            try:
+                chunk = reader.read_chunk()
+            except StopIteration:
+                reader = client.do_get(flight.Ticket(ticket(source.name, name)), options=call)
+                continue
+            if chunk.data is None:
+                continue
+            sequence = TAG.unpack(chunk.app_metadata.to_pybytes())[3]
+            if got and sequence <= got[-1][0]:
+                continue  # replayed on the reopened stream: seen already
+            got.append((sequence, chunk.data))
+
+    def taken_by_server():
+        """How many tables the server's subscriber took from the ring, as `stat` shows it."""
+        stat = run("stat", source.name, "--json")
+        assert stat.returncode == 0, stat.stderr
+        (held,) = [s for s in json.loads(stat.stdout)["subscribers"] if s["name"] == name]
+        return held["received"]
+
+    def ack(sequence):
+        list(client.do_action(flight.Action("ack", ticket(source.name, name, sequence)), options=call))
+
+    receive(window)
+    # The window is full: the server has taken exactly N tables from the ring and sent them,
+    # and cannot take another before an ack (it waits for one, never buffering more).
+    assert taken_by_server() == window, server.text()
+    assert len(got) == window
+    for i in range(window, count):
+        ack(got[i - window][0])  # the oldest unacknowledged one: room for exactly one more
+        receive(i + 1)
+        assert taken_by_server() == i + 1, server.text()
+    assert [s for s, _ in got] == list(range(got[0][0], got[0][0] + count))
+    for i, (_, batch) in enumerate(got):
+        assert pa.Table.from_batches([batch]).equals(event_table(i)), f"table {i} differs"
+    reader.cancel()
+    client.close()
+    assert server.finish(signal.SIGINT) == 0, server.text()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", "4097", "1.5"])
+def test_serve_refuses_a_window_that_is_not_a_count_from_1_to_4096(run, value):
+    result = run("serve", "--listen", "127.0.0.1:0", "--window", value, timeout=WATCHDOG)  # a server would run on
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("arrowring serve: --window: ") and "1 to 4096" in result.stderr, result.stderr
+    assert "listening" not in result.stdout

@@ -237,9 +237,11 @@ class RemoteSubscription:
         self._pending: Optional[int] = None          # handed out, acknowledged on the next call
         self._missed = 0
         self._gaps = 0
+        self._duplicates = 0
         self._failure: Optional[Error] = None
         self._closed = False
         self._lock = threading.Lock()                # guards _reader against close()
+        self._acked_changed = threading.Condition(self._lock)  # _acked or _closed changed
         self._handover: "queue.Queue[Union[RemoteMessage, _Failure, _Closed]]" = queue.Queue(maxsize=1)
         # The first stream opens here, so that a refused token, an unknown ring or a ring
         # not served raises from subscribe() itself.
@@ -267,6 +269,13 @@ class RemoteSubscription:
         """Sequence numbers skipped that the source did not report as dropped (0 unless
         something is wrong)."""
         return self._gaps
+
+    @property
+    def duplicates(self) -> int:
+        """Tables that arrived again after this subscription had handed them over (a replay
+        when the stream was reopened), skipped: each table is handed over once. As the C++
+        puller's ``duplicates`` (``bridge pull``'s summary)."""
+        return self._duplicates
 
     def next_message(self, timeout: Optional[float] = None) -> Optional[RemoteMessage]:
         """The next table with its sequence and drops, or None once ``timeout`` seconds pass
@@ -324,6 +333,7 @@ class RemoteSubscription:
             with self._lock:
                 self._closed = True
                 self._reader.cancel()  # gRPC allows cancelling from another thread
+                self._acked_changed.notify_all()  # a reading thread waiting to reopen ends
             # Free the handover slot: a reading thread blocked on it sees the close.
             try:
                 self._handover.get_nowait()
@@ -369,7 +379,9 @@ class RemoteSubscription:
                                                 options=self._client._options(self._client._timeout)))
         except pa.ArrowException as error:
             raise _explain(error, self._client.location, self.ring, True, streaming=True) from error
-        self._acked, self._pending = self._pending, None
+        with self._lock:
+            self._acked, self._pending = self._pending, None
+            self._acked_changed.notify_all()
 
     def _run(self) -> None:
         """The reading thread: assembles tables from tagged batches, skips what it already
@@ -383,11 +395,15 @@ class RemoteSubscription:
                 chunk = reader.read_chunk()
             except StopIteration:
                 # The server ends a stream when the next table has another schema (one Flight
-                # stream, one schema): open the next at once; the server replays from the
-                # last acknowledged table and the ones handed over already are skipped.
+                # stream, one schema): open the next once every table handed over is
+                # acknowledged, so that it starts right after them. Opening it before, the
+                # server would replay the unacknowledged ones, and again at each reopen, as
+                # fast as round trips go, for as long as the job holds a table.
                 batches = []
                 failure = None
                 with self._lock:  # close() cancels whichever stream is current
+                    while not self._closed and last is not None and self._acked != last:
+                        self._acked_changed.wait()
                     if self._closed:
                         return
                     try:
@@ -425,6 +441,7 @@ class RemoteSubscription:
                 last = None  # the source ring was recreated: its sequences start over
             ring_id = tag_ring
             if last is not None and sequence <= last:
+                self._duplicates += 1
                 continue  # already handed over: a replay after the stream was reopened
             if last is not None and sequence > last + 1 + missed:
                 self._gaps += sequence - last - 1 - missed

@@ -172,11 +172,16 @@ def test_a_failing_assert_in_a_job_is_reported_with_its_own_error(start_method):
 
 
 def holding_job(handle, expected, commands, results):
-    """Loads `handle`, keeps the table, says so, then on each command checks it is intact."""
+    """Loads `handle`, keeps the table, says so, then on each command checks it is intact
+    ("check") or cleans up its global ring as a process on its way out does ("cleanup")."""
     table = handle.load_pyarrow()
     handle.release()  # the framework's release: the table keeps its own reference
     results.put(("holding", os.getpid()))
-    while commands.get(timeout=TIMEOUT) == "check":
+    while (command := commands.get(timeout=TIMEOUT)) != "stop":
+        if command == "cleanup":
+            compat.cleanup_global_ring_buffer()  # a fork child's is the supervisor's, inherited
+            results.put(("cleaned", os.getpid()))
+            continue
         assert table.equals(expected), "a held table changed"
         results.put(("intact", os.getpid()))
 
@@ -232,6 +237,12 @@ def test_supervisor_cleanup_while_jobs_hold_tables_leaves_their_tables_intact(su
             job.start()
         assert sorted(result(results) for _ in jobs) == sorted(("holding", job.pid) for job in jobs)
         name = supervisor_ring.name
+        # A job's own cleanup leaves the ring to the supervisor that made it (a forked job
+        # inherits the supervisor's global ring object, creator flag included).
+        for inbox in commands:
+            inbox.put("cleanup")
+        assert sorted(result(results) for _ in jobs) == sorted(("cleaned", job.pid) for job in jobs)
+        assert os.path.exists(f"/dev/shm/arrowring.{name}"), "a job's cleanup removed the supervisor's ring"
         compat.cleanup_global_ring_buffer()  # the supervisor leaves first
         assert not os.path.exists(f"/dev/shm/arrowring.{name}"), "cleanup removes the ring's name"
         for inbox in commands:
@@ -240,6 +251,9 @@ def test_supervisor_cleanup_while_jobs_hold_tables_leaves_their_tables_intact(su
         for inbox in commands:
             inbox.put("stop")
     finally:
+        for job, inbox in zip(jobs, commands):
+            if job.is_alive():
+                inbox.put("stop")  # after a failure on the way: it ends now, not at its watchdog
         for job in jobs:
             job.join(TIMEOUT)
             if job.exitcode is None:

@@ -343,3 +343,101 @@ def test_messages_yields_each_table_with_its_sequence_until_closed(serve, rings)
         assert all(m.table.equals(event_table(i)) and m.missed == 0 for i, m in enumerate(got))
         assert list(sub.messages()) == []
     assert server.stop() == 0, server.text()
+
+
+def test_a_schema_change_while_a_table_is_held_reopens_once_and_repeats_nothing(serve, rings):
+    """The server ends a stream at a schema change; the client opens the next one once the
+    tables it handed over are acknowledged, so nothing is sent twice, however long the job
+    holds its table (it used to reopen at once, and again, thousands of times a second, each
+    time getting the held table again)."""
+    source = rings()
+    server = serve("--ring", source.name, "--interval", "0.05")
+    other = pa.table({"energy": pa.array([1.5], pa.float64())})
+    with flight_mod.connect(server.location) as client:
+        with client.subscribe(source.name, "job") as sub:
+            publisher = source.publisher(timeout=WATCHDOG)
+            for table in (event_table(0), event_table(1), other):
+                publisher.publish(table)
+            first = sub.next_message(timeout=WATCHDOG)
+            second = sub.next_message(timeout=WATCHDOG)  # acknowledges the first, holds this one
+            assert first is not None and second is not None, f"watchdog:\n{server.text()}"
+            assert first.table.equals(event_table(0)) and second.table.equals(event_table(1))
+            # The server sent both, took the table of the other schema and ended the stream;
+            # a progress line with no stream open says so, and what it sent in all.
+            idle = re.compile(r"^arrowring serve: 0 active stream\(s\); sent (\d+) tables")
+            with server.changed:
+                assert server.changed.wait_for(
+                    lambda: any((m := idle.search(line)) and int(m.group(1)) >= 2 for line in server.lines["out"]),
+                    timeout=WATCHDOG), f"watchdog: the stream did not end:\n{server.text()}"
+                sent = next(int(m.group(1)) for line in server.lines["out"]
+                            if (m := idle.search(line)) and int(m.group(1)) >= 2)
+            assert sent == 2, f"tables sent again while the job held one:\n{server.text()}"
+            third = sub.next_message(timeout=WATCHDOG)  # acknowledges the second: the next stream
+            assert third is not None and third.table.equals(other)
+            assert third.sequence == second.sequence + 1 == first.sequence + 2
+            assert sub.duplicates == 0 and sub.gaps == 0
+    assert server.stop() == 0, server.text()
+    opened = [line for line in server.lines["err"] if f"stream {source.name}/job " in line]
+    # subscribe() (its schema still empty), its first table (another schema), the schema change
+    assert len(opened) == 3, server.text()
+
+class ReplayingServer:
+    """A Flight server on 127.0.0.1 (a port the kernel picks) that speaks arrowring's protocol
+    and sends tables again: its first stream sends sequences 10 and 11, then ends (as `arrowring
+    serve` ends a stream when the schema changes, and the client reopens it); every later
+    stream sends 10 and 11 again, as a server that lost their acknowledgements would, then 12,
+    and stays open until the test ends."""
+
+    RING_ID = 0x1234
+
+    def __init__(self):
+        import pyarrow.flight as flight
+        self.acks = []
+        self.streams = 0
+        self.done = threading.Event()
+        outer = self
+
+        class Server(flight.FlightServerBase):
+            def list_flights(self, context, criteria):
+                return iter(())
+
+            def do_action(self, context, action):
+                outer.acks.append(int(action.body.to_pybytes().split(b"\n")[-1]))
+                return iter(())
+
+            def do_get(self, context, ticket):
+                outer.streams += 1
+                sequences = [10, 11] if outer.streams == 1 else [10, 11, 12]
+
+                def batches():
+                    for sequence in sequences:
+                        tag = flight_mod._TAG.pack(b"ARB1", 1, outer.RING_ID, sequence, 0, 1, 0, 0)
+                        yield event_table(sequence).to_batches()[0], pa.py_buffer(tag)
+                    if outer.streams > 1:
+                        outer.done.wait(WATCHDOG)  # open until the test ends (bounded)
+
+                return flight.GeneratorStream(event_table(0).schema, batches())
+
+        self.server = Server("grpc://127.0.0.1:0")
+        self.location = f"grpc://127.0.0.1:{self.server.port}"
+
+    def stop(self):
+        self.done.set()
+        self.server.shutdown()
+
+
+def test_tables_sent_again_after_a_reopen_are_counted_as_duplicates_and_handed_over_once():
+    server = ReplayingServer()
+    try:
+        with flight_mod.connect(server.location) as client:
+            with client.subscribe("replayed", "job") as sub:
+                got = [sub.next_message(timeout=WATCHDOG) for _ in range(3)]
+                assert None not in got, f"watchdog: got {got}"
+                assert [m.sequence for m in got] == [10, 11, 12]
+                assert all(m.table.equals(event_table(m.sequence)) for m in got)
+                assert server.streams == 2, "the client reopened the stream once"
+                assert sub.duplicates == 2, "10 and 11 came again on the second stream"
+                assert sub.gaps == 0 and sub.missed == 0
+                assert sub.next(timeout=0) is None
+    finally:
+        server.stop()

@@ -31,10 +31,22 @@ std::string UniqueName() {
   return "test-segment-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
 }
 
-// Creates a ring name and removes whatever is left under it when the test ends.
+// Creates a ring name and removes whatever is left under it when the test ends. A test that
+// makes more segments names them `name_-...` and removes them itself (guards, however it
+// ends): one still in /dev/shm when the test ends fails it.
 class Segment : public ::testing::Test {
  protected:
-  void TearDown() override { (void)MappedSegment::Unlink(name_); }
+  void TearDown() override {
+    (void)MappedSegment::Unlink(name_);
+    const std::string own = SegmentName(name_).substr(1) + "-";  // the file name, without '/'
+    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+      const std::string file = entry.path().filename().string();
+      if (file.rfind(own, 0) == 0) {
+        ADD_FAILURE() << "left behind: " << entry.path();
+        (void)::unlink(entry.path().c_str());  // reported; not left for the next run
+      }
+    }
+  }
   void WriteRawSegment(const std::vector<uint8_t>& bytes) {
     const int fd = shm_open(SegmentName(name_).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
     ASSERT_GE(fd, 0);
