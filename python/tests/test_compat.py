@@ -442,17 +442,27 @@ def test_handles_lost_on_the_way_are_retired_together_and_the_rest_all_load(glob
         lost[0].load_pyarrow()  # waived once the store loaded past it, then given way for space
 
 
-def test_a_handle_readers_passed_stops_holding_the_writer_back_but_stays_loadable_until_needed(global_ring):
+def test_a_handle_readers_passed_is_waited_for_then_waived_and_still_loads_while_its_bytes_are_there(global_ring):
     """Several producers' handles reach a store out of sequence order: one still being sent
-    while a later one is loaded is in flight, not lost. Passed messages are waived, not
-    freed: the writer may take their space, oldest first, but a late handle still loads."""
+    while a later one is loaded is on its way, not lost. A passed message holds the writer
+    back for LOST_AFTER_S from when a sender first saw it passed; then its load is waived, not
+    freed: the writer may take its space, oldest first, but a handle that comes late loads."""
     in_flight, _ = compat.try_zero_copy_pyarrow(table(100, value=1), None, None)
-    later, _ = compat.try_zero_copy_pyarrow(table(100, value=2), None, None)
-    assert later.load_pyarrow().equals(table(100, value=2))  # readers passed the first
-    ring = global_ring._ensure_initialized().ring
-    assert ring.pending_deliveries(in_flight.slot_index & ((1 << 40) - 1)) == 1
-    assert srb.SharedMemoryRingBuffer._waive_passed(ring)
-    assert ring.pending_deliveries(in_flight.slot_index & ((1 << 40) - 1)) == 0, "no longer owed"
-    assert in_flight.load_pyarrow().equals(table(100, value=1)), "waived, not freed: it arrives and loads"
-    assert not srb.SharedMemoryRingBuffer._waive_passed(ring), "nothing else was passed"
+    lost, _ = compat.try_zero_copy_pyarrow(table(100, value=2), None, None)
+    later, _ = compat.try_zero_copy_pyarrow(table(100, value=3), None, None)
+    assert later.load_pyarrow().equals(table(100, value=3))  # readers passed the first two
+    attachment = global_ring._ensure_initialized()
+    ring = attachment.ring
 
+    def owed(handle):
+        return ring.pending_deliveries(handle.slot_index & ((1 << 40) - 1))
+
+    waive_lost = srb.SharedMemoryRingBuffer._waive_lost
+    first_seen = 1000.0
+    assert not waive_lost(ring, attachment, first_seen)
+    assert not waive_lost(ring, attachment, first_seen + srb.LOST_AFTER_S - 0.01)
+    assert owed(in_flight) == owed(lost) == 1, "passed, but not for long: still owed"
+    assert in_flight.load_pyarrow().equals(table(100, value=1)), "it arrives"
+    assert waive_lost(ring, attachment, first_seen + srb.LOST_AFTER_S)
+    assert owed(lost) == 0 and attachment.passed_since == {}
+    assert lost.load_pyarrow().equals(table(100, value=2)), "waived, not freed: a late handle loads"

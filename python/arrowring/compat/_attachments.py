@@ -49,6 +49,10 @@ class Attachment:
         # ring.messages_read when this process last waived every unloaded message for space:
         # while it has not moved, nobody loads, and senders waive at once instead of waiting.
         self.reads_when_waived = -1
+        # sequence -> when a sender of this process first saw that readers had passed it
+        # unloaded, and when one last looked (SharedMemoryRingBuffer._waive_lost).
+        self.passed_since: Dict[int, float] = {}
+        self.observed_at = 0.0
 
     def index_of(self, sequence: int) -> int:
         """The slot index naming message ``sequence`` of this ring."""

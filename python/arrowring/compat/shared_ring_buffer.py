@@ -53,6 +53,15 @@ GLOBAL_RING_ENV = "ARROWRING_COMPAT_GLOBAL_RING"
 # Senders wait for readers while they load (see SharedMemoryRingBuffer._reserve); a ring in
 # which no load happened for this long owes nothing to the messages nobody has loaded yet.
 LOAD_STALL_S = 1.0
+# A message readers have passed (older than one they loaded) and still unloaded this long after
+# a sender first saw it so was lost on the way. Not less: with several producers, handles reach
+# a store far out of sequence order (a producer still writing a large table, or descheduled
+# between its commit and its send, while others' later handles are loaded), and a handle on its
+# way must stay loadable even when the machine is slow.
+LOST_AFTER_S = 2.0
+# How often a sender that finds room looks for passed messages anyway, so that their time
+# counts from about when readers passed them, not from when they stop the writer.
+_OBSERVE_EVERY_S = 0.1
 _WAIT_SLICE_S = 0.02
 # The core lets an owed load lapse after this long in any case (a handle lost on the way).
 _LOAD_TTL_S = 60
@@ -176,25 +185,30 @@ class SharedMemoryRingBuffer:
         way for space, oldest first, kept tables are gone around, but one nobody has loaded yet
         holds its space — so a sender waits while readers are loading (a store behind five
         producers catches up instead of losing handles). Two kinds of unloaded message stop
-        holding the writer back; both stay loadable until their space is needed (the core's
-        ``waive_deliveries``), so a handle judged lost that arrives after all still loads:
-        one readers have passed (``_waive_passed``), and, when no load happened for
-        ``LOAD_STALL_S`` (no store reads this ring), every one — at once by later senders too,
-        until some load happens again."""
+        holding the writer back: one readers passed ``LOST_AFTER_S`` ago or more (its handle was
+        lost on the way; ``_waive_lost``), and, when no load happened for ``LOAD_STALL_S`` (no
+        store reads this ring), every one — at once by later senders too, until some load
+        happens again. Both have their load waived (the core's ``waive_deliveries``), not freed:
+        they give way only when their space is needed, so a handle that arrives late still loads
+        while the bytes are there."""
         if size > attachment.ring.capacity:
             _warnings.no_room(self.name, size, attachment.ring.capacity)
             return None
         size = max(size, 1)
         ring = attachment.ring
+        now = time.monotonic()
+        if now - attachment.observed_at >= _OBSERVE_EVERY_S:
+            attachment.observed_at = now
+            self._waive_lost(ring, attachment, now)
         with attachment.lock:
             slot = ring.try_allocate(size)
         if slot is not None:
             return slot
-        reads, since = ring.messages_read, time.monotonic()
+        reads, since = ring.messages_read, now
         stalled = reads == attachment.reads_when_waived
         while slot is None:
             if not stalled:
-                if self._waive_passed(ring):
+                if self._waive_lost(ring, attachment, time.monotonic()):
                     with attachment.lock:
                         slot = ring.try_allocate(size)
                     continue
@@ -217,28 +231,34 @@ class SharedMemoryRingBuffer:
         return slot
 
     @staticmethod
-    def _waive_passed(ring: "_core.Ring") -> bool:
-        """Waives the load of every unloaded message older than the newest one readers have
-        loaded: readers take one producer's handles in order, so such a handle was lost on the
-        way (a bus that dropped it, or a send before the reader joined) — or, with several
-        producers, is still on its way while a later one from another producer was loaded. Both
-        are served by the core's waive: the message no longer holds the writer back, and it
-        stays loadable until its space is needed, oldest first. False when none was waived."""
+    def _waive_lost(ring: "_core.Ring", attachment: "_attachments.Attachment", now: float) -> bool:
+        """Waives the load of every unloaded message that readers passed (older than the newest
+        one they loaded) and that this process first saw so ``LOST_AFTER_S`` or more before
+        ``now``: readers take one producer's handles in order, so its handle was lost on the way
+        (a bus that dropped it, or a send before the reader joined). Ones passed more recently
+        are remembered, not waived: they may be on their way from another producer. False when
+        none was waived."""
         newest_loaded = None
         for sequence in range(ring.next_sequence - 1, ring.oldest_sequence - 1, -1):
             if ring.pending_deliveries(sequence) == 0:
                 newest_loaded = sequence
                 break
-        if newest_loaded is None:
-            return False
+        first_seen = attachment.passed_since
+        still_passed: Dict[int, float] = {}
         waived = False
-        for sequence in range(ring.oldest_sequence, newest_loaded):
-            if ring.pending_deliveries(sequence):
-                try:
-                    ring.waive_deliveries(sequence)
-                    waived = True
-                except StaleHandleError:
-                    pass
+        for sequence in range(ring.oldest_sequence, newest_loaded if newest_loaded is not None else -1):
+            if not ring.pending_deliveries(sequence):
+                continue
+            seen = first_seen.get(sequence, now)
+            if now - seen < LOST_AFTER_S:
+                still_passed[sequence] = seen
+                continue
+            try:
+                ring.waive_deliveries(sequence)
+                waived = True
+            except StaleHandleError:
+                pass
+        attachment.passed_since = still_passed
         return waived
 
     @staticmethod
