@@ -14,9 +14,9 @@ TARGETS_WHY = {
     "latency_spin": "Spinning, the table path itself costs IPC sizing and writing plus decoding on the receiver "
                     "(~4 us); raw messages meet the bound.",
     "fanout": "Two cores run the producer and 8 consumers: each consumer's per-table decode competes for the CPU.",
-    "framework": "One write into ring memory that cycles through the whole ring (50 MiB here: cold, DRAM-bound) "
-                 "against the seed's two serializations into slots whose first MiB stays in cache; see "
-                 "docs/benchmarks.md.",
+    "framework": "Python per table on both sides of compat (sizing, the handle, load_pyarrow() and release(), "
+                 "against the flow's own cost in the flow-floor column); the copy into the ring runs in C++ at "
+                 "the streaming floor and is a fifth of compat's time per 1 MiB table; see docs/benchmarks.md.",
     "raw_spin": "Spinning needs a vCPU for each side: when a third process runs on this 2-vCPU VM (other builds), "
                 "spinner and sender share one and the p99 jumps to the scheduler's time slice (ms); floor-spin, in the "
                 "same run, shows the machine's state.",
