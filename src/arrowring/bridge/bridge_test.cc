@@ -317,7 +317,9 @@ TEST_F(BridgeTest, ADurableSubscriberWithAFullWindowUnderDropOldestIsToldOfEvery
   EXPECT_EQ(pulled.duplicates, 0u);
   EXPECT_EQ(pulled.gap, 0u);
   for (const auto& sub : source.ring.Stats().subscribers) {
-    if (sub.name == "bridge") EXPECT_EQ(sub.missed, dropped);
+    if (sub.name == "bridge") {
+      EXPECT_EQ(sub.missed, dropped);
+    }
   }
   EXPECT_EQ(server->stats().missed, dropped);
 }

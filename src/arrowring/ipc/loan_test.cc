@@ -519,8 +519,12 @@ TEST(Loan, VariableWidthColumnsPublishArrowsWritersBatchWithinTheirCapacity) {
       EXPECT_EQ(testing::BuffersOutside(table, region.data(), static_cast<int64_t>(region.size())), 0);
       // Zero-copy: what the producer wrote, where it wrote it (detector has values from row 2
       // on; whether its bitmap stays or goes, nothing moves).
-      if (rows > 0) EXPECT_EQ(table.column(0)->chunk(0)->data()->buffers[1]->data(), ids_at);
-      if (rows > 1) EXPECT_EQ(table.column(1)->chunk(0)->data()->buffers[2]->data(), detector_at);
+      if (rows > 0) {
+        EXPECT_EQ(table.column(0)->chunk(0)->data()->buffers[1]->data(), ids_at);
+      }
+      if (rows > 1) {
+        EXPECT_EQ(table.column(1)->chunk(0)->data()->buffers[2]->data(), detector_at);
+      }
     }
   }
 }

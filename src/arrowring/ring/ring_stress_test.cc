@@ -157,7 +157,9 @@ void RunSubscriberStress(Policy policy) {
   EXPECT_EQ(torn.load(), 0u);
   for (int s = 0; s < kSubscribers; ++s) {
     EXPECT_EQ(received[s] + missed[s], static_cast<uint64_t>(kPublishers * kPerPublisher));
-    if (policy == Policy::kBlock) EXPECT_EQ(missed[s].load(), 0u);
+    if (policy == Policy::kBlock) {
+      EXPECT_EQ(missed[s].load(), 0u);
+    }
   }
   subscriptions.clear();
   auto whole = ring.TryAllocate(ring.capacity());
