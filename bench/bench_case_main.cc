@@ -1,5 +1,7 @@
 // arrowring-bench-case: runs one benchmark case and prints it as a JSON line; bench/run.py
 // (`make bench`) runs every case this way, interleaved with the Python contenders.
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -94,10 +96,11 @@ int Run(const CaseArgs& a) {
     std::printf(
         "{\"contender\": \"arrowring-cpp\", \"size_bytes\": %lld, \"gbps\": %.4f, \"tables_per_s\": %.1f, "
         "\"subscribers\": %d, \"ring_tables\": %d, \"warm_bytes\": %lld, \"writer_lap_bytes\": %llu, "
-        "\"messages_kept\": %llu}\n",
+        "\"messages_kept\": %llu, \"producer_cpu_us\": %.2f, \"consumer_cpu_us\": %.2f, \"cpus\": %ld}\n",
         static_cast<long long>(t->table_bytes), t->gbps(), t->tables_per_s(), a.subscribers, a.ring_tables,
         static_cast<long long>(a.warm_bytes), static_cast<unsigned long long>(t->writer_lap_bytes),
-        static_cast<unsigned long long>(t->messages_kept));
+        static_cast<unsigned long long>(t->messages_kept), t->producer_cpu_us, t->consumer_cpu_us,
+        sysconf(_SC_NPROCESSORS_ONLN));
     return 0;
   }
   if (a.kind == "loan-throughput" || a.kind == "copy-throughput") {

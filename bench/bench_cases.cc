@@ -77,16 +77,24 @@ arrow::Result<Throughput> MeasureThroughput(int64_t table_bytes, int64_t count, 
     if (!ready.Get(&byte)) return arrow::Status::IOError("a consumer failed during warm-up");
   }
   const int64_t start = MonotonicNs();
+  const uint64_t producer_cpu_from = ProcessCpuNs();
   for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
+  const uint64_t producer_cpu_ns = ProcessCpuNs() - producer_cpu_from;
+  uint64_t consumers_cpu_ns = 0;
   for (int s = 0; s < subscribers; ++s) {
-    uint64_t sum;
-    if (!done.Get(&sum)) return arrow::Status::IOError("a consumer failed");
+    ConsumerReport report;
+    if (!done.Get(&report)) return arrow::Status::IOError("a consumer failed");
+    consumers_cpu_ns += report.cpu_ns;
   }
   const int64_t end = MonotonicNs();
   if (!ReapAll(children)) return arrow::Status::IOError("a consumer process failed");
   const RingStats stats = ring.Stats();
-  return Throughput{count, table_bytes, static_cast<double>(end - start) / 1e9, stats.writer_lap_bytes,
+  const double per_table_us = 1e-3 / static_cast<double>(count);
+  Throughput result{count, table_bytes, static_cast<double>(end - start) / 1e9, stats.writer_lap_bytes,
                     stats.messages_kept_total};
+  result.producer_cpu_us = static_cast<double>(producer_cpu_ns) * per_table_us;
+  result.consumer_cpu_us = static_cast<double>(consumers_cpu_ns) * per_table_us / std::max(1, subscribers);
+  return result;
 }
 
 namespace {
@@ -148,8 +156,8 @@ arrow::Result<Throughput> MeasureLoanThroughput(int64_t table_bytes, int64_t cou
   if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed during warm-up");
   const int64_t start = MonotonicNs();
   for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publish_one(warmup + i));
-  uint64_t sum;
-  if (!done.Get(&sum)) return arrow::Status::IOError("the consumer failed");
+  ConsumerReport report;
+  if (!done.Get(&report)) return arrow::Status::IOError("the consumer failed");
   const int64_t end = MonotonicNs();
   if (!ReapAll(children)) return arrow::Status::IOError("the consumer process failed");
   return Throughput{count, rows * 32, static_cast<double>(end - start) / 1e9};

@@ -22,6 +22,9 @@ struct Throughput {
   // The ring at the end (throughput cases): the writer's last lap, and how many messages
   // readers kept outside the window over the run (RingStats).
   uint64_t writer_lap_bytes = 0, messages_kept = 0;
+  // CPU time per timed table (throughput cases): the producer's process, and each consumer's
+  // on average — with the machine's CPUs, what bounds a fan-out.
+  double producer_cpu_us = 0, consumer_cpu_us = 0;
   double gbps() const { return seconds > 0 ? static_cast<double>(tables * table_bytes) / seconds / 1e9 : 0; }
   double tables_per_s() const { return seconds > 0 ? static_cast<double>(tables) / seconds : 0; }
 };

@@ -75,6 +75,12 @@ arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity, uint6
   return *ring;
 }
 
+uint64_t ProcessCpuNs() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
 pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, int64_t warmup, int64_t count,
                    bool checksum, SpinPolicy wait, Pipe& ready, Pipe& done, const std::string& keep) {
   return Fork([&] {
@@ -83,13 +89,17 @@ pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, 
     auto subscriber = Subscriber::Make(*attached, subscriber_name, {.spin = wait});
     if (!subscriber.ok()) return 3;
     ready.Put(char{1});
-    uint64_t sum = 0;
+    ConsumerReport report;
+    uint64_t timed_from = ProcessCpuNs();
     std::vector<std::shared_ptr<arrow::Table>> kept;  // what a store or cache keeps (see header)
     for (int64_t i = 0; i < warmup + count; ++i) {
       auto message = subscriber->Next(60s);
       if (!message.ok() || !message->has_value()) return 4;
-      sum += Consume(*(*message)->table, checksum);
-      if (i + 1 == warmup) ready.Put(char{2});
+      report.sum += Consume(*(*message)->table, checksum);
+      if (i + 1 == warmup) {
+        ready.Put(char{2});
+        timed_from = ProcessCpuNs();
+      }
       const int64_t n = i - warmup;  // kept from the timed tables on
       if (keep == "per-tag" && n >= 0 && n % 50 < 5) {
         kept.resize(5);
@@ -98,7 +108,8 @@ pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, 
         kept.push_back((*message)->table);
       }
     }
-    done.Put(sum);
+    report.cpu_ns = ProcessCpuNs() - timed_from;
+    done.Put(report);
     return 0;
   });
 }

@@ -76,9 +76,19 @@ struct RingGuard {
 arrow::Result<Ring> CreateRing(const std::string& name, uint64_t capacity,
                                uint64_t warm_bytes = RingOptions::kWarmDefault, bool retain = false);
 
+// What a consumer process puts on its `done` pipe: the sum of what it read (so the reads cannot
+// be optimized away), and the CPU time its process spent on the `count` timed tables.
+struct ConsumerReport {
+  uint64_t sum = 0;
+  uint64_t cpu_ns = 0;
+};
+
+// The CPU time this process has used (every thread), in nanoseconds.
+uint64_t ProcessCpuNs();
+
 // Forks a consumer process: subscribes to ring `name` as `subscriber`, says so on `ready`,
 // waits as `wait` says, takes `warmup` tables (then says so again) and `count` more, reading
-// each as Consume does, and puts the sum on `done`.
+// each as Consume does, and puts a ConsumerReport on `done`.
 pid_t ForkConsumer(const std::string& name, const std::string& subscriber_name, int64_t warmup, int64_t count,
                    bool checksum, SpinPolicy wait, Pipe& ready, Pipe& done, const std::string& keep = "");
 

@@ -212,8 +212,8 @@ arrow::Result<Throughput> MeasureFlightBridge(int64_t table_bytes, int64_t count
     if (!ready.Get(&byte)) return arrow::Status::IOError("the consumer failed during warm-up");
     start = MonotonicNs();
     for (int64_t i = 0; i < count; ++i) ARROW_RETURN_NOT_OK(publisher.Publish(*table).status());
-    uint64_t sum;
-    if (!done.Get(&sum)) return arrow::Status::IOError("the consumer failed");
+    ConsumerReport report;
+    if (!done.Get(&report)) return arrow::Status::IOError("the consumer failed");
     end = MonotonicNs();
     return arrow::Status::OK();
   }));

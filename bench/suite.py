@@ -19,8 +19,9 @@ from contenders.iceoryx2_python import case_iceoryx2_latency
 from contenders.ray_object_store import RAY
 from contenders.zeromq_ipc import case_zeromq_ipc, case_zeromq_latency
 from harness import KiB, MiB, count_for, cpp_case, ring_capacity_for
-from plan import (FLIGHT_CONTENDERS, FLIGHT_LATENCY_SIZES, FLIGHT_SIZES, FRAMEWORK_CONTENDERS, FRAMEWORK_SIZES,
-                  FIRST_LAP_SIZES, KEEPING_CASES, LOAN_COMMIT_SIZES, SIZES, THROUGHPUT_CONTENDERS)
+from plan import (FANOUT_RING_TABLES, FIRST_LAP_SIZES, FLIGHT_CONTENDERS, FLIGHT_LATENCY_SIZES, FLIGHT_SIZES,
+                  FRAMEWORK_CONTENDERS, FRAMEWORK_SIZES, KEEPING_CASES, LOAN_COMMIT_SIZES, SIZES,
+                  THROUGHPUT_CONTENDERS)
 
 
 def machine() -> dict:
@@ -168,14 +169,22 @@ def run(quick: bool) -> dict:
         result["ipc_size"].append(row)
         progress(f"ipc size {size} B")
 
-    # Fan-out: publisher throughput with 1, 2, 4, 8 subscribers, at 16 MiB and at 1 MiB tables.
+    # Fan-out: publisher throughput with 1, 2, 4, 8 subscribers, at 16 MiB and at 1 MiB tables,
+    # through rings of FANOUT_RING_TABLES tables and of 4 (where the slowest of 8 consumers'
+    # wake-ups, not the CPU, bounds the producer), with the CPU time per table of each side.
     result["fanout"] = []
-    for size in (16 * MiB, MiB):
-        for subscribers in (1, 2, 4, 8):
-            rows = [cpp_case("--kind", "fanout", "--size", size, "--count", count_for(size, cpp_budget, 20 * cap),
-                             "--subscribers", subscribers) for _ in range(reps)]
-            result["fanout"].append({"subscribers": subscribers, "size_bytes": size, "gbps": round(median_of(rows, "gbps"), 4)})
-            progress(f"fan-out {subscribers} x {size} B")
+    for ring_tables in (FANOUT_RING_TABLES, 4):
+        for size in (16 * MiB, MiB):
+            for subscribers in (1, 2, 4, 8):
+                rows = [cpp_case("--kind", "fanout", "--size", size, "--count", count_for(size, cpp_budget, 20 * cap),
+                                 "--subscribers", subscribers, "--ring-tables", ring_tables) for _ in range(reps)]
+                result["fanout"].append({
+                    "subscribers": subscribers, "size_bytes": size, "ring_tables": ring_tables,
+                    "gbps": round(median_of(rows, "gbps"), 4),
+                    "producer_cpu_us": round(median_of(rows, "producer_cpu_us"), 2),
+                    "consumer_cpu_us": round(median_of(rows, "consumer_cpu_us"), 2),
+                    "cpus": rows[0]["cpus"]})
+                progress(f"fan-out {subscribers} x {size} B, {ring_tables}-table ring")
 
     # Loaned vs copying producer: both generate the same values each table, one into
     # a loan in ring memory, the other into its own table that Publish then copies; end to end

@@ -34,7 +34,9 @@ def fake_result(missing=()):
                     latency("arrowring-raw-block", "64B", 21.0), latency("arrowring-raw-spin", "64B", 0.4),
                     latency("zeromq-ipc", "1-row-table", 70.0), latency("zeromq-ipc", "64B", 40.0)],
         "ipc_size": [{"size_bytes": 64 * MiB, "exact_us": 2.0, "serialize_us": 9000.0}],
-        "fanout": [{"subscribers": n, "size_bytes": s, "gbps": 10.0} for s in (16 * MiB, MiB) for n in (1, 2, 4, 8)],
+        "fanout": [{"subscribers": n, "size_bytes": s, "ring_tables": t, "gbps": 10.0 if t == plan.FANOUT_RING_TABLES else 2.0 / n,
+                    "producer_cpu_us": 100.0, "consumer_cpu_us": 10.0, "cpus": 2}
+                   for t in (plan.FANOUT_RING_TABLES, 4) for s in (16 * MiB, MiB) for n in (1, 2, 4, 8)],
         "rss": [{"size_bytes": s, "consumer_peak_rss_bytes": 10 * MiB} for s in plan.SIZES],
     }
 
@@ -120,3 +122,12 @@ def test_a_build_without_the_bridge_reports_the_flight_rows_as_not_built():
     text = report.report(result)
     assert "Rings across machines (Flight bridge): not built" in text
     assert "| bridge >= 0.8x plain Flight at >= 1 MiB | not built (ARROWRING_BUILD_BRIDGE=OFF) | not measured |" in text
+
+
+def test_the_fan_out_target_is_judged_on_the_deep_ring_and_shows_the_shallow_one_and_the_cpu_bound():
+    text = report.report(fake_result())
+    target = next(line for line in text.splitlines() if line.startswith("| 8 subscribers >= 0.8x one"))
+    assert f"({plan.FANOUT_RING_TABLES}-table ring)" in target and "| met |" in target
+    assert "4-table ring: 16 MiB 0.12x, 1 MiB 0.12x" in target
+    # 2 CPUs / (100 µs + 8 x 10 µs) = 11,111 tables/s; 10 GB/s of 1 MiB tables = 9,537/s.
+    assert f"| {plan.FANOUT_RING_TABLES} tables | 1024 KiB | 10.00 | 10.00 | 10.00 | 10.00 | 1.00x | 100 / 10 | 9,537 / 11,111 |" in text
