@@ -198,6 +198,17 @@ arrow::Result<LoanCost> MeasureLoanCommit(int64_t table_bytes, int repetitions, 
   return cost;
 }
 
+void Percentiles(Latency& latency) {
+  std::vector<double> sorted = latency.samples_us;
+  std::sort(sorted.begin(), sorted.end());
+  auto at = [&](double q) {
+    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())))];
+  };
+  latency.p50_us = at(0.50);
+  latency.p99_us = at(0.99);
+  latency.p999_us = at(0.999);
+}
+
 arrow::Result<Latency> MeasureLatency(bool raw, SpinPolicy wait, int64_t count) {
   const std::string ping_name = UniqueName("ping"), pong_name = UniqueName("pong");
   ARROW_ASSIGN_OR_RAISE(Ring ping, CreateRing(ping_name, 16ull << 20));
@@ -297,14 +308,7 @@ arrow::Result<Latency> MeasureLatency(bool raw, SpinPolicy wait, int64_t count) 
     if (!report.Get(&sample)) return arrow::Status::IOError("the receiver failed");
   }
   if (!ReapAll({child})) return arrow::Status::IOError("the receiver process failed");
-  std::vector<double> sorted = latency.samples_us;
-  std::sort(sorted.begin(), sorted.end());
-  auto at = [&](double q) {
-    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())))];
-  };
-  latency.p50_us = at(0.50);
-  latency.p99_us = at(0.99);
-  latency.p999_us = at(0.999);
+  Percentiles(latency);
   latency.msgs_per_s = burst_ns > 0 ? static_cast<double>(count - 1) / (static_cast<double>(burst_ns) / 1e9) : 0;
   return latency;
 }

@@ -56,6 +56,9 @@ struct Latency {
   double p50_us = 0, p99_us = 0, p999_us = 0, msgs_per_s = 0;
 };
 
+/// Sets p50/p99/p99.9 from `samples_us` (nearest rank).
+void Percentiles(Latency& latency);
+
 /// One-way latency between two processes: a 1-row table (`raw` false) or a raw 64-byte ring
 /// message (`raw` true), each receiver waiting as `wait` says (SpinPolicy::None: straight to
 /// the futex; {1 s, fixed}: spinning; SpinPolicy::Default: the library's default).

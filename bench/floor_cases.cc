@@ -71,17 +71,6 @@ uint32_t Await(Channel& channel, uint32_t seen, uint32_t spins) {
   }
 }
 
-void Percentiles(Latency& latency) {
-  std::vector<double> sorted = latency.samples_us;
-  std::sort(sorted.begin(), sorted.end());
-  auto at = [&](double q) {
-    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())))];
-  };
-  latency.p50_us = at(0.50);
-  latency.p99_us = at(0.99);
-  latency.p999_us = at(0.999);
-}
-
 }  // namespace
 
 double MeasureMemcpy(int64_t bytes, double min_seconds) {

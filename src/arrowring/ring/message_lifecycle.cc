@@ -31,6 +31,16 @@ Status CheckDescriptor(const RingState& ring, const MessageDescriptor& d, uint64
   return Ok();
 }
 
+namespace {
+
+// The StaleHandle error of an operation on message `seq` that is not committed.
+Error NotCommitted(const RingState& ring, uint64_t seq) {
+  return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + ring.name +
+                                       "' is not committed: not yet, or freed (or dropped) since"};
+}
+
+}  // namespace
+
 Error Stale(const RingState& ring, const Handle& handle, std::string_view why) {
   return {Errc::kStaleHandle, "message " + std::to_string(handle.sequence) + " of ring '" + ring.name + "' (handle " +
                                   handle.ToString() + ") " + std::string(why) +
@@ -186,8 +196,7 @@ Result<ReadSlot> Ring::AcquireSequence(uint64_t seq, uint64_t length) {
   if (auto process = CheckProcess(*state_); !process) return process.error();
   const std::optional<Handle> handle = HandleOf(seq);
   if (!handle) {
-    return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + state_->name +
-                                         "' is not committed: not yet, or freed (or dropped) since"};
+    return NotCommitted(*state_, seq);
   }
   if (length > handle->size) {
     return Error{Errc::kInvalidArgument, "message " + std::to_string(seq) + " of ring '" + state_->name + "' holds " +
@@ -203,8 +212,7 @@ Status Ring::Retire(uint64_t seq) {
   uint64_t word = 0;
   MessageDescriptor* m = LocateMessage(ring, seq, word);
   if (m == nullptr) {
-    return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + ring.name +
-                                         "' is not committed: not yet, or freed (or dropped) since"};
+    return NotCommitted(ring, seq);
   }
   // A kept message owes nothing to anyone: its last holder frees it.
   if (m != &ring.descriptor(seq)) return Ok();
@@ -239,8 +247,7 @@ Status Ring::WaiveDeliveries(uint64_t seq) {
     uint64_t word = 0;
     MessageDescriptor* m = LocateMessage(ring, seq, word);
     if (m == nullptr) {
-      return Error{Errc::kStaleHandle, "message " + std::to_string(seq) + " of ring '" + ring.name +
-                                           "' is not committed: not yet, or freed (or dropped) since"};
+      return NotCommitted(ring, seq);
     }
     if (m != &ring.descriptor(seq)) return Ok();  // Kept by its readers: it owes nothing.
     // SYNC POINT pending-count (acquire)

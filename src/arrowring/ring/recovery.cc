@@ -75,12 +75,7 @@ RecoveryReport RecoverLocked(RingState& ring) {
         ++report.removed_subscribers;
       }
     }
-    a.write_bytes.store(0, std::memory_order_relaxed);
-    a.read_bytes.store(0, std::memory_order_relaxed);
-    a.write_refs.store(0, std::memory_order_relaxed);
-    a.read_refs.store(0, std::memory_order_relaxed);
-    a.start_time.store(0, std::memory_order_relaxed);
-    a.pid.store(0, std::memory_order_release);  // SYNC POINT attachment-pid (release)
+    RingState::FreeAttachmentSlot(a);
   }
   if (!report.empty()) {
     h.recoveries.fetch_add(1, std::memory_order_relaxed);

@@ -121,13 +121,18 @@ struct RingState {
   ~RingState() {
     if (attachments == nullptr || attachment >= layout::kMaxAttachments) return;  // Never attached.
     if (!owned_by_this_process()) return;  // A fork child's copy: the slot is the parent's.
-    Attachment& me = self();
-    me.write_bytes.store(0, std::memory_order_relaxed);
-    me.read_bytes.store(0, std::memory_order_relaxed);
-    me.write_refs.store(0, std::memory_order_relaxed);
-    me.read_refs.store(0, std::memory_order_relaxed);
-    me.start_time.store(0, std::memory_order_relaxed);
-    me.pid.store(0, std::memory_order_release);  // SYNC POINT attachment-pid (release)
+    FreeAttachmentSlot(self());
+  }
+
+  /// Empties an attachment slot (its counters, then its pid, which frees it for the next
+  /// attacher): at detach, and by recovery for a dead process.
+  static void FreeAttachmentSlot(Attachment& slot) {
+    slot.write_bytes.store(0, std::memory_order_relaxed);
+    slot.read_bytes.store(0, std::memory_order_relaxed);
+    slot.write_refs.store(0, std::memory_order_relaxed);
+    slot.read_refs.store(0, std::memory_order_relaxed);
+    slot.start_time.store(0, std::memory_order_relaxed);
+    slot.pid.store(0, std::memory_order_release);  // SYNC POINT attachment-pid (release)
   }
 };
 
