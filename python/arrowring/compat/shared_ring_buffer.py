@@ -52,7 +52,10 @@ GLOBAL_RING_ENV = "ARROWRING_COMPAT_GLOBAL_RING"
 
 # Senders wait for readers while they load (see SharedMemoryRingBuffer._reserve); a ring in
 # which no load happened for this long owes nothing to the messages nobody has loaded yet.
-LOAD_STALL_S = 1.0
+# Longer than a busy store can spend between two loads on a slow machine (its own work on a
+# large table): at 1 s, a store checking 8 MiB tables on a loaded 2-CPU machine had handles
+# still on their way waived and given way.
+LOAD_STALL_S = 5.0
 # A message readers have passed (older than one they loaded) and still unloaded this long after
 # a sender first saw it so was lost on the way. Not less: with several producers, handles reach
 # a store far out of sequence order (a producer still writing a large table, or descheduled
