@@ -442,6 +442,27 @@ def test_handles_lost_on_the_way_are_retired_together_and_the_rest_all_load(glob
         lost[0].load_pyarrow()  # waived once the store loaded past it, then given way for space
 
 
+def test_a_sender_judges_only_its_own_handles_lost_not_another_producers_still_on_its_way(global_ring):
+    """One process's handles reach a store in the order it sent them, but another producer's
+    can come after later ones were loaded (that producer was descheduled between its commit
+    and its send): a sender waives its own passed messages, never another producer's."""
+    attachment = global_ring._ensure_initialized()
+    ring = attachment.ring
+    other = ring.try_allocate(64)  # another producer's message: committed owing a load, not sent from here
+    others = other.sequence
+    other.commit(64, 1, 60)
+    mine, _ = compat.try_zero_copy_pyarrow(table(100, value=1), None, None)
+    later, _ = compat.try_zero_copy_pyarrow(table(100, value=2), None, None)
+    assert later.load_pyarrow().equals(table(100, value=2))  # readers passed both earlier messages
+
+    waive_lost = srb.SharedMemoryRingBuffer._waive_lost
+    assert not waive_lost(ring, attachment, 1000.0)
+    assert waive_lost(ring, attachment, 1000.0 + srb.LOST_AFTER_S)
+    assert ring.pending_deliveries(mine.slot_index & ((1 << 40) - 1)) == 0, "its own: lost on the way, waived"
+    assert ring.pending_deliveries(others) == 1, "another producer's: maybe on its way, still owed"
+    assert attachment.owed == [] and attachment.passed_since == {}
+
+
 def test_a_handle_readers_passed_is_waited_for_then_waived_and_still_loads_while_its_bytes_are_there(global_ring):
     """Several producers' handles reach a store out of sequence order: one still being sent
     while a later one is loaded is on its way, not lost. A passed message holds the writer

@@ -49,8 +49,11 @@ class Attachment:
         # ring.messages_read when this process last waived every unloaded message for space:
         # while it has not moved, nobody loads, and senders waive at once instead of waiting.
         self.reads_when_waived = -1
-        # sequence -> when a sender of this process first saw that readers had passed it
-        # unloaded, and when one last looked (SharedMemoryRingBuffer._waive_lost).
+        # The messages this process committed owing a load and not yet seen loaded or waived,
+        # in commit order, which is the order their handles are sent in; of those, when a
+        # sender of this process first saw that readers had passed one (loaded a later one);
+        # and when one last looked (SharedMemoryRingBuffer._waive_lost).
+        self.owed: List[int] = []
         self.passed_since: Dict[int, float] = {}
         self.observed_at = 0.0
 
@@ -72,6 +75,11 @@ class Attachment:
         if sequence >= newest:
             sequence -= 1 << _SEQUENCE_BITS
         return sequence if sequence >= 0 else None
+
+    def sent(self, sequence: int) -> None:
+        """Notes message ``sequence``, just committed by this process owing a load."""
+        with self.lock:
+            self.owed.append(sequence)
 
     def hold_read(self, index: int, slot: "_core.ReadSlot") -> None:
         self.reading.setdefault(index, []).append(slot)

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -56,11 +56,11 @@ GLOBAL_RING_ENV = "ARROWRING_COMPAT_GLOBAL_RING"
 # large table): at 1 s, a store checking 8 MiB tables on a loaded 2-CPU machine had handles
 # still on their way waived and given way.
 LOAD_STALL_S = 5.0
-# A message readers have passed (older than one they loaded) and still unloaded this long after
-# a sender first saw it so was lost on the way. Not less: with several producers, handles reach
-# a store far out of sequence order (a producer still writing a large table, or descheduled
-# between its commit and its send, while others' later handles are loaded), and a handle on its
-# way must stay loadable even when the machine is slow.
+# A message readers have passed (unloaded, though one its own process sent later was loaded)
+# and still unloaded this long after its sender first saw it so was lost on the way. Only its
+# own process judges it: other producers' handles reach a store far out of sequence order (a
+# producer descheduled between its commit and its send while others' later handles are
+# loaded). The time covers a handle sent to several stores, one of which is slow.
 LOST_AFTER_S = 2.0
 # How often a sender that finds room looks for passed messages anyway, so that their time
 # counts from about when readers passed them, not from when they stop the writer.
@@ -225,7 +225,7 @@ class SharedMemoryRingBuffer:
                 stalled = now - since >= LOAD_STALL_S
                 continue
             attachment.reads_when_waived = ring.messages_read
-            self._waive_unloaded(ring)
+            self._waive_unloaded(ring, attachment)
             with attachment.lock:
                 slot = ring.try_allocate(size)
             break  # Nothing is owed any more: what is left fills the ring with tables still alive.
@@ -235,44 +235,58 @@ class SharedMemoryRingBuffer:
 
     @staticmethod
     def _waive_lost(ring: "_core.Ring", attachment: "_attachments.Attachment", now: float) -> bool:
-        """Waives the load of every unloaded message that readers passed (older than the newest
-        one they loaded) and that this process first saw so ``LOST_AFTER_S`` or more before
-        ``now``: readers take one producer's handles in order, so its handle was lost on the way
-        (a bus that dropped it, or a send before the reader joined). Ones passed more recently
-        are remembered, not waived: they may be on their way from another producer. False when
-        none was waived."""
-        newest_loaded = None
-        for sequence in range(ring.next_sequence - 1, ring.oldest_sequence - 1, -1):
-            if ring.pending_deliveries(sequence) == 0:
-                newest_loaded = sequence
-                break
-        first_seen = attachment.passed_since
-        still_passed: Dict[int, float] = {}
-        waived = False
-        for sequence in range(ring.oldest_sequence, newest_loaded if newest_loaded is not None else -1):
-            if not ring.pending_deliveries(sequence):
-                continue
-            seen = first_seen.get(sequence, now)
-            if now - seen < LOST_AFTER_S:
-                still_passed[sequence] = seen
-                continue
-            try:
-                ring.waive_deliveries(sequence)
-                waived = True
-            except StaleHandleError:
-                pass
-        attachment.passed_since = still_passed
-        return waived
+        """Waives the load of every message this process sent that readers passed: unloaded,
+        though a message this process committed after it was loaded. One process's handles
+        travel in the order it committed them (the framework sends them from one queue), so its
+        handle was lost on the way (a bus that dropped it, or a send before the reader joined).
+        Only this process's own messages are judged: another producer's handle may still be on
+        its way while later ones are loaded (descheduled between its commit and its send), and
+        its own senders judge it. A passed message is waived only once this process first saw
+        it passed ``LOST_AFTER_S`` or more before ``now`` (a handle sent to another store may
+        still be on its way to that one); until then it is remembered. False when none was
+        waived."""
+        with attachment.lock:
+            owed = attachment.owed
+            if not owed:
+                return False
+            pending = [ring.pending_deliveries(sequence) for sequence in owed]
+            newest_loaded = max((i for i, left in enumerate(pending) if left == 0), default=-1)
+            first_seen = attachment.passed_since
+            still_owed: List[int] = []
+            still_passed: Dict[int, float] = {}
+            waived = False
+            for i, (sequence, left) in enumerate(zip(owed, pending)):
+                if not left:
+                    continue  # loaded, waived, lapsed or given way: nothing is owed any more
+                if i > newest_loaded and sequence not in first_seen:  # once passed, always passed
+                    still_owed.append(sequence)  # nothing sent after it was loaded yet
+                    continue
+                seen = first_seen.get(sequence, now)
+                if now - seen < LOST_AFTER_S:
+                    still_passed[sequence] = seen
+                    still_owed.append(sequence)
+                    continue
+                try:
+                    ring.waive_deliveries(sequence)
+                    waived = True
+                except StaleHandleError:
+                    pass
+            attachment.owed = still_owed
+            attachment.passed_since = still_passed
+            return waived
 
     @staticmethod
-    def _waive_unloaded(ring: "_core.Ring") -> None:
-        """Waives the load of every message the ring still owes one."""
+    def _waive_unloaded(ring: "_core.Ring", attachment: "_attachments.Attachment") -> None:
+        """Waives the load of every message the ring still owes one, whoever sent it."""
         for sequence in range(ring.oldest_sequence, ring.next_sequence):
             if ring.pending_deliveries(sequence):
                 try:
                     ring.waive_deliveries(sequence)
                 except StaleHandleError:
                     pass
+        with attachment.lock:
+            attachment.owed = []
+            attachment.passed_since = {}
 
     def _write_table(self, table: pa.Table, size: int,
                      native: Optional[_core.IpcStream] = None) -> Optional[Tuple[int, int]]:
@@ -288,13 +302,15 @@ class SharedMemoryRingBuffer:
         slot = self._reserve(attachment, size)
         if slot is None:
             return None
-        index = attachment.index_of(slot.sequence)  # Before commit, which empties the slot.
+        sequence = slot.sequence  # Before commit, which empties the slot.
+        index = attachment.index_of(sequence)
         try:
             if native is not None:
                 written = native.write_into(slot)
             else:
                 written = write_stream(slot, table, DEFAULT_WRITE_OPTIONS)
             slot.commit(written, 1, _LOAD_TTL_S)  # owes one load; then retained until its space is needed
+            attachment.sent(sequence)
         finally:
             if slot.open:
                 slot.abort()
@@ -315,7 +331,9 @@ class SharedMemoryRingBuffer:
                 raise InvalidArgumentError(f"mark_ready({slot_index}, {bytes_written}) on ring {self.name!r}: "
                                            f"the slot holds {slot.size} bytes")
             del attachment.writing[slot_index]
+            sequence = slot.sequence  # Before commit, which empties the slot.
             slot.commit(used, 1, _LOAD_TTL_S)  # owes one load; then retained until its space is needed
+            attachment.sent(sequence)
 
     # --- reading -----------------------------------------------------------------------------
     def acquire_for_read(self, slot_index: int, bytes_to_read: int = 0) -> bool:
