@@ -3,6 +3,8 @@
 #   ArrowCpp::arrow     libarrow           (core, IPC, CSV, JSON)
 #   ArrowCpp::parquet   libparquet         (when present)
 #   ArrowCpp::flight    libarrow_flight    (when present; the bridge needs it)
+#   ArrowCpp::python    libarrow_python    (pyarrow wheel only: pyarrow's C++ API, with which the
+#                                           Python extension hands tables to pyarrow as they are)
 #
 # Order of preference:
 #   1. find_package(Arrow CONFIG): a system, conda or source install with ArrowConfig.cmake.
@@ -68,6 +70,8 @@ else()
       PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
     find_file(ArrowCpp_FLIGHT_LIBRARY "libarrow_flight.so.${_arrowcpp_so_version}"
       PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
+    find_file(ArrowCpp_PYTHON_LIBRARY "libarrow_python.so.${_arrowcpp_so_version}"
+      PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
     if(ArrowCpp_LIBRARY AND NOT TARGET ArrowCpp::arrow)
       add_library(ArrowCpp::arrow SHARED IMPORTED GLOBAL)
       set_target_properties(ArrowCpp::arrow PROPERTIES
@@ -86,6 +90,14 @@ else()
       add_library(ArrowCpp::flight SHARED IMPORTED GLOBAL)
       set_target_properties(ArrowCpp::flight PROPERTIES
         IMPORTED_LOCATION "${ArrowCpp_FLIGHT_LIBRARY}"
+        INTERFACE_LINK_LIBRARIES ArrowCpp::arrow)
+    endif()
+    # pyarrow's own C++ API (arrow/python/pyarrow.h), which pyarrow.lib has loaded already in
+    # any process that imported pyarrow; it resolves Python's symbols from the interpreter.
+    if(ArrowCpp_PYTHON_LIBRARY AND NOT TARGET ArrowCpp::python)
+      add_library(ArrowCpp::python SHARED IMPORTED GLOBAL)
+      set_target_properties(ArrowCpp::python PROPERTIES
+        IMPORTED_LOCATION "${ArrowCpp_PYTHON_LIBRARY}"
         INTERFACE_LINK_LIBRARIES ArrowCpp::arrow)
     endif()
   else()

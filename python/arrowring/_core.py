@@ -19,6 +19,7 @@ except ImportError as error:  # not built, or built against another pyarrow than
                         "rebuild arrowring in this environment: pip install --no-build-isolation .")
 
 LOANS = native.LOANS
+NATIVE_READ = native.NATIVE_READ  # TableReader: tables read in C++, handed to pyarrow as they are
 UNTIL_DROPPED = native.UNTIL_DROPPED
 segment_path = native.segment_path
 cold_lap_bytes = native.cold_lap_bytes
@@ -32,6 +33,8 @@ if LOANS:
     LoanPublisher = native.LoanPublisher
     Loan = native.Loan
     IpcStream = native.IpcStream
+if NATIVE_READ:
+    TableReader = native.TableReader
 
 # Pickles name classes by module: name this one, which picks the build that loads here, so a
 # Handle pickled by a process with loans unpickles in one without (and the reverse).

@@ -1,12 +1,13 @@
 """Type stubs of arrowring._core, the C++ core ring (use arrowring's public API).
 
 Each signature is that of the nanobind binding in python/src (core_module.cc, loan_bindings.h,
-commit_notifier.h, stream_writing.h). Slots and loans export their memory through the buffer
+commit_notifier.h, stream_writing.h, table_reading.h). Slots and loans export their memory through the buffer
 protocol, which ``__buffer__`` declares (PEP 688)."""
 from typing import Any, Optional, Sequence, Tuple
 
 UNTIL_DROPPED: int
 LOANS: bool
+NATIVE_READ: bool
 LOAN_UNAVAILABLE: Optional[str]
 
 def segment_path(name: str) -> str: ...
@@ -127,6 +128,11 @@ class Ring:
     def handle_of(self, sequence: int) -> Optional[Handle]: ...
     def stats_json(self) -> str: ...
     def recover(self) -> dict[str, Any]: ...  # RecoveryReport's fields (ring.h)
+
+class TableReader:
+    """Reads messages' tables in the C++ layer (only when NATIVE_READ)."""
+    def __init__(self) -> None: ...
+    def read(self, slot: ReadSlot) -> Any: ...
 
 class IpcStream:
     """A table imported for the C++ layer to write (_core_arrow only)."""

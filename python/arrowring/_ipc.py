@@ -47,7 +47,7 @@ class StreamSizer:
     (``pa.ipc.get_record_batch_size``, O(columns)). Compressed streams and schemas with
     dictionaries are sized by the general ``ipc_stream_size``."""
 
-    __slots__ = ("_options", "_fast", "_schema", "_schema_message")
+    __slots__ = ("_options", "_fast", "_schema", "_schema_message", "_sized")
 
     # Up to this size a stream is assembled from the kept schema message and each batch's
     # serialized message (two copies of a few KiB, 2 us less than running the writer);
@@ -59,29 +59,28 @@ class StreamSizer:
         self._fast = options.compression is None
         self._schema: Optional[pa.Schema] = None
         self._schema_message: Optional[memoryview] = None  # None: size and write the general way
+        self._sized: Optional[TableLike] = None  # what size() last sized with the kept message
 
     def size(self, data: TableLike) -> int:
-        schema = data.schema
-        if schema is not self._schema:
-            # Keyed on the schema message itself, not on Schema.equals: schemas pyarrow calls
-            # equal can serialize differently (metadata None against {}), and the stream
-            # written must be the size computed here.
+        schema = data.schema  # A new wrapper on every access, even of one table's schema.
+        if not _serializes_alike(schema, self._schema):
             self._schema = schema
             if self._fast and not _schema_has_dictionary(schema):
-                message = schema.serialize()
-                if self._schema_message is None or self._schema_message != memoryview(message):
-                    self._schema_message = memoryview(message).cast("B")
+                self._schema_message = memoryview(schema.serialize()).cast("B")
             else:
                 self._schema_message = None
         if self._schema_message is None:
+            self._sized = None
             return ipc_stream_size(data, self._options)
+        self._sized = data
         batches = data.to_batches() if isinstance(data, pa.Table) else (data,)
         body: int = sum(pa.ipc.get_record_batch_size(b) for b in batches)
         return len(self._schema_message) + body + len(_END_OF_STREAM)
 
     def write(self, slot: "_core.WriteSlot", data: TableLike, size: int) -> int:
         """Writes ``data`` (just sized with ``size``) into ``slot``; returns the bytes written."""
-        if self._schema_message is None or size > self.SMALL_STREAM_BYTES or data.schema is not self._schema:
+        sized, self._sized = self._sized, None  # Holds no table past its write.
+        if self._schema_message is None or size > self.SMALL_STREAM_BYTES or sized is None or data is not sized:
             return write_stream(slot, data, self._options)
         target = memoryview(slot)
         try:  # Byte for byte what the stream writer writes (tests compare them).
@@ -97,6 +96,15 @@ class StreamSizer:
             target.release()  # Before commit: the core refuses a slot with a live view.
 
 
+def _serializes_alike(schema: pa.Schema, known: Optional[pa.Schema]) -> bool:
+    """Whether ``schema``'s IPC message is byte for byte ``known``'s (0.1 us, where serializing
+    takes 3). Schema.equals with metadata compares everything the message holds but one thing:
+    it calls schema metadata None and {} equal, and the message has an empty map for {} only
+    (a field's None and {} serialize alike)."""
+    return known is not None and (schema is known or (
+        schema.equals(known, check_metadata=True) and (schema.metadata is None) == (known.metadata is None)))
+
+
 _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # continuation marker, zero length
 _END_OF_STREAM_BUFFER = pa.py_buffer(_END_OF_STREAM)
 
@@ -104,21 +112,31 @@ _END_OF_STREAM_BUFFER = pa.py_buffer(_END_OF_STREAM)
 class StreamReader:
     """Reads each message's table zero-copy, decoding each distinct schema once: while a
     stream starts with exactly the schema message seen before, only its record batch is
-    decoded (one subscriber's reader; not shared between threads)."""
+    decoded (one subscriber's reader; not shared between threads). With ``_core.TableReader``
+    (the C++ layer, built with pyarrow's C++ API) the C++ StreamDecoder reads it and pyarrow
+    wraps the table as it is; otherwise pyarrow's IPC reader reads it over the slot's buffer."""
 
-    __slots__ = ("_schema", "_schema_message")
+    __slots__ = ("_schema", "_schema_message", "_native")
 
     def __init__(self) -> None:
         self._schema: Optional[pa.Schema] = None
         self._schema_message: Optional[pa.Buffer] = None
+        self._native = _core.TableReader() if _core.NATIVE_READ else None
 
     def read(self, slot: "_core.ReadSlot", ring_name: str) -> pa.Table:
+        if self._native is not None:
+            handle = slot.handle  # Before reading: the table takes the slot over.
+            try:
+                table: pa.Table = self._native.read(slot)
+                return table
+            except CorruptError as error:
+                raise _corrupt(handle, ring_name, error) from error
         try:
             stream = pa.py_buffer(slot)  # Zero-copy; keeps the slot alive as the tables' base.
             table = self._read_known_schema(stream)
             return table if table is not None else self._read_and_learn(stream)
         except (pa.ArrowException, OSError, ValueError, EOFError) as error:
-            raise _corrupt(slot, ring_name, error) from error
+            raise _corrupt(slot.handle, ring_name, error) from error
 
     def _read_known_schema(self, stream: pa.Buffer) -> Optional[pa.Table]:
         known = self._schema_message
@@ -143,8 +161,7 @@ class StreamReader:
         return table
 
 
-def _corrupt(slot: "_core.ReadSlot", ring_name: str, error: Exception) -> CorruptError:
-    handle = slot.handle
+def _corrupt(handle: "_core.Handle", ring_name: str, error: Exception) -> CorruptError:
     return CorruptError(f"message {handle.sequence} of ring {ring_name!r} ({handle.size} bytes) is not a valid "
                         f"Arrow IPC stream: {error}; it was skipped. Its publisher wrote bad bytes, or a process "
                         "with write access to the ring overwrote them")
@@ -158,7 +175,7 @@ def table_over(slot: "_core.ReadSlot", ring_name: str) -> pa.Table:
     try:
         return pa.ipc.open_stream(pa.py_buffer(slot)).read_all()
     except (pa.ArrowException, OSError, ValueError, EOFError) as error:
-        raise _corrupt(slot, ring_name, error) from error
+        raise _corrupt(slot.handle, ring_name, error) from error
 
 
 # From this many bytes a stream is sized and written by the C++ layer (_core.IpcStream): the

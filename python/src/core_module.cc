@@ -2,9 +2,11 @@
 //   arrowring._core_ring   the ring only, no libarrow: works with any pyarrow;
 //   arrowring._core_arrow  the same plus loans (loan_bindings.h), linked against the libarrow of
 //                          the pyarrow wheel it was built with.
-// arrowring/_core.py loads one of them per process. Reading goes through pyarrow's own IPC
-// reader over ring memory, exposed through the buffer protocol; loans and the writing of large
-// tables (stream_writing.h) use the Arrow C++ layer, and then the same libarrow pyarrow has loaded.
+// arrowring/_core.py loads one of them per process. Loans, the writing of large tables
+// (stream_writing.h) and, where pyarrow's C++ API was found, the reading of tables
+// (table_reading.h) use the Arrow C++ layer, and then the same libarrow pyarrow has loaded;
+// otherwise reading goes through pyarrow's own IPC reader over ring memory, exposed through
+// the buffer protocol.
 #include <Python.h>
 
 #include <chrono>
@@ -116,6 +118,9 @@ void RefuseWhileExported(Py_ssize_t exports, const char* what) {
 #ifdef ARROWRING_PYTHON_LOANS
 #include "loan_bindings.h"
 #include "stream_writing.h"
+#endif
+#ifdef ARROWRING_PYTHON_TABLE_READING
+#include "table_reading.h"
 #endif
 
 #ifndef ARROWRING_MODULE
@@ -378,5 +383,10 @@ NB_MODULE(ARROWRING_MODULE, m) {
   BindStreamWriting(m);
 #else
   m.attr("LOANS") = false;
+#endif
+#ifdef ARROWRING_PYTHON_TABLE_READING
+  BindTableReading(m);
+#else
+  m.attr("NATIVE_READ") = false;
 #endif
 }

@@ -23,6 +23,9 @@ def tables():
     })
     return {
         "one row": pa.table({"t": [1]}),
+        # A schema pyarrow calls equal to the last, whose message has an empty metadata map.
+        "one row, empty metadata": pa.table({"t": [2]}, schema=pa.schema([("t", pa.int64())], metadata={})),
+        "one row again": pa.table({"t": [3]}),
         "varied": varied,
         "chunked": pa.concat_tables([varied.slice(0, 10), varied.slice(500, 300)]),
         "sliced": varied.slice(3, 17),
