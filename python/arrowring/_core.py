@@ -19,7 +19,9 @@ except ImportError as error:  # not built, or built against another pyarrow than
                         "rebuild arrowring in this environment: pip install --no-build-isolation .")
 
 LOANS = native.LOANS
-NATIVE_READ = native.NATIVE_READ  # TableReader: tables read in C++, handed to pyarrow as they are
+# Tables published (publish_table) and read (TableReader) by the C++ layer, taken from and
+# handed to pyarrow as they are: _core_arrow built with pyarrow's C++ API.
+NATIVE_TABLES = native.NATIVE_TABLES
 UNTIL_DROPPED = native.UNTIL_DROPPED
 segment_path = native.segment_path
 cold_lap_bytes = native.cold_lap_bytes
@@ -33,8 +35,9 @@ if LOANS:
     LoanPublisher = native.LoanPublisher
     Loan = native.Loan
     IpcStream = native.IpcStream
-if NATIVE_READ:
+if NATIVE_TABLES:
     TableReader = native.TableReader
+    publish_table = native.publish_table
 
 # Pickles name classes by module: name this one, which picks the build that loads here, so a
 # Handle pickled by a process with loans unpickles in one without (and the reverse).

@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence, Tuple
 
 UNTIL_DROPPED: int
 LOANS: bool
-NATIVE_READ: bool
+NATIVE_TABLES: bool
 LOAN_UNAVAILABLE: Optional[str]
 
 def segment_path(name: str) -> str: ...
@@ -130,9 +130,12 @@ class Ring:
     def recover(self) -> dict[str, Any]: ...  # RecoveryReport's fields (ring.h)
 
 class TableReader:
-    """Reads messages' tables in the C++ layer (only when NATIVE_READ)."""
+    """Reads messages' tables in the C++ layer (only when NATIVE_TABLES)."""
     def __init__(self) -> None: ...
     def read(self, slot: ReadSlot) -> Any: ...
+
+def publish_table(publisher: LoanPublisher, data: Any, wait: bool) -> Handle:
+    """Publishes a pyarrow.Table or RecordBatch through the C++ Publisher (only when NATIVE_TABLES)."""
 
 class IpcStream:
     """A table imported for the C++ layer to write (_core_arrow only)."""

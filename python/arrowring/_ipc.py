@@ -121,7 +121,7 @@ class StreamReader:
     def __init__(self) -> None:
         self._schema: Optional[pa.Schema] = None
         self._schema_message: Optional[pa.Buffer] = None
-        self._native = _core.TableReader() if _core.NATIVE_READ else None
+        self._native = _core.TableReader() if _core.NATIVE_TABLES else None
 
     def read(self, slot: "_core.ReadSlot", ring_name: str) -> pa.Table:
         if self._native is not None:

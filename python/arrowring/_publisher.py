@@ -80,16 +80,20 @@ class Publisher:
         if not isinstance(schema, pa.Schema):
             schema = pa.schema(schema)
         _loan.check_loanable(schema, dict(capacities or {}))
-        # Made again after a fork (this process's attachment) or when the options were changed;
-        # otherwise kept, with the framing of its last loan.
+        core_loan = self._core_publisher().loan(schema.__arrow_c_schema__(), num_rows, validity, wait,
+                                                self._capacities(capacities))
+        return LoanedBatch(core_loan, schema, num_rows)
+
+    def _core_publisher(self) -> "_core.LoanPublisher":
+        """The C++ Publisher behind loans and native publishing: made again after a fork (this
+        process's attachment) or when the options were changed; otherwise kept, with its
+        encoder's schema message and the framing of its last loan."""
         key = (os.getpid(), self.timeout, self.deliveries, self.delivery_ttl)
         with self._loaner_lock:
             if self._loaner is None or self._loaner_key != key:
                 self._loaner = _core.LoanPublisher(self.ring._core, self.timeout, self.deliveries, self.delivery_ttl)
                 self._loaner_key = key
-            loaner = self._loaner
-        core_loan = loaner.loan(schema.__arrow_c_schema__(), num_rows, validity, wait, self._capacities(capacities))
-        return LoanedBatch(core_loan, schema, num_rows)
+            return self._loaner
 
     def _capacities(self, capacities: Optional[Mapping[str, int]]) -> Dict[str, int]:
         """The capacities as C++ takes them: names to ints (NumPy integers too); one beyond
@@ -116,6 +120,10 @@ class Publisher:
             raise _arrow_error(error) from error
 
     def _publish_sized(self, data: TableLike, timeout: Optional[float], wait: bool) -> Handle:
+        if _core.NATIVE_TABLES and self.compression is None and (timeout == self.timeout or not wait):
+            # The C++ Publisher: the table as it is, the schema message built once, no GIL
+            # while it waits and copies. Its waits are the publisher's own timeout.
+            return _core.publish_table(self._core_publisher(), data, wait)
         size = self._sizer.size(data)
         native = native_stream(data, size, self._options)
         if native is not None:

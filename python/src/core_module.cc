@@ -3,8 +3,8 @@
 //   arrowring._core_arrow  the same plus loans (loan_bindings.h), linked against the libarrow of
 //                          the pyarrow wheel it was built with.
 // arrowring/_core.py loads one of them per process. Loans, the writing of large tables
-// (stream_writing.h) and, where pyarrow's C++ API was found, the reading of tables
-// (table_reading.h) use the Arrow C++ layer, and then the same libarrow pyarrow has loaded;
+// (stream_writing.h) and, where pyarrow's C++ API was found, the publishing and reading of
+// tables (table_publishing.h, table_reading.h) use the Arrow C++ layer, and then the same libarrow pyarrow has loaded;
 // otherwise reading goes through pyarrow's own IPC reader over ring memory, exposed through
 // the buffer protocol.
 #include <Python.h>
@@ -119,7 +119,8 @@ void RefuseWhileExported(Py_ssize_t exports, const char* what) {
 #include "loan_bindings.h"
 #include "stream_writing.h"
 #endif
-#ifdef ARROWRING_PYTHON_TABLE_READING
+#ifdef ARROWRING_PYTHON_PYARROW_CPP
+#include "table_publishing.h"
 #include "table_reading.h"
 #endif
 
@@ -384,9 +385,12 @@ NB_MODULE(ARROWRING_MODULE, m) {
 #else
   m.attr("LOANS") = false;
 #endif
-#ifdef ARROWRING_PYTHON_TABLE_READING
+#ifdef ARROWRING_PYTHON_PYARROW_CPP
+  if (arrow::py::import_pyarrow() != 0) throw nb::python_error();
+  m.attr("NATIVE_TABLES") = true;
   BindTableReading(m);
+  BindTablePublishing(m);  // after LoanPublisher, which it takes
 #else
-  m.attr("NATIVE_READ") = false;
+  m.attr("NATIVE_TABLES") = false;
 #endif
 }

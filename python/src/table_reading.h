@@ -24,8 +24,6 @@ struct PyTableReader {
 };
 
 inline void BindTableReading(nb::module_& m) {
-  if (arrow::py::import_pyarrow() != 0) throw nb::python_error();
-  m.attr("NATIVE_READ") = true;
   nb::class_<PyTableReader>(m, "TableReader", "Reads messages' tables in the C++ layer, each schema decoded once.")
       .def(nb::init<>())
       .def(

@@ -46,7 +46,15 @@ def test_the_sizer_gives_the_exact_size_of_every_table(compression):
             assert sizer.size(table) == ipc_stream_size(table, options), name
 
 
-def test_small_streams_are_assembled_byte_for_byte_as_the_writer_writes_them(ring):
+@pytest.fixture
+def python_path(monkeypatch):
+    """Publishers and subscribers made under it take the Python path (pyarrow's writer and
+    reader), which publishes without the C++ layer's tables (compression, a per-call timeout)
+    and everywhere when arrowring was built without pyarrow's C++ API."""
+    monkeypatch.setattr(ar._core, "NATIVE_TABLES", False)
+
+
+def test_small_streams_are_assembled_byte_for_byte_as_the_writer_writes_them(ring, python_path):
     publisher = ring.publisher(deliveries=1)
     for name, table in tables().items():
         handle = publisher.publish(table)
@@ -99,7 +107,7 @@ def large_tables():
 @pytest.mark.skipif(not ar._core.LOANS, reason="the C++ stream writer is in _core_arrow")
 @pytest.mark.parametrize("retain", [False, True])
 def test_large_streams_are_written_by_the_cpp_layer_cold_once_the_writer_cycles(
-        ring_name, monkeypatch, retain):
+        ring_name, monkeypatch, retain, python_path):
     # A retaining ring twice the cold lap cycles through its whole capacity: after the first lap
     # its slots are cold and written with streaming stores; the bytes are pyarrow's either way.
     colds = []
@@ -165,7 +173,7 @@ def arrows_stream(table):
 
 
 @pytest.mark.parametrize("reuse", [True, False], ids=["one publisher", "a publisher each"])
-def test_every_gold_table_in_sequence_is_published_as_the_writer_writes_it(ring, reuse):
+def test_every_gold_table_in_sequence_is_published_as_the_writer_writes_it(ring, reuse, python_path):
     sub = ring.subscribe("reader")
     shared = ring.publisher(deliveries=1)
     for name, table in gold_tables_and_metadata_variants():
@@ -180,3 +188,46 @@ def test_every_gold_table_in_sequence_is_published_as_the_writer_writes_it(ring,
         assert ar.load(handle).equals(table), name
         del got
 
+
+
+def stream_messages(data):
+    """(offset, metadata bytes, body bytes) of each message of the IPC stream ``data``, read
+    by pyarrow, and where its end-of-stream marker ends."""
+    reader, messages = pa.BufferReader(data), []
+    while True:
+        start = reader.tell()
+        message = pa.ipc.read_message(reader) if reader.size() - start > 8 else None
+        if message is None:
+            assert bytes(data[start:start + 8]) == b"\xff\xff\xff\xff\x00\x00\x00\x00"
+            return messages, start + 8
+        messages.append((start, message.metadata.size, message.body.size if message.body is not None else 0))
+
+
+@pytest.mark.skipif(not ar._core.NATIVE_TABLES, reason="built without pyarrow's C++ API")
+@pytest.mark.parametrize("reuse", [True, False], ids=["one publisher", "a publisher each"])
+def test_the_cpp_layer_publishes_every_gold_table_as_an_exact_stream_read_back_zero_copy(ring, reuse):
+    """The C++ Publisher writes the stream arrowring's C++ layer writes (message metadata
+    padded to 64 bytes: ipc.h, kStreamAlignment), exactly ``handle.size`` bytes, and the subscriber
+    (the C++ layer's reader) gives back the table with its schema metadata as it was."""
+    sub = ring.subscribe("reader")
+    shared = ring.publisher(deliveries=1)
+    low, high = ring.data_address, ring.data_address + ring.data_size
+    ours = tables()  # the gold tables include month intervals, whose arrays pyarrow cannot wrap
+    for name, table in list(gold_tables_and_metadata_variants()) + list(ours.items()):
+        publisher = shared if reuse else ring.publisher(deliveries=1)
+        handle = publisher.publish(table)
+        data = pa.py_buffer(ctypes.string_at(ring.data_address + handle.offset, handle.size))
+        messages, end = stream_messages(data)
+        assert end == handle.size, name
+        bodies = [start + 8 + metadata for start, metadata, body in messages if body]
+        assert all(at % 8 == 0 for at in bodies), name  # Arrow pads bodies to 8
+        assert not bodies or bodies[0] % 64 == 0, name  # and arrowring the metadata before the first to 64
+        expected = table if isinstance(table, pa.Table) else pa.Table.from_batches([table])
+        got = sub.next(timeout=5)
+        assert got.equals(expected), name
+        assert got.schema.metadata == expected.schema.metadata, name  # None stays None, {} stays {}
+        for column in got.columns if name in ours else ():
+            for chunk in column.chunks:
+                assert all(low <= b.address < high for b in chunk.buffers() if b is not None and b.size), name
+        assert ar.load(handle).equals(expected), name
+        del got
