@@ -18,6 +18,7 @@ from contenders import NOT_INSTALLED, PEER_MODULES, PYTHON_CASES, peer_installed
 from contenders.iceoryx2_python import case_iceoryx2_latency
 from contenders.ray_object_store import RAY
 from contenders.zeromq_ipc import case_zeromq_ipc, case_zeromq_latency
+import python_per_table
 from harness import KiB, MiB, count_for, cpp_case, ring_capacity_for
 from plan import (FANOUT_RING_TABLES, FIRST_LAP_SIZES, FLIGHT_CONTENDERS, FLIGHT_LATENCY_SIZES, FLIGHT_SIZES,
                   FRAMEWORK_CONTENDERS, FRAMEWORK_SIZES, KEEPING_CASES, LOAN_COMMIT_SIZES, SIZES,
@@ -48,6 +49,17 @@ def median_of(rows: list, key: str) -> float:
     return statistics.median(row[key] for row in rows)
 
 
+def timed_python_case(contender: str, size: int, count: int, min_seconds: float) -> dict:
+    """A Python contender's run of ``count`` tables, run again with more (the same for every
+    contender: as many as fill ``min_seconds`` at the rate just measured, at most 50x) when it
+    was shorter than that."""
+    row = PYTHON_CASES[contender](size, count)
+    elapsed = count / row["tables_per_s"] if row.get("tables_per_s") else min_seconds
+    if elapsed < min_seconds:
+        row = PYTHON_CASES[contender](size, min(50 * count, int(count * 1.2 * min_seconds / elapsed)))
+    return row
+
+
 def run(quick: bool) -> dict:
     reps = 2 if quick else 5
     # Bytes moved per case: enough for the fast contenders to run for a meaningful time; the
@@ -63,6 +75,11 @@ def run(quick: bool) -> dict:
         done += 1
         print(f"[{done:3d}] {what}", file=sys.stderr, flush=True)
 
+    # The Python contenders' runs last at least this long: a run of 1,000 small tables takes
+    # 20 ms, and the consumer's start and its "done" through a multiprocessing queue (fixed
+    # costs of a few ms) would be a quarter of it.
+    min_seconds = 0.1 if quick else 0.3
+
     # Throughput: every contender at every size, interleaved per repetition. A peer that is not
     # installed, or fails, is recorded as such and the run goes on.
     raw_rows: dict = {}
@@ -76,23 +93,23 @@ def run(quick: bool) -> dict:
                     if contender in unavailable:
                         continue
                     if contender == "memcpy":
-                        row = cpp_case("--kind", "memcpy", "--size", size, "--min-seconds", 0.1 if quick else 0.3)
+                        row = cpp_case("--kind", "memcpy", "--size", size, "--min-seconds", min_seconds)
                         row["tables_per_s"] = row["gbps"] * 1e9 / size
                     elif contender in ("memcpy-cold", "stream-cold"):
                         row = cpp_case("--kind", contender, "--size", size, "--target-bytes", ring_capacity_for(size),
-                                       "--min-seconds", 0.1 if quick else 0.3)
+                                       "--min-seconds", min_seconds)
                         row["tables_per_s"] = row["gbps"] * 1e9 / size
                     elif contender == "arrowring-cpp":
                         row = cpp_case("--kind", "throughput", "--size", size, "--count", cpp_count)
                     elif contender in PEER_MODULES:
                         try:
-                            row = PYTHON_CASES[contender](size, count)
+                            row = timed_python_case(contender, size, count, min_seconds)
                         except Exception as error:  # noqa: BLE001 - one peer failing must not end the run
                             unavailable[contender] = f"failed: {type(error).__name__}: {str(error)[:120]}"
                             progress(f"rep {rep + 1}/{reps} {contender} {size} B {unavailable[contender]}")
                             continue
                     else:
-                        row = PYTHON_CASES[contender](size, count)
+                        row = timed_python_case(contender, size, count, min_seconds)
                     raw_rows.setdefault((contender, size), []).append(row)
                     progress(f"rep {rep + 1}/{reps} {contender} {size} B")
                 row = cpp_case("--kind", "throughput", "--size", size, "--count", cpp_count, "--checksum")
@@ -124,6 +141,15 @@ def run(quick: bool) -> dict:
               "throughput": [summarize(c, s) for c in THROUGHPUT_CONTENDERS for s in SIZES],
               "throughput_checksum": [dict(summarize("arrowring-cpp-checksum", s), contender="arrowring-cpp") for s in SIZES],
               "framework_path": [summarize(c, s, framework_rows) for c in FRAMEWORK_CONTENDERS for s in FRAMEWORK_SIZES]}
+
+    # What a small table costs each side of arrowring-python in one process, no hand-off: the
+    # bound of the forked pair's rate at 1 KiB.
+    per_table_rows = []
+    for rep in range(reps):
+        per_table_rows.append(python_per_table.measure(KiB))
+        progress(f"rep {rep + 1}/{reps} python per table 1 KiB")
+    result["python_per_table"] = {key: round(median_of(per_table_rows, key), 3)
+                                  for key in ("publish_us", "next_us", "consume_us")}
 
     # Latency, interleaved too.
     latency_rows: dict = {}

@@ -132,3 +132,12 @@ def test_the_fan_out_target_is_judged_on_the_deep_ring_and_shows_the_shallow_one
     assert "1 MiB 1.00x (CPU bound 1.17x)" in target  # 11,111 tables/s of 1 MiB against 10 GB/s
     # 2 CPUs / (100 µs + 8 x 10 µs) = 11,111 tables/s; 10 GB/s of 1 MiB tables = 9,537/s.
     assert f"| {plan.FANOUT_RING_TABLES} tables | 1024 KiB | 10.00 | 10.00 | 10.00 | 10.00 | 1.00x | 100 / 10 | 9,537 / 11,111 |" in text
+
+
+def test_the_python_small_table_target_shows_the_bound_of_each_sides_cost_in_one_process():
+    result = fake_result()
+    result["python_per_table"] = {"publish_us": 4.0, "next_us": 6.0, "consume_us": 14.0}
+    text = report.report(result)
+    # 2 GB/s of 1 KiB tables from C++ (fake_result): 1,953,125/s; the consumer's side, 20 us: 50,000/s.
+    assert "publish 4.0 us, next 6.0 us, the consumer's own reading 14.0 us: at most 50,000/s = 3%" in text
+    assert "at most" not in report.report(fake_result()).split("1 KiB tables: Python")[1].split("\n")[0]
