@@ -28,6 +28,8 @@ try:
     # arrowring must still import and say why there are none.
     built_with_this_pyarrow = pa.__version__.startswith("26.0.")
     assert ar._core.LOANS == built_with_this_pyarrow, ar._core.LOAN_UNAVAILABLE
+    # So do the C++ layer's tables: _core_arrow links the wheel's libarrow_python too.
+    assert ar._core.NATIVE_TABLES == built_with_this_pyarrow
     if ar._core.LOANS:  # the wheel's _core_arrow finds pyarrow's libarrow from site-packages
         with ring.publisher().loan(pa.schema([pa.field("x", pa.int64(), nullable=False)]), 1000) as batch:
             batch.column("x")[:] = range(1000)
