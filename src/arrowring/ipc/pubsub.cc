@@ -85,6 +85,12 @@ arrow::Result<Handle> Publisher::PublishImpl(const Data& data, bool wait) {
     ARROW_ASSIGN_OR_RAISE(encoder_, StreamEncoder::Make(options_.write));
   }
   ARROW_ASSIGN_OR_RAISE(const int64_t size, encoder_->Encode(data));
+  // The encoded payloads hold the table's buffers: let go of them however this ends, so a
+  // publisher does not keep the last table it published alive.
+  struct ReleaseOnExit {
+    StreamEncoder& encoder;
+    ~ReleaseOnExit() { encoder.Release(); }
+  } release_on_exit{*encoder_};
   ARROW_ASSIGN_OR_RAISE(WriteSlot reserved, AllocateSlot(static_cast<uint64_t>(size), wait, "the table"));
   const auto bytes = static_cast<uint64_t>(size);
   // Destruction of `reserved` aborts the message if anything below fails.

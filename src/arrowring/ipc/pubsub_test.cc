@@ -202,6 +202,23 @@ TEST(PubSub, RecordBatchesAndCompressedStreamsArePublishedToo) {
   EXPECT_TRUE(TablesEqual(*MustNext(*subscriber).table, *table));
 }
 
+TEST(PubSub, APublisherKeepsNoReferenceToATableOnceItIsPublishedOrRefused) {
+  // A table read from another ring holds that ring's space: a publisher that kept the last
+  // table it published would keep that space too.
+  Ring ring = testing::HeapRing(1 * kMiB);
+  Publisher publisher(ring, {.timeout = 0ms});
+  auto table = MakeInt64Table(1000);
+  const std::shared_ptr<arrow::Buffer> values = table->column(0)->chunk(0)->data()->buffers[1];
+  const long before = values.use_count();
+  ASSERT_TRUE(publisher.Publish(*table).ok());
+  EXPECT_EQ(values.use_count(), before) << "published";
+  auto too_large = MakeInt64Table(1 << 18);  // 2 MiB: never fits
+  const std::shared_ptr<arrow::Buffer> large_values = too_large->column(0)->chunk(0)->data()->buffers[1];
+  const long large_before = large_values.use_count();
+  EXPECT_FALSE(publisher.Publish(*too_large).ok());
+  EXPECT_EQ(large_values.use_count(), large_before) << "refused";
+}
+
 TEST(PubSub, SubscriberErrorsComeBackAsStatusesWithTheirCode) {
   Ring ring = testing::HeapRing(1 * kMiB);
   auto first = Subscriber::Make(ring, "same");

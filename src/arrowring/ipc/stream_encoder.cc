@@ -51,11 +51,15 @@ arrow::Result<StreamEncoder> StreamEncoder::Make(const WriteOptions& options) {
 arrow::Result<int64_t> StreamEncoder::Encode(const arrow::Table& table) { return EncodeImpl(table); }
 arrow::Result<int64_t> StreamEncoder::Encode(const arrow::RecordBatch& batch) { return EncodeImpl(batch); }
 
-template <typename Data>
-arrow::Result<int64_t> StreamEncoder::EncodeImpl(const Data& data) {
+void StreamEncoder::Release() {
   payloads_.clear();
   rebuilt_.reset();
   size_ = 0;
+}
+
+template <typename Data>
+arrow::Result<int64_t> StreamEncoder::EncodeImpl(const Data& data) {
+  Release();
   const Data* to_write = &data;
   if (compress_) {
     std::shared_ptr<Data> holder;

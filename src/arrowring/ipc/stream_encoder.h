@@ -44,6 +44,9 @@ class StreamEncoder {
 
   /// Size of the stream last encoded.
   int64_t size() const { return size_; }
+  /// Forgets the stream last encoded, whose payloads hold the table's buffers (which may be
+  /// another ring's memory): once it is written, the encoder keeps only the schema's message.
+  void Release();
 
  private:
   StreamEncoder(arrow::ipc::IpcWriteOptions options, bool compress)
