@@ -87,13 +87,13 @@ def peer_status(by: dict, contenders: list) -> str:
 
 def python_bound(per_table: Optional[dict], cpp1k: float) -> str:
     """The forked pair's bound from what each side costs in one process (python_per_table.py):
-    the consumer's side, next() and its own reading of the table, is the longer."""
+    the longer side, publish or next() plus the consumer's own reading of the table."""
     if not per_table:
         return ""
-    consumer = per_table["next_us"] + per_table["consume_us"]
+    slower = max(per_table["publish_us"], per_table["next_us"] + per_table["consume_us"])
     return (f" (one process, per table: publish {per_table['publish_us']:.1f} us, next {per_table['next_us']:.1f} us, "
-            f"the consumer's own reading {per_table['consume_us']:.1f} us: at most {1e6 / consumer:,.0f}/s "
-            f"= {1e6 / consumer / cpp1k:.0%})")
+            f"the consumer's own reading {per_table['consume_us']:.1f} us: at most {1e6 / slower:,.0f}/s "
+            f"= {1e6 / slower / cpp1k:.0%})")
 
 
 def floor_and_peer_targets(by: dict, lat: dict, per_table: Optional[dict] = None) -> list:

@@ -50,9 +50,9 @@ def median_of(rows: list, key: str) -> float:
 
 
 def timed_python_case(contender: str, size: int, count: int, min_seconds: float) -> dict:
-    """A Python contender's run of ``count`` tables, run again with more (the same for every
-    contender: as many as fill ``min_seconds`` at the rate just measured, at most 50x) when it
-    was shorter than that."""
+    """A Python contender's run of ``count`` tables, run again with more when it was shorter
+    than ``min_seconds`` (one rule for every contender: as many tables as fill ``min_seconds``
+    at the rate it just measured, at most 50x)."""
     row = PYTHON_CASES[contender](size, count)
     elapsed = count / row["tables_per_s"] if row.get("tables_per_s") else min_seconds
     if elapsed < min_seconds:

@@ -141,3 +141,9 @@ def test_the_python_small_table_target_shows_the_bound_of_each_sides_cost_in_one
     # 2 GB/s of 1 KiB tables from C++ (fake_result): 1,953,125/s; the consumer's side, 20 us: 50,000/s.
     assert "publish 4.0 us, next 6.0 us, the consumer's own reading 14.0 us: at most 50,000/s = 3%" in text
     assert "at most" not in report.report(fake_result()).split("1 KiB tables: Python")[1].split("\n")[0]
+
+
+def test_the_python_bound_is_the_slower_side():
+    result = fake_result()
+    result["python_per_table"] = {"publish_us": 40.0, "next_us": 6.0, "consume_us": 14.0}
+    assert "at most 25,000/s" in report.report(result)  # the producer's 40 us, not the consumer's 20

@@ -38,6 +38,7 @@ if LOANS:
 if NATIVE_TABLES:
     TableReader = native.TableReader
     publish_table = native.publish_table
+    ipc_stream_of = native.ipc_stream_of
 
 # Pickles name classes by module: name this one, which picks the build that loads here, so a
 # Handle pickled by a process with loans unpickles in one without (and the reverse).

@@ -137,6 +137,9 @@ class TableReader:
 def publish_table(publisher: LoanPublisher, data: Any, wait: bool) -> Handle:
     """Publishes a pyarrow.Table or RecordBatch through the C++ Publisher (only when NATIVE_TABLES)."""
 
+def ipc_stream_of(data: Any) -> IpcStream:
+    """A pyarrow.Table or RecordBatch as it is, for the C++ layer to write (only when NATIVE_TABLES)."""
+
 class IpcStream:
     """A table imported for the C++ layer to write (_core_arrow only)."""
     def __init__(self, stream: object, schema_message: bytes) -> None: ...

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import struct
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -47,7 +47,7 @@ class StreamSizer:
     (``pa.ipc.get_record_batch_size``, O(columns)). Compressed streams and schemas with
     dictionaries are sized by the general ``ipc_stream_size``."""
 
-    __slots__ = ("_options", "_fast", "_schema", "_schema_message", "_sized")
+    __slots__ = ("_options", "_fast", "_known")
 
     # Up to this size a stream is assembled from the kept schema message and each batch's
     # serialized message (two copies of a few KiB, 2 us less than running the writer);
@@ -57,52 +57,60 @@ class StreamSizer:
     def __init__(self, options: pa.ipc.IpcWriteOptions):
         self._options = options
         self._fast = options.compression is None
-        self._schema: Optional[pa.Schema] = None
-        self._schema_message: Optional[memoryview] = None  # None: size and write the general way
-        self._sized: Optional[TableLike] = None  # what size() last sized with the kept message
+        # The last schema and its message (None: sized and written the general way), replaced
+        # as one: threads sharing a publisher each use the pair they measured with.
+        self._known: Optional[Tuple[pa.Schema, Optional[memoryview]]] = None
 
-    def size(self, data: TableLike) -> int:
+    def measure(self, data: TableLike) -> Tuple[int, Optional[memoryview]]:
+        """The exact stream size of ``data``, and the schema message to write it with (None:
+        the general writer); pass both to ``write``."""
         schema = data.schema  # A new wrapper on every access, even of one table's schema.
-        if not _serializes_alike(schema, self._schema):
-            self._schema = schema
+        known = self._known
+        if known is None or not _serializes_alike(schema, known[0]):
+            message = None
             if self._fast and not _schema_has_dictionary(schema):
-                self._schema_message = memoryview(schema.serialize()).cast("B")
-            else:
-                self._schema_message = None
-        if self._schema_message is None:
-            self._sized = None
-            return ipc_stream_size(data, self._options)
-        self._sized = data
+                message = memoryview(schema.serialize()).cast("B")
+            known = self._known = (schema, message)
+        message = known[1]
+        if message is None:
+            return ipc_stream_size(data, self._options), None
         batches = data.to_batches() if isinstance(data, pa.Table) else (data,)
         body: int = sum(pa.ipc.get_record_batch_size(b) for b in batches)
-        return len(self._schema_message) + body + len(_END_OF_STREAM)
+        return len(message) + body + len(_END_OF_STREAM), message
 
-    def write(self, slot: "_core.WriteSlot", data: TableLike, size: int) -> int:
-        """Writes ``data`` (just sized with ``size``) into ``slot``; returns the bytes written."""
-        sized, self._sized = self._sized, None  # Holds no table past its write.
-        if self._schema_message is None or size > self.SMALL_STREAM_BYTES or sized is None or data is not sized:
+    def size(self, data: TableLike) -> int:
+        return self.measure(data)[0]
+
+    def write(self, slot: "_core.WriteSlot", data: TableLike, size: int, message: Optional[memoryview]) -> int:
+        """Writes ``data``, measured as ``(size, message)``, into ``slot``; returns the bytes written."""
+        if message is None or size > self.SMALL_STREAM_BYTES:
             return write_stream(slot, data, self._options)
         target = memoryview(slot)
         try:  # Byte for byte what the stream writer writes (tests compare them).
-            position = len(self._schema_message)
-            target[:position] = self._schema_message
+            position = len(message)
+            target[:position] = message
             for batch in (data.to_batches() if isinstance(data, pa.Table) else (data,)):
-                message = memoryview(batch.serialize()).cast("B")
-                target[position:position + len(message)] = message
-                position += len(message)
+                serialized = memoryview(batch.serialize()).cast("B")
+                target[position:position + len(serialized)] = serialized
+                position += len(serialized)
             target[position:position + len(_END_OF_STREAM)] = _END_OF_STREAM
             return position + len(_END_OF_STREAM)
         finally:
             target.release()  # Before commit: the core refuses a slot with a live view.
 
 
-def _serializes_alike(schema: pa.Schema, known: Optional[pa.Schema]) -> bool:
+def _serializes_alike(schema: pa.Schema, known: pa.Schema) -> bool:
     """Whether ``schema``'s IPC message is byte for byte ``known``'s (0.1 us, where serializing
-    takes 3). Schema.equals with metadata compares everything the message holds but one thing:
-    it calls schema metadata None and {} equal, and the message has an empty map for {} only
-    (a field's None and {} serialize alike)."""
-    return known is not None and (schema is known or (
-        schema.equals(known, check_metadata=True) and (schema.metadata is None) == (known.metadata is None)))
+    takes 3). Schema.equals with metadata compares everything the message holds but two things
+    of the schema's own metadata: it calls None and {} equal (the message has an empty map for
+    {} only; a field's None and {} serialize alike), and it ignores the order of the keys."""
+    if schema is known:
+        return True
+    if not schema.equals(known, check_metadata=True):
+        return False
+    mine, theirs = schema.metadata, known.metadata
+    # equals ignores the keys' order, which the message keeps.
+    return mine is theirs or (mine is not None and theirs is not None and list(mine.items()) == list(theirs.items()))
 
 
 _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # continuation marker, zero length
@@ -201,6 +209,8 @@ def native_stream(data: TableLike, size: int, options: pa.ipc.IpcWriteOptions) -
     keeps empty metadata apart from none, as the C interface cannot)."""
     if not _core.LOANS or size < NATIVE_WRITE_BYTES or not _native_writable(options):
         return None
+    if _core.NATIVE_TABLES:  # pyarrow hands the table over as it is: no C stream import
+        return _core.ipc_stream_of(data)
     table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
     return _core.IpcStream(table.__arrow_c_stream__(), table.schema.serialize().to_pybytes())
 

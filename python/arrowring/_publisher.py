@@ -124,7 +124,7 @@ class Publisher:
             # The C++ Publisher: the table as it is, the schema message built once, no GIL
             # while it waits and copies. Its waits are the publisher's own timeout.
             return _core.publish_table(self._core_publisher(), data, wait)
-        size = self._sizer.size(data)
+        size, message = self._sizer.measure(data)
         native = native_stream(data, size, self._options)
         if native is not None:
             size = native.size
@@ -137,7 +137,7 @@ class Publisher:
             raise RingFullError(f"ring {self.ring.name!r} has no room for {size} bytes"
                                 f"{'' if not wait else f' after waiting {timeout} s'} (policy {core.policy})")
         try:
-            written = native.write_into(slot) if native is not None else self._sizer.write(slot, data, size)
+            written = native.write_into(slot) if native is not None else self._sizer.write(slot, data, size, message)
             return slot.commit(written, self.deliveries, self.delivery_ttl)
         finally:
             if slot.open:

@@ -25,9 +25,11 @@
 namespace arrowring::python {
 
 // An arrow::Status as the error Python sees: ours keep their Errc and message; Arrow's own
-// become InvalidArgument (bad schema or arguments) or System, with Arrow's message inside.
+// become TooLarge (more than one IPC stream holds), InvalidArgument (bad schema or arguments)
+// or System, with Arrow's message inside.
 inline RingError StatusError(const arrow::Status& status, const std::string& context) {
   if (auto code = ErrcOf(status)) return RingError({*code, status.message()});
+  if (status.IsCapacityError()) return RingError({Errc::kTooLarge, context + ": " + status.ToString()});
   const bool ours_to_fix = status.IsUnknownError() || status.IsIOError() || status.IsOutOfMemory();
   return RingError({ours_to_fix ? Errc::kSystem : Errc::kInvalidArgument, context + ": " + status.ToString()});
 }

@@ -34,6 +34,16 @@ struct PyIpcStream {
     for (const auto& batch : batches) ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
     return writer->Close();
   }
+
+  // The stream of `batches` under `schema`, sized by Arrow's writer against a counting sink.
+  static arrow::Result<PyIpcStream> Of(std::shared_ptr<arrow::Schema> schema,
+                                       std::vector<std::shared_ptr<arrow::RecordBatch>> batches) {
+    PyIpcStream stream{std::move(schema), std::move(batches), 0};
+    arrow::io::MockOutputStream counter;  // Counts; copies nothing.
+    ARROW_RETURN_NOT_OK(stream.WriteTo(&counter));
+    stream.size = counter.GetExtentBytesWritten();
+    return stream;
+  }
 };
 
 inline void BindStreamWriting(nb::module_& m) {
@@ -50,24 +60,21 @@ inline void BindStreamWriting(nb::module_& m) {
             // Moves the stream out of the capsule (marks it released), so the capsule frees nothing.
             auto imported = [&]() -> arrow::Result<PyIpcStream> {
               ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ImportRecordBatchReader(c_stream));
-              PyIpcStream stream;
               // A view of the Python bytes, alive for this call.
               arrow::io::BufferReader message(
                   std::make_shared<arrow::Buffer>(reinterpret_cast<const uint8_t*>(schema_message.c_str()),
                                                   static_cast<int64_t>(schema_message.size())));
               arrow::ipc::DictionaryMemo dictionaries;
-              ARROW_ASSIGN_OR_RAISE(stream.schema, arrow::ipc::ReadSchema(&message, &dictionaries));
-              if (!stream.schema->Equals(*reader->schema(), /*check_metadata=*/false)) {
+              ARROW_ASSIGN_OR_RAISE(auto schema, arrow::ipc::ReadSchema(&message, &dictionaries));
+              if (!schema->Equals(*reader->schema(), /*check_metadata=*/false)) {
                 return arrow::Status::Invalid("the schema message does not describe the table's columns");
               }
-              ARROW_ASSIGN_OR_RAISE(auto batches, reader->ToRecordBatches());
-              for (const auto& batch : batches) {  // the same columns under the schema as published
-                stream.batches.push_back(arrow::RecordBatch::Make(stream.schema, batch->num_rows(), batch->columns()));
+              ARROW_ASSIGN_OR_RAISE(auto imported, reader->ToRecordBatches());
+              std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+              for (const auto& batch : imported) {  // the same columns under the schema as published
+                batches.push_back(arrow::RecordBatch::Make(schema, batch->num_rows(), batch->columns()));
               }
-              arrow::io::MockOutputStream counter;  // Counts; copies nothing.
-              ARROW_RETURN_NOT_OK(stream.WriteTo(&counter));
-              stream.size = counter.GetExtentBytesWritten();
-              return stream;
+              return PyIpcStream::Of(std::move(schema), std::move(batches));
             }();
             if (!imported.ok()) throw StatusError(imported.status(), "the table could not be imported");
             new (self) PyIpcStream(std::move(*imported));

@@ -36,7 +36,10 @@ inline void BindTableReading(nb::module_& m) {
             const std::span<const std::byte> bytes = owner->data();
             auto table =
                 reader.decoder.Decode(OwnedBuffer(bytes.data(), static_cast<int64_t>(bytes.size()), std::move(owner)));
-            if (!table.ok()) throw RingError({Errc::kCorrupt, table.status().ToString()});
+            if (!table.ok()) {
+              if (table.status().IsOutOfMemory()) throw StatusError(table.status(), "reading the table");
+              throw RingError({Errc::kCorrupt, table.status().ToString()});  // the message's bytes
+            }
             PyObject* wrapped = arrow::py::wrap_table(*table);
             if (wrapped == nullptr) throw nb::python_error();
             return nb::steal(wrapped);

@@ -463,6 +463,32 @@ def test_a_sender_judges_only_its_own_handles_lost_not_another_producers_still_o
     assert attachment.owed == [] and attachment.passed_since == {}
 
 
+def test_a_message_sent_through_allocate_and_mark_ready_is_judged_lost_like_any_other(global_ring):
+    attachment = global_ring._ensure_initialized()
+    ring = attachment.ring
+    slot = global_ring.allocate(256)  # the framework's own two-step send; its handle never arrives
+    global_ring.mark_ready(slot.index, 64)
+    later, _ = compat.try_zero_copy_pyarrow(table(100, value=2), None, None)
+    assert later.load_pyarrow().equals(table(100, value=2))
+    waive_lost = srb.SharedMemoryRingBuffer._waive_lost
+    assert not waive_lost(ring, attachment, 1000.0)
+    assert waive_lost(ring, attachment, 1000.0 + srb.LOST_AFTER_S)
+    assert ring.pending_deliveries(slot.index & ((1 << 40) - 1)) == 0
+
+
+def test_a_process_on_its_way_out_waives_the_loads_its_messages_still_owe(global_ring):
+    """Nobody else judges its handles lost: at exit it waives them (still loadable until their
+    space is needed) rather than leave them holding writers back until the loads lapse."""
+    from arrowring.compat import _attachments
+    attachment = global_ring._ensure_initialized()
+    sent, _ = compat.try_zero_copy_pyarrow(table(100, value=1), None, None)
+    sequence = sent.slot_index & ((1 << 40) - 1)
+    assert attachment.owed == [sequence] and attachment.ring.pending_deliveries(sequence) == 1
+    _attachments._waive_owed_at_exit()
+    assert attachment.owed == [] and attachment.ring.pending_deliveries(sequence) == 0
+    assert sent.load_pyarrow().equals(table(100, value=1)), "waived, not freed"
+
+
 def test_a_handle_readers_passed_is_waited_for_then_waived_and_still_loads_while_its_bytes_are_there(global_ring):
     """Several producers' handles reach a store out of sequence order: one still being sent
     while a later one is loaded is on its way, not lost. A passed message holds the writer

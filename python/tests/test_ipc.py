@@ -26,6 +26,9 @@ def tables():
         # A schema pyarrow calls equal to the last, whose message has an empty metadata map.
         "one row, empty metadata": pa.table({"t": [2]}, schema=pa.schema([("t", pa.int64())], metadata={})),
         "one row again": pa.table({"t": [3]}),
+        # Schemas pyarrow calls equal whose messages hold the metadata keys in another order.
+        "keys a, bb": pa.table({"t": [4]}, schema=pa.schema([("t", pa.int64())], metadata={"a": "1", "bb": "2"})),
+        "keys bb, a": pa.table({"t": [5]}, schema=pa.schema([("t", pa.int64())], metadata={"bb": "2", "a": "1"})),
         "varied": varied,
         "chunked": pa.concat_tables([varied.slice(0, 10), varied.slice(500, 300)]),
         "sliced": varied.slice(3, 17),

@@ -21,12 +21,13 @@ message. The tag keeps indices below 2**63, inside msgspec's and C's int64.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from typing import Any, Dict, List, Optional
 
 from .. import _core
-from ..errors import NoSuchRingError
+from ..errors import Error, NoSuchRingError
 
 _SEQUENCE_BITS = 40
 _SEQUENCE_MASK = (1 << _SEQUENCE_BITS) - 1
@@ -157,6 +158,29 @@ def attach(name: str, create: Optional[Dict[str, Any]] = None) -> Attachment:
             return existing  # Another thread attached first: keep one attachment.
         attachment = _by_name[name] = Attachment(ring, inode, created)
         return attachment
+
+
+def _waive_owed_at_exit() -> None:
+    """A process on its way out can no longer judge its own handles lost (the senders of
+    SharedMemoryRingBuffer do, and only for their own messages): it waives the loads its
+    messages still owe, which keeps them loadable until their space is needed instead of
+    holding writers back until the loads lapse. (A forked multiprocessing child ends with
+    os._exit and a killed process not at all; theirs lapse after 60 s, or go when nobody
+    loads for LOAD_STALL_S.)"""
+    with _lock:
+        attachments = list(_by_name.values()) if _pid == os.getpid() else []
+    for attachment in attachments:
+        with attachment.lock:
+            owed, attachment.owed = attachment.owed, []
+        for sequence in owed:
+            try:
+                if attachment.ring.pending_deliveries(sequence):
+                    attachment.ring.waive_deliveries(sequence)
+            except Error:
+                pass  # Gone, or the ring is: nothing to give back.
+
+
+atexit.register(_waive_owed_at_exit)
 
 
 def held_read_slot(address: int) -> Optional["_core.ReadSlot"]:

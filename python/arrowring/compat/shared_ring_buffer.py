@@ -237,8 +237,10 @@ class SharedMemoryRingBuffer:
     def _waive_lost(ring: "_core.Ring", attachment: "_attachments.Attachment", now: float) -> bool:
         """Waives the load of every message this process sent that readers passed: unloaded,
         though a message this process committed after it was loaded. One process's handles
-        travel in the order it committed them (the framework sends them from one queue), so its
-        handle was lost on the way (a bus that dropped it, or a send before the reader joined).
+        travel in the order it committed them (the framework sends them from one queue; a
+        process sending from several threads may swap two, which the grace below covers), so
+        its handle was lost on the way (a bus that dropped it, or a send before the reader
+        joined).
         Only this process's own messages are judged: another producer's handle may still be on
         its way while later ones are loaded (descheduled between its commit and its send), and
         its own senders judge it. A passed message is waived only once this process first saw
@@ -255,7 +257,13 @@ class SharedMemoryRingBuffer:
             still_owed: List[int] = []
             still_passed: Dict[int, float] = {}
             waived = False
+            oldest = ring.oldest_sequence
             for i, (sequence, left) in enumerate(zip(owed, pending)):
+                if left is None and sequence >= oldest:
+                    still_owed.append(sequence)  # its state word changed as we looked: look again next time
+                    if sequence in first_seen:
+                        still_passed[sequence] = first_seen[sequence]
+                    continue
                 if not left:
                     continue  # loaded, waived, lapsed or given way: nothing is owed any more
                 if i > newest_loaded and sequence not in first_seen:  # once passed, always passed
@@ -278,15 +286,16 @@ class SharedMemoryRingBuffer:
     @staticmethod
     def _waive_unloaded(ring: "_core.Ring", attachment: "_attachments.Attachment") -> None:
         """Waives the load of every message the ring still owes one, whoever sent it."""
-        for sequence in range(ring.oldest_sequence, ring.next_sequence):
+        end = ring.next_sequence
+        for sequence in range(ring.oldest_sequence, end):
             if ring.pending_deliveries(sequence):
                 try:
                     ring.waive_deliveries(sequence)
                 except StaleHandleError:
                     pass
-        with attachment.lock:
-            attachment.owed = []
-            attachment.passed_since = {}
+        with attachment.lock:  # Messages committed meanwhile are still owed.
+            attachment.owed = [sequence for sequence in attachment.owed if sequence >= end]
+            attachment.passed_since = {k: v for k, v in attachment.passed_since.items() if k >= end}
 
     def _write_table(self, table: pa.Table, size: int,
                      native: Optional[_core.IpcStream] = None) -> Optional[Tuple[int, int]]:
