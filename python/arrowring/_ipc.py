@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import struct
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import pyarrow as pa
 import pyarrow.ipc
 
 from . import _core
-from .errors import CorruptError, InvalidArgumentError
+from .errors import CorruptError, Error, InvalidArgumentError, error_for
 
 TableLike = Union[pa.Table, pa.RecordBatch]
 
@@ -145,6 +145,16 @@ class StreamReader:
             return table if table is not None else self._read_and_learn(stream)
         except (pa.ArrowException, OSError, ValueError, EOFError) as error:
             raise _corrupt(slot.handle, ring_name, error) from error
+
+    def read_many(self, subscription: "_core.Subscription", max_tables: int, timeout: Optional[float],
+                  ring_name: str) -> Optional[Tuple[List[pa.Table], Optional[Error]]]:
+        """Up to ``max_tables`` tables from ``subscription`` in one call into the C++ layer (the
+        first waited for up to ``timeout``) and the error met after some were taken (raised at
+        once when none was), or None without the C++ layer's reader."""
+        if self._native is None:
+            return None
+        tables, error = self._native.read_many(subscription, max_tables, timeout, ring_name)
+        return tables, (None if error is None else error_for(error[0])(error[1]))
 
     def _read_known_schema(self, stream: pa.Buffer) -> Optional[pa.Table]:
         known = self._schema_message

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, AsyncIterator, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
 from . import _async, _core, _stream
 from ._core import Handle
 from ._ipc import StreamReader
-from .errors import BadStateError
+from .errors import BadStateError, Error, InvalidArgumentError
 
 if TYPE_CHECKING:
     from ._ring import Ring
@@ -41,6 +41,7 @@ class Subscriber:
         self._reader = StreamReader()  # keeps the decoded schema between messages
         self._pid = os.getpid()
         self._unread: Optional[Message] = None  # taken by a reader() whose schema it did not have
+        self._pending: Optional[Error] = None  # met by next_many after it had taken tables: raised next
         self._notifier: Optional[_core.CommitNotifier] = None  # made by the first await
         self._awaiting = False
 
@@ -60,8 +61,7 @@ class Subscriber:
 
     def next_message(self, timeout: Optional[float] = None) -> Optional[Message]:
         """The next message, or None once ``timeout`` seconds pass without one (None: wait)."""
-        if os.getpid() != self._pid:
-            raise BadStateError("this subscriber belongs to the parent process; subscribe again after fork()")
+        self._raise_pending()
         if self._unread is not None:
             message, self._unread = self._unread, None
             return message
@@ -76,6 +76,44 @@ class Subscriber:
         """The next table (zero-copy), or None once ``timeout`` seconds pass without one."""
         message = self.next_message(timeout)
         return None if message is None else message.table
+
+    def next_many(self, max_tables: int, timeout: Optional[float] = None) -> List[pa.Table]:
+        """Up to ``max_tables`` next tables (zero-copy), in order: waits up to ``timeout`` seconds
+        for the first (None: wait), then takes those already published without waiting; [] when
+        none came. With the C++ layer's reader one call takes them all. An error met after some
+        tables were taken (a CorruptError: that message is skipped) is raised by the next call,
+        so no table is lost."""
+        self._raise_pending()
+        if isinstance(max_tables, bool) or not isinstance(max_tables, int) or max_tables < 1:
+            raise InvalidArgumentError(f"next_many takes a positive number of tables, not {max_tables!r}")
+        tables: List[pa.Table] = []
+        if self._unread is not None:
+            tables.append(self._unread.table)
+            self._unread, timeout = None, 0
+        if len(tables) < max_tables:
+            native = self._reader.read_many(self._subscription, max_tables - len(tables), timeout, self.ring.name)
+            if native is not None:
+                taken, self._pending = native
+                return tables + taken
+        while len(tables) < max_tables:
+            try:
+                message = self.next_message(0 if tables else timeout)
+            except Error as error:
+                if not tables:
+                    raise
+                self._pending = error
+                break
+            if message is None:
+                break
+            tables.append(message.table)
+        return tables
+
+    def _raise_pending(self) -> None:
+        if os.getpid() != self._pid:
+            raise BadStateError("this subscriber belongs to the parent process; subscribe again after fork()")
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
 
     def __iter__(self) -> Iterator[pa.Table]:
         while True:

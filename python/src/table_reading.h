@@ -9,6 +9,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include <arrow/python/pyarrow.h>
 
@@ -21,7 +24,31 @@ namespace arrowring::python {
 // GIL held, which serializes the callers of one reader.
 struct PyTableReader {
   StreamDecoder decoder;
+
+  // The table of `slot`, which is spent: the table's buffers hold the message.
+  arrow::Result<std::shared_ptr<arrow::Table>> Decode(ReadSlot slot) {
+    auto owner = std::make_shared<ReadSlot>(std::move(slot));
+    const std::span<const std::byte> bytes = owner->data();
+    return decoder.Decode(OwnedBuffer(bytes.data(), static_cast<int64_t>(bytes.size()), std::move(owner)));
+  }
 };
+
+// A failed decode as the error Python sees: out of memory is the system's; anything else is the
+// message's bytes (Arrow's reason kept inside).
+inline Error DecodeError(const arrow::Status& status, const Handle& handle, std::string_view ring_name) {
+  if (status.IsOutOfMemory()) return StatusError(status, "reading a table").error;
+  return {Errc::kCorrupt, "message " + std::to_string(handle.sequence) + " of ring '" + std::string(ring_name) +
+                              "' (" + std::to_string(handle.size) + " bytes) is not a valid Arrow IPC stream: " +
+                              status.ToString() +
+                              "; it was skipped. Its publisher wrote bad bytes, or a process with write access "
+                              "to the ring overwrote them"};
+}
+
+inline nb::object Wrapped(const std::shared_ptr<arrow::Table>& table) {
+  PyObject* wrapped = arrow::py::wrap_table(table);
+  if (wrapped == nullptr) throw nb::python_error();
+  return nb::steal(wrapped);
+}
 
 inline void BindTableReading(nb::module_& m) {
   nb::class_<PyTableReader>(m, "TableReader", "Reads messages' tables in the C++ layer, each schema decoded once.")
@@ -31,22 +58,54 @@ inline void BindTableReading(nb::module_& m) {
           [](PyTableReader& reader, PyReadSlot& slot) -> nb::object {
             if (!slot.slot) throw RingError({Errc::kBadState, "this slot was already read or released"});
             RefuseWhileExported(slot.exports, "reading a slot's table");
-            auto owner = std::make_shared<ReadSlot>(std::move(*slot.slot));
+            ReadSlot taken = std::move(*slot.slot);
             slot.slot.reset();
-            const std::span<const std::byte> bytes = owner->data();
-            auto table =
-                reader.decoder.Decode(OwnedBuffer(bytes.data(), static_cast<int64_t>(bytes.size()), std::move(owner)));
+            auto table = reader.Decode(std::move(taken));
             if (!table.ok()) {
               if (table.status().IsOutOfMemory()) throw StatusError(table.status(), "reading the table");
               throw RingError({Errc::kCorrupt, table.status().ToString()});  // the message's bytes
             }
-            PyObject* wrapped = arrow::py::wrap_table(*table);
-            if (wrapped == nullptr) throw nb::python_error();
-            return nb::steal(wrapped);
+            return Wrapped(*table);
           },
           "slot"_a,
           "The slot's table, zero-copy; the slot is spent (the table holds the message). CorruptError "
-          "(Arrow's reason inside) when the message is no Arrow IPC stream.");
+          "(Arrow's reason inside) when the message is no Arrow IPC stream.")
+      .def(
+          "read_many",
+          [](PyTableReader& reader, Subscription& subscription, size_t max_tables, std::optional<double> timeout,
+             std::string_view ring_name) -> nb::tuple {
+            const auto first_wait = Timeout(timeout);
+            nb::list tables;
+            while (tables.size() < max_tables) {
+              Result<std::optional<Subscription::Delivery>> delivery = Error{Errc::kSystem, ""};
+              {
+                nb::gil_scoped_release unlocked;  // Other Python threads run while we wait.
+                delivery = subscription.Next(tables.size() == 0 ? first_wait : std::chrono::nanoseconds(0));
+              }
+              std::optional<Error> error;
+              if (!delivery.ok()) {
+                error = delivery.error();
+              } else if (!delivery->has_value()) {
+                break;  // Nothing more yet.
+              } else {
+                const Handle handle = (*delivery)->slot.handle();
+                auto table = reader.Decode(std::move((*delivery)->slot));
+                if (table.ok()) {
+                  tables.append(Wrapped(*table));
+                  continue;
+                }
+                error = DecodeError(table.status(), handle, ring_name);
+              }
+              if (tables.size() == 0) throw RingError(std::move(*error));
+              // Tables were taken: they go back with the error, for the caller to raise next.
+              return nb::make_tuple(tables, nb::make_tuple(std::string(ErrcName(error->code)), error->message));
+            }
+            return nb::make_tuple(tables, nb::none());
+          },
+          "subscription"_a, "max_tables"_a, "timeout"_a, "ring_name"_a,
+          "(tables, error): up to `max_tables` tables in one call, waiting up to `timeout` seconds (None: "
+          "forever) for the first and taking the ones already there without waiting ([] when none came); "
+          "`error`, (kind, message) or None, is one met after some tables were taken (raised at once before).");
 }
 
 }  // namespace arrowring::python

@@ -282,3 +282,17 @@ def test_a_prefaulting_ring_is_mapped_in_at_create_and_says_so(ring_name):
     plain = ar.Ring.create(ring_name + "-plain", capacity=4096)
     plain.unlink()
     assert plain.stats()["prefault"] is False
+
+
+def test_next_many_takes_what_is_there_up_to_the_limit_in_order_zero_copy(ring):
+    sub = ring.subscribe("batch")
+    publisher = ring.publisher()
+    assert sub.next_many(5, timeout=0) == [], "nothing yet is a value"
+    for i in range(7):
+        publisher.publish(sample_table(10 + i))
+    first, rest = sub.next_many(5, timeout=0), sub.next_many(5, timeout=0)
+    assert [t.num_rows for t in first + rest] == [10 + i for i in range(7)]
+    low, high = ring.data_address, ring.data_address + ring.data_size
+    assert all(low <= b.address < high for t in first + rest for b in t.column(0).chunks[0].buffers() if b is not None)
+    with pytest.raises(ar.InvalidArgumentError, match="positive number"):
+        sub.next_many(0)

@@ -55,3 +55,28 @@ def test_a_scribbled_payload_is_a_corrupt_error_with_arrows_reason(published):
     # Arrow's reason, from pyarrow's reader or from the C++ layer's (arrowring._core.TableReader).
     assert "Invalid IPC message" in str(error.value)
     assert isinstance(error.value.__cause__, (pa.ArrowException, OSError, ar.CorruptError))
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C++ reader", "Python reader"])
+def test_next_many_returns_the_tables_before_a_scribbled_one_and_raises_its_error_next(ring_name, monkeypatch,
+                                                                                         native):
+    if not native:
+        monkeypatch.setattr(_core, "NATIVE_TABLES", False)  # subscribers made now read in Python
+    elif not _core.NATIVE_TABLES:
+        pytest.skip("built without pyarrow's C++ API")
+    ring = ar.Ring.create(ring_name, capacity=1 << 20, max_messages=64)
+    sub = ring.subscribe("reader")
+    publisher = ring.publisher()
+    handles = [publisher.publish(table(i)) for i in range(4)]
+    with open(_core.segment_path(ring_name), "r+b") as f:
+        segment = mmap.mmap(f.fileno(), 0)
+    data_offset = struct.unpack_from("<Q", segment, 32)[0]  # RingHeader::data_offset
+    offset = data_offset + handles[2].offset
+    segment[offset:offset + 64] = b"\xff" * 64
+    segment.close()
+    got = sub.next_many(10, timeout=0)
+    assert [t.equals(table(i)) for i, t in enumerate(got)] == [True, True], "the two before it"
+    with pytest.raises(ar.CorruptError, match=f"message {handles[2].sequence} .*not a valid Arrow IPC stream"):
+        sub.next_many(10, timeout=0)
+    assert [t.equals(table(3)) for t in sub.next_many(10, timeout=0)] == [True], "and on past it"
+    assert sub.next_many(10, timeout=0) == []
