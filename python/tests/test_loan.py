@@ -291,15 +291,17 @@ def test_cli_cat_exports_loaned_messages_that_pyarrow_reads_back(ring, cli):
     assert pa.ipc.open_stream(out).read_all().equals(pa.concat_tables(expected))
 
 
-def test_one_libarrow_in_the_process_shared_with_pyarrow(ring):
+@pytest.mark.parametrize("library", ["libarrow.so", "libarrow_python.so"])
+def test_one_libarrow_in_the_process_shared_with_pyarrow(ring, library):
     ring.publisher().loan(DAQ, 1).abort()
+    ring.publisher().publish(pa.table({"x": [1]}))  # the C++ tables, through pyarrow's C++ API
     mapped = set()
     with open("/proc/self/maps") as maps:
         for line in maps:
             path = line.split(maxsplit=5)[5].strip() if len(line.split(maxsplit=5)) == 6 else ""
-            if os.path.basename(path).startswith("libarrow.so"):
+            if os.path.basename(path).startswith(library):
                 mapped.add(os.path.realpath(path))
-    assert len(mapped) == 1, f"libarrow mapped from several files: {mapped}"
+    assert len(mapped) == 1, f"{library} mapped from several files: {mapped}"
     assert os.path.dirname(mapped.pop()) == os.path.realpath(os.path.dirname(pa.__file__))
     assert _core.__name__ == "arrowring._core" and _core.native.__name__ == "arrowring._core_arrow"
 
