@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -10,10 +12,35 @@
 
 namespace arrowring {
 
+namespace {
+
+// The size of the last-level cache this CPU's writes land in, as Linux describes it
+// (/sys/devices/system/cpu/cpu0/cache/index3/size: "32768K"), or 0. sysconf's
+// _SC_LEVEL3_CACHE_SIZE can be a whole package's: 256 MiB on the EPYC VM of
+// docs/benchmarks.md, whose cores share 32 MiB slices.
+uint64_t LastLevelCacheOfThisCpu() {
+  std::FILE* file = std::fopen("/sys/devices/system/cpu/cpu0/cache/index3/size", "r");
+  if (file == nullptr) return 0;
+  unsigned long long value = 0;
+  char unit = 0;
+  const int fields = std::fscanf(file, "%llu%c", &value, &unit);
+  std::fclose(file);
+  if (fields < 1 || value == 0) return 0;
+  if (fields == 2 && (unit == 'K' || unit == 'k')) return static_cast<uint64_t>(value) << 10;
+  if (fields == 2 && (unit == 'M' || unit == 'm')) return static_cast<uint64_t>(value) << 20;
+  return static_cast<uint64_t>(value);
+}
+
+}  // namespace
+
 uint64_t ColdLapBytes() {
   static const uint64_t bytes = [] {
-    const long last_level = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    return last_level > 0 ? static_cast<uint64_t>(last_level) / 2 : uint64_t{16} << 20;
+    uint64_t last_level = LastLevelCacheOfThisCpu();
+    if (last_level == 0) {
+      const long reported = sysconf(_SC_LEVEL3_CACHE_SIZE);
+      last_level = reported > 0 ? static_cast<uint64_t>(reported) : uint64_t{32} << 20;
+    }
+    return std::max<uint64_t>(last_level / 2, uint64_t{64} << 10);
   }();
   return bytes;
 }

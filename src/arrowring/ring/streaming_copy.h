@@ -14,8 +14,9 @@
 
 namespace arrowring {
 
-/// The lap length from which a ring's bytes count as cold: half the last-level cache
-/// (sysconf), 16 MiB where the system does not say.
+/// The lap length from which a ring's bytes count as cold: half the last-level cache this
+/// CPU uses (Linux's cache description in sysfs; sysconf where there is none, which may count
+/// a whole package's slices), 16 MiB where the system says neither.
 uint64_t ColdLapBytes();
 
 /// Whether a writer whose last lap through the ring was `lap_bytes` long finds the bytes it
