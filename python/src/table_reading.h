@@ -37,9 +37,9 @@ struct PyTableReader {
 // message's bytes (Arrow's reason kept inside).
 inline Error DecodeError(const arrow::Status& status, const Handle& handle, std::string_view ring_name) {
   if (status.IsOutOfMemory()) return StatusError(status, "reading a table").error;
-  return {Errc::kCorrupt, "message " + std::to_string(handle.sequence) + " of ring '" + std::string(ring_name) +
-                              "' (" + std::to_string(handle.size) + " bytes) is not a valid Arrow IPC stream: " +
-                              status.ToString() +
+  return {Errc::kCorrupt, "message " + std::to_string(handle.sequence) + " of ring '" + std::string(ring_name) + "' (" +
+                              std::to_string(handle.size) +
+                              " bytes) is not a valid Arrow IPC stream: " + status.ToString() +
                               "; it was skipped. Its publisher wrote bad bytes, or a process with write access "
                               "to the ring overwrote them"};
 }
