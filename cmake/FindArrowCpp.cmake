@@ -66,12 +66,6 @@ else()
     set(ArrowCpp_SOURCE "pyarrow-wheel")
     find_file(ArrowCpp_LIBRARY "libarrow.so.${_arrowcpp_so_version}"
       PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
-    find_file(ArrowCpp_PARQUET_LIBRARY "libparquet.so.${_arrowcpp_so_version}"
-      PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
-    find_file(ArrowCpp_FLIGHT_LIBRARY "libarrow_flight.so.${_arrowcpp_so_version}"
-      PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
-    find_file(ArrowCpp_PYTHON_LIBRARY "libarrow_python.so.${_arrowcpp_so_version}"
-      PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
     if(ArrowCpp_LIBRARY AND NOT TARGET ArrowCpp::arrow)
       add_library(ArrowCpp::arrow SHARED IMPORTED GLOBAL)
       set_target_properties(ArrowCpp::arrow PROPERTIES
@@ -79,27 +73,24 @@ else()
         INTERFACE_INCLUDE_DIRECTORIES "${ArrowCpp_INCLUDE_DIR}"
         INTERFACE_COMPILE_FEATURES cxx_std_20)
     endif()
-    if(ArrowCpp_PARQUET_LIBRARY AND NOT TARGET ArrowCpp::parquet)
-      add_library(ArrowCpp::parquet SHARED IMPORTED GLOBAL)
-      set_target_properties(ArrowCpp::parquet PROPERTIES
-        IMPORTED_LOCATION "${ArrowCpp_PARQUET_LIBRARY}"
-        INTERFACE_LINK_LIBRARIES ArrowCpp::arrow)
-    endif()
-    # Flight links the same libarrow.so.<so_version> by its soname: one libarrow per process.
-    if(ArrowCpp_FLIGHT_LIBRARY AND NOT TARGET ArrowCpp::flight)
-      add_library(ArrowCpp::flight SHARED IMPORTED GLOBAL)
-      set_target_properties(ArrowCpp::flight PROPERTIES
-        IMPORTED_LOCATION "${ArrowCpp_FLIGHT_LIBRARY}"
-        INTERFACE_LINK_LIBRARIES ArrowCpp::arrow)
-    endif()
-    # pyarrow's own C++ API (arrow/python/pyarrow.h), which pyarrow.lib has loaded already in
-    # any process that imported pyarrow; it resolves Python's symbols from the interpreter.
-    if(ArrowCpp_PYTHON_LIBRARY AND NOT TARGET ArrowCpp::python)
-      add_library(ArrowCpp::python SHARED IMPORTED GLOBAL)
-      set_target_properties(ArrowCpp::python PROPERTIES
-        IMPORTED_LOCATION "${ArrowCpp_PYTHON_LIBRARY}"
-        INTERFACE_LINK_LIBRARIES ArrowCpp::arrow)
-    endif()
+    # The wheel's other libraries, each where present (target name, then library name). They
+    # link the same libarrow.so.<so_version> by its soname: one libarrow per process.
+    # libarrow_python is pyarrow's own C++ API (arrow/python/pyarrow.h), which pyarrow.lib has
+    # loaded already in any process that imported pyarrow; it resolves Python's symbols from the
+    # interpreter.
+    foreach(_arrowcpp_part IN ITEMS "parquet;parquet" "flight;arrow_flight" "python;arrow_python")
+      list(GET _arrowcpp_part 0 _arrowcpp_target)
+      list(GET _arrowcpp_part 1 _arrowcpp_name)
+      find_file(_arrowcpp_part_library "lib${_arrowcpp_name}.so.${_arrowcpp_so_version}"
+        PATHS "${ArrowCpp_LIBRARY_DIR}" NO_DEFAULT_PATH NO_CACHE)
+      if(_arrowcpp_part_library AND NOT TARGET ArrowCpp::${_arrowcpp_target})
+        add_library(ArrowCpp::${_arrowcpp_target} SHARED IMPORTED GLOBAL)
+        set_target_properties(ArrowCpp::${_arrowcpp_target} PROPERTIES
+          IMPORTED_LOCATION "${_arrowcpp_part_library}"
+          INTERFACE_LINK_LIBRARIES ArrowCpp::arrow)
+      endif()
+      unset(_arrowcpp_part_library)
+    endforeach()
   else()
     set(_arrowcpp_why "${ARROWRING_PYTHON} could not import pyarrow: ${_arrowcpp_err}")
   endif()
