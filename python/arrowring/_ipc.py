@@ -153,8 +153,14 @@ class StreamReader:
         once when none was), or None without the C++ layer's reader."""
         if self._native is None:
             return None
-        tables, error = self._native.read_many(subscription, max_tables, timeout, ring_name)
-        return tables, (None if error is None else error_for(error[0])(error[1]))
+        tables, failure = self._native.read_many(subscription, max_tables, timeout)
+        if failure is None:
+            return tables, None
+        kind, reason, handle = failure
+        error = _corrupt(handle, ring_name, reason) if handle is not None else error_for(kind)(reason)
+        if not tables:
+            raise error
+        return tables, error
 
     def _read_known_schema(self, stream: pa.Buffer) -> Optional[pa.Table]:
         known = self._schema_message
@@ -179,7 +185,7 @@ class StreamReader:
         return table
 
 
-def _corrupt(handle: "_core.Handle", ring_name: str, error: Exception) -> CorruptError:
+def _corrupt(handle: "_core.Handle", ring_name: str, error: object) -> CorruptError:
     return CorruptError(f"message {handle.sequence} of ring {ring_name!r} ({handle.size} bytes) is not a valid "
                         f"Arrow IPC stream: {error}; it was skipped. Its publisher wrote bad bytes, or a process "
                         "with write access to the ring overwrote them")

@@ -11,7 +11,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include <arrow/python/pyarrow.h>
 
@@ -34,14 +33,10 @@ struct PyTableReader {
 };
 
 // A failed decode as the error Python sees: out of memory is the system's; anything else is the
-// message's bytes (Arrow's reason kept inside).
-inline Error DecodeError(const arrow::Status& status, const Handle& handle, std::string_view ring_name) {
-  if (status.IsOutOfMemory()) return StatusError(status, "reading a table").error;
-  return {Errc::kCorrupt, "message " + std::to_string(handle.sequence) + " of ring '" + std::string(ring_name) + "' (" +
-                              std::to_string(handle.size) +
-                              " bytes) is not a valid Arrow IPC stream: " + status.ToString() +
-                              "; it was skipped. Its publisher wrote bad bytes, or a process with write access "
-                              "to the ring overwrote them"};
+// message's bytes (Arrow's reason inside, which Python's reader names the message around).
+inline RingError DecodeFailure(const arrow::Status& status) {
+  if (status.IsOutOfMemory()) return StatusError(status, "reading a table");
+  return RingError({Errc::kCorrupt, status.ToString()});
 }
 
 inline nb::object Wrapped(const std::shared_ptr<arrow::Table>& table) {
@@ -61,10 +56,7 @@ inline void BindTableReading(nb::module_& m) {
             ReadSlot taken = std::move(*slot.slot);
             slot.slot.reset();
             auto table = reader.Decode(std::move(taken));
-            if (!table.ok()) {
-              if (table.status().IsOutOfMemory()) throw StatusError(table.status(), "reading the table");
-              throw RingError({Errc::kCorrupt, table.status().ToString()});  // the message's bytes
-            }
+            if (!table.ok()) throw DecodeFailure(table.status());
             return Wrapped(*table);
           },
           "slot"_a,
@@ -72,8 +64,8 @@ inline void BindTableReading(nb::module_& m) {
           "(Arrow's reason inside) when the message is no Arrow IPC stream.")
       .def(
           "read_many",
-          [](PyTableReader& reader, Subscription& subscription, size_t max_tables, std::optional<double> timeout,
-             std::string_view ring_name) -> nb::tuple {
+          [](PyTableReader& reader, Subscription& subscription, size_t max_tables,
+             std::optional<double> timeout) -> nb::tuple {
             const auto first_wait = Timeout(timeout);
             nb::list tables;
             while (tables.size() < max_tables) {
@@ -82,30 +74,29 @@ inline void BindTableReading(nb::module_& m) {
                 nb::gil_scoped_release unlocked;  // Other Python threads run while we wait.
                 delivery = subscription.Next(tables.size() == 0 ? first_wait : std::chrono::nanoseconds(0));
               }
-              std::optional<Error> error;
               if (!delivery.ok()) {
-                error = delivery.error();
-              } else if (!delivery->has_value()) {
-                break;  // Nothing more yet.
-              } else {
-                const Handle handle = (*delivery)->slot.handle();
-                auto table = reader.Decode(std::move((*delivery)->slot));
-                if (table.ok()) {
-                  tables.append(Wrapped(*table));
-                  continue;
-                }
-                error = DecodeError(table.status(), handle, ring_name);
+                const Error& error = delivery.error();
+                return nb::make_tuple(tables,
+                                      nb::make_tuple(std::string(ErrcName(error.code)), error.message, nb::none()));
               }
-              if (tables.size() == 0) throw RingError(std::move(*error));
-              // Tables were taken: they go back with the error, for the caller to raise next.
-              return nb::make_tuple(tables, nb::make_tuple(std::string(ErrcName(error->code)), error->message));
+              if (!delivery->has_value()) break;  // Nothing more yet.
+              const Handle handle = (*delivery)->slot.handle();
+              auto table = reader.Decode(std::move((*delivery)->slot));
+              if (!table.ok()) {
+                const Error error = DecodeFailure(table.status()).error;
+                // The handle names the message whose bytes are bad; other failures are not its.
+                nb::object named = error.code == Errc::kCorrupt ? nb::cast(handle) : nb::none();
+                return nb::make_tuple(tables, nb::make_tuple(std::string(ErrcName(error.code)), error.message, named));
+              }
+              tables.append(Wrapped(*table));
             }
             return nb::make_tuple(tables, nb::none());
           },
-          "subscription"_a, "max_tables"_a, "timeout"_a, "ring_name"_a,
+          "subscription"_a, "max_tables"_a, "timeout"_a,
           "(tables, error): up to `max_tables` tables in one call, waiting up to `timeout` seconds (None: "
           "forever) for the first and taking the ones already there without waiting ([] when none came); "
-          "`error`, (kind, message) or None, is one met after some tables were taken (raised at once before).");
+          "`error` is None or (kind, message, the message's handle or None): what stopped it, after the "
+          "tables it had taken.");
 }
 
 }  // namespace arrowring::python
