@@ -61,7 +61,7 @@ class Subscriber:
 
     def next_message(self, timeout: Optional[float] = None) -> Optional[Message]:
         """The next message, or None once ``timeout`` seconds pass without one (None: wait)."""
-        self._raise_pending()
+        self._check_before_taking()
         if self._unread is not None:
             message, self._unread = self._unread, None
             return message
@@ -83,7 +83,7 @@ class Subscriber:
         none came. With the C++ layer's reader one call takes them all. An error met after some
         tables were taken (a CorruptError: that message is skipped) is raised by the next call,
         so no table is lost."""
-        self._raise_pending()
+        self._check_before_taking()
         if isinstance(max_tables, bool) or not isinstance(max_tables, int) or max_tables < 1:
             raise InvalidArgumentError(f"next_many takes a positive number of tables, not {max_tables!r}")
         tables: List[pa.Table] = []
@@ -108,7 +108,9 @@ class Subscriber:
             tables.append(message.table)
         return tables
 
-    def _raise_pending(self) -> None:
+    def _check_before_taking(self) -> None:
+        """Raises what stops this subscriber taking a message now: it belongs to the parent of
+        a fork, or next_many met an error after the tables it returned."""
         if os.getpid() != self._pid:
             raise BadStateError("this subscriber belongs to the parent process; subscribe again after fork()")
         if self._pending is not None:
