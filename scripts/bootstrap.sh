@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   python3 python3-venv python3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+  flatbuffers-compiler libflatbuffers-dev  # Arrow's message schema, compiled for the record-batch header cache
   openssl  # test certificates for the Flight bridge's TLS tests
   clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes (make fuzz, and the bounded pass of make test)
   clang-format-14 clang-tidy-14  # make lint (.clang-format, .clang-tidy)

@@ -1,16 +1,25 @@
 #include "arrowring/ipc/stream_encoder.h"
 
+#include <array>
+#include <cstring>
+#include <limits>
+
+#include <arrow/array.h>
 #include <arrow/buffer.h>
 #include <arrow/io/memory.h>
 #include <arrow/ipc/dictionary.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/type.h>
+#include <arrow/util/bit_util.h>
 
 #include "arrowring/ipc/internal/arrow_write_internal.h"
 #include "arrowring/ipc/ring_output_stream.h"
 
 namespace arrowring {
 namespace {
+
+constexpr size_t kFramePrefixBytes = 8;  // continuation token and metadata length
+constexpr int64_t kEndOfStreamBytes = 8;
 
 bool HasDictionary(const arrow::DataType& type) {
   if (type.id() == arrow::Type::DICTIONARY) return true;
@@ -54,7 +63,30 @@ arrow::Result<int64_t> StreamEncoder::Encode(const arrow::RecordBatch& batch) { 
 void StreamEncoder::Release() {
   payloads_.clear();
   rebuilt_.reset();
+  patched_batches_ = 0;
+  parts_.clear();
   size_ = 0;
+}
+
+void StreamEncoder::UseSchema(const std::shared_ptr<arrow::Schema>& schema) {
+  schema_ = schema;
+  flat_columns_ = internal::FlatColumnsOf(*schema);
+  num_buffers_ = flat_columns_ ? internal::BufferCount(*flat_columns_) : 0;
+  batch_header_.reset();
+  batch_frame_.clear();
+  schema_frame_.clear();
+}
+
+// The message as a stream carries it (arrow::ipc::WriteMessage: continuation, length,
+// metadata, padding to the options' alignment).
+static arrow::Result<std::vector<std::byte>> Framed(const arrow::Buffer& metadata,
+                                                    const arrow::ipc::IpcWriteOptions& options) {
+  ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create());
+  int32_t length = 0;
+  ARROW_RETURN_NOT_OK(arrow::ipc::WriteMessage(metadata, options, sink.get(), &length));
+  ARROW_ASSIGN_OR_RAISE(auto framed, sink->Finish());
+  const auto* bytes = reinterpret_cast<const std::byte*>(framed->data());
+  return std::vector<std::byte>(bytes, bytes + framed->size());
 }
 
 template <typename Data>
@@ -80,8 +112,9 @@ arrow::Result<int64_t> StreamEncoder::EncodeImpl(const Data& data) {
     if (schema_ != schema) {
       arrow::ipc::DictionaryFieldMapper mapper(*schema);
       ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*schema, options_, mapper, &schema_payload_));
-      schema_ = schema;
+      UseSchema(schema);
     }
+    if (batch_header_ && EncodePatched(*to_write)) return size_;
     payloads_.push_back(schema_payload_);
     auto add_batch = [&](const arrow::RecordBatch& batch) {
       arrow::ipc::IpcPayload payload;
@@ -100,11 +133,111 @@ arrow::Result<int64_t> StreamEncoder::EncodeImpl(const Data& data) {
     } else {
       ARROW_RETURN_NOT_OK(add_batch(*to_write));
     }
+    // The first record batch message Arrow built for a flat schema becomes the header the
+    // following batches are patched into.
+    if (flat_columns_ && !compress_ && !batch_header_ && payloads_.size() > 1) {
+      const arrow::Buffer& metadata = *payloads_[1].metadata;
+      batch_header_ = internal::RecordBatchHeader::Locate(
+          {reinterpret_cast<const std::byte*>(metadata.data()), static_cast<size_t>(metadata.size())},
+          static_cast<int>(flat_columns_->size()), num_buffers_);
+      if (batch_header_) {
+        ARROW_ASSIGN_OR_RAISE(schema_frame_, Framed(*schema_payload_.metadata, options_));
+        ARROW_ASSIGN_OR_RAISE(batch_frame_, Framed(metadata, options_));
+      }
+    }
   }
   arrow::io::MockOutputStream counter;  // Counts the framing; copies nothing.
   ARROW_RETURN_NOT_OK(Replay(&counter));
   size_ = counter.GetExtentBytesWritten();
   return size_;
+}
+
+template <typename Data>
+bool StreamEncoder::EncodePatched(const Data& data) {
+  patched_batches_ = 0;
+  nodes_.clear();
+  buffer_values_.clear();
+  parts_.clear();
+  size_ = static_cast<int64_t>(schema_frame_.size()) + kEndOfStreamBytes;
+  bool ok = true;
+  if constexpr (std::is_same_v<Data, arrow::Table>) {
+    // As Arrow's TableBatchReader splits it: one batch per chunk when all columns are
+    // chunked alike; other tables take the general path.
+    const int num_chunks = data.num_columns() > 0 ? data.column(0)->num_chunks() : 0;
+    ok = num_chunks > 0;
+    for (int chunk = 0; ok && chunk < num_chunks; ++chunk) {
+      const int64_t num_rows = data.column(0)->chunk(chunk)->length();
+      for (int i = 0; ok && i < data.num_columns(); ++i) {
+        ok = data.column(i)->num_chunks() == num_chunks && data.column(i)->chunk(chunk)->length() == num_rows;
+      }
+      ok = ok && AddPatchedBatch(
+                     num_rows, [&](int i) -> const arrow::ArrayData& { return *data.column(i)->chunk(chunk)->data(); });
+    }
+  } else {
+    const arrow::ArrayDataVector& columns = data.column_data();
+    ok = AddPatchedBatch(data.num_rows(), [&](int i) -> const arrow::ArrayData& { return *columns[i]; });
+  }
+  if (!ok) {
+    patched_batches_ = 0;
+    parts_.clear();
+  }
+  return ok;
+}
+
+template <typename ColumnData>
+bool StreamEncoder::AddPatchedBatch(int64_t num_rows, const ColumnData& column) {
+  const auto& columns = *flat_columns_;
+  const size_t first_node = nodes_.size();
+  const size_t first_part = parts_.size();
+  if (num_rows <= 0) return false;  // A zero row count leaves no place in the header.
+  if (!options_.allow_64bit && num_rows > std::numeric_limits<int32_t>::max()) return false;
+  nodes_.resize(first_node + columns.size());
+  parts_.resize(first_part + static_cast<size_t>(num_buffers_));
+  buffer_values_.resize(parts_.size());
+  size_t part = first_part;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const arrow::ArrayData& data = column(static_cast<int>(i));
+    if (data.length != num_rows) return false;
+    if (!internal::DescribeForWriting(columns[i], data, &nodes_[first_node + i], &parts_[part])) return false;
+    part += static_cast<size_t>(columns[i].num_buffers);
+  }
+  // Each buffer 8-padded after the one before (RecordBatchSerializer::Assemble).
+  int64_t body_length = 0;
+  for (size_t i = first_part; i < parts_.size(); ++i) {
+    buffer_values_[i] = {body_length, parts_[i].size};
+    body_length += arrow::bit_util::RoundUpToMultipleOf8(parts_[i].size);
+  }
+  if (body_length == 0) return false;  // Nor does a zero body length.
+  const size_t frame_size = batch_frame_.size();
+  frames_.resize(frame_size * static_cast<size_t>(patched_batches_ + 1));
+  std::byte* frame = frames_.data() + frame_size * static_cast<size_t>(patched_batches_);
+  std::memcpy(frame, batch_frame_.data(), frame_size);  // prefix, metadata, padding
+  batch_header_->Write(num_rows, body_length, std::span(nodes_).subspan(first_node, columns.size()),
+                       std::span(buffer_values_).subspan(first_part, static_cast<size_t>(num_buffers_)),
+                       frame + kFramePrefixBytes);
+  ++patched_batches_;
+  size_ += static_cast<int64_t>(frame_size) + body_length;
+  return true;
+}
+
+arrow::Status StreamEncoder::WritePatched(arrow::io::OutputStream* sink) const {
+  static constexpr std::array<uint8_t, 8> kZeros{};
+  ARROW_RETURN_NOT_OK(sink->Write(schema_frame_.data(), static_cast<int64_t>(schema_frame_.size())));
+  const size_t frame_size = batch_frame_.size();
+  for (int batch = 0; batch < patched_batches_; ++batch) {
+    ARROW_RETURN_NOT_OK(
+        sink->Write(frames_.data() + frame_size * static_cast<size_t>(batch), static_cast<int64_t>(frame_size)));
+    for (int i = 0; i < num_buffers_; ++i) {
+      const internal::BodyPart& part =
+          parts_[(static_cast<size_t>(batch) * static_cast<size_t>(num_buffers_)) + static_cast<size_t>(i)];
+      if (part.size > 0) ARROW_RETURN_NOT_OK(sink->Write(part.data, part.size));
+      const int64_t padding = arrow::bit_util::RoundUpToMultipleOf8(part.size) - part.size;
+      if (padding > 0) ARROW_RETURN_NOT_OK(sink->Write(kZeros.data(), padding));
+    }
+  }
+  // The end-of-stream marker: a continuation token and a zero length.
+  static constexpr std::array<uint8_t, kEndOfStreamBytes> kEndOfStream{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0};
+  return sink->Write(kEndOfStream.data(), kEndOfStreamBytes);
 }
 
 arrow::Status StreamEncoder::EncodeWithArrowWriter(const std::shared_ptr<arrow::Schema>& schema,
@@ -129,7 +262,7 @@ arrow::Result<int64_t> StreamEncoder::WriteTo(std::span<std::byte> destination, 
                                         destination.size());
   }
   RingOutputStream sink(destination, cold);
-  ARROW_RETURN_NOT_OK(Replay(&sink));
+  ARROW_RETURN_NOT_OK(patched_batches_ > 0 ? WritePatched(&sink) : Replay(&sink));
   return sink.Tell();
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -13,6 +14,8 @@
 #include <arrow/result.h>
 #include <arrow/table.h>
 
+#include "arrowring/ipc/internal/flat_columns.h"
+#include "arrowring/ipc/internal/record_batch_header.h"
 #include "arrowring/ipc/ipc.h"
 
 namespace arrowring {
@@ -26,6 +29,13 @@ namespace arrowring {
 /// second pass, and WriteTo() only frames metadata and copies the buffers. The schema message
 /// is built once and reused while the schema stays equal (schemas with dictionaries go
 /// through Arrow's own stream writer, which decides when dictionaries are sent).
+///
+/// For a schema of flat columns (internal::FlatColumnsOf) written uncompressed, the record
+/// batch message is built by Arrow once too: from the second batch on, Encode() patches the
+/// row count, the node and buffer values and the body length into Arrow's first message
+/// (internal::RecordBatchHeader) and keeps only pointers to the buffers — no flatbuffer built,
+/// no allocation. The bytes stay exactly Arrow's. Columns Arrow's writer would copy or rebase
+/// (slices, oversized bitmaps) and empty batches take the general path, message by message.
 ///
 /// Not thread-safe: one encoder per publishing thread.
 class StreamEncoder {
@@ -44,6 +54,9 @@ class StreamEncoder {
 
   /// Size of the stream last encoded.
   int64_t size() const { return size_; }
+  /// Whether the stream last encoded had its record batch messages patched into the header
+  /// Arrow built for an earlier batch (rather than built by Arrow).
+  bool reused_batch_header() const { return patched_batches_ > 0; }
   /// Forgets the stream last encoded, whose payloads hold the table's buffers (which may be
   /// another ring's memory): once it is written, the encoder keeps only the schema's message.
   void Release();
@@ -56,6 +69,12 @@ class StreamEncoder {
   arrow::Status EncodeWithArrowWriter(const std::shared_ptr<arrow::Schema>& schema, const arrow::Table* table,
                                       const arrow::RecordBatch* batch);
   arrow::Status Replay(arrow::io::OutputStream* sink) const;
+  void UseSchema(const std::shared_ptr<arrow::Schema>& schema);
+  template <typename Data>
+  bool EncodePatched(const Data& data);
+  template <typename ColumnData>
+  bool AddPatchedBatch(int64_t num_rows, const ColumnData& column);
+  arrow::Status WritePatched(arrow::io::OutputStream* sink) const;
 
   arrow::ipc::IpcWriteOptions options_;
   bool compress_;
@@ -64,6 +83,19 @@ class StreamEncoder {
   std::vector<arrow::ipc::IpcPayload> payloads_;  // of the last Encode, schema first
   std::shared_ptr<void> rebuilt_;                 // a table rebuilt for compression, kept alive
   int64_t size_ = 0;
+
+  // The patched path (schemas of flat columns, uncompressed).
+  std::optional<std::vector<internal::FlatColumn>> flat_columns_;  // of schema_; nullopt: not flat
+  int num_buffers_ = 0;                                            // IPC buffers per batch of schema_
+  std::optional<internal::RecordBatchHeader> batch_header_;        // located in Arrow's first batch
+  std::vector<std::byte> schema_frame_;                            // the schema message as the stream carries it
+  std::vector<std::byte> batch_frame_;  // a batch's framed metadata, values as Arrow first wrote them
+  // Of the last Encode, when it took the patched path (patched_batches_ > 0):
+  int patched_batches_ = 0;
+  std::vector<std::byte> frames_;  // each batch's framed, patched metadata
+  std::vector<internal::FieldNodeValues> nodes_;
+  std::vector<internal::BufferValues> buffer_values_;
+  std::vector<internal::BodyPart> parts_;  // what each buffer copies: num_buffers_ per batch
 };
 
 }  // namespace arrowring

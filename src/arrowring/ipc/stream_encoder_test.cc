@@ -1,6 +1,10 @@
 // Tests: StreamEncoder writes exactly the bytes Arrow's own stream writer writes.
 #include "arrowring/ipc/stream_encoder.h"
 
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <arrow/api.h>
@@ -61,6 +65,91 @@ TEST(StreamEncoder, ReusesTheSchemaMessageAndFollowsASchemaChange) {
   EXPECT_TRUE(SameBytes(Encoded(encoder, *first), *ArrowsStream(*first, {}))) << "with the cached schema";
   auto other = testing::MakeInt64Table(10);
   EXPECT_TRUE(SameBytes(Encoded(encoder, *other), *ArrowsStream(*other, {}))) << "after a schema change";
+}
+
+// A column of `type` whose buffers are exactly `buffers` (to build the layouts builders never make).
+std::shared_ptr<arrow::Table> OneColumn(const std::shared_ptr<arrow::DataType>& type, int64_t length,
+                                        std::vector<std::shared_ptr<arrow::Buffer>> buffers, int64_t null_count = 0) {
+  auto data = arrow::ArrayData::Make(type, length, std::move(buffers), null_count);
+  return arrow::Table::Make(arrow::schema({arrow::field("c", type)}), {arrow::MakeArray(data)});
+}
+
+std::shared_ptr<arrow::Buffer> Bytes(std::vector<uint8_t> bytes) {
+  auto buffer = *arrow::AllocateBuffer(static_cast<int64_t>(bytes.size()));
+  std::memcpy(buffer->mutable_data(), bytes.data(), bytes.size());
+  return buffer;
+}
+
+template <typename T>
+std::shared_ptr<arrow::Buffer> Values(std::vector<T> values) {
+  std::vector<uint8_t> bytes(values.size() * sizeof(T));
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return Bytes(std::move(bytes));
+}
+
+TEST(StreamEncoder, BatchesOfAFlatSchemaArePatchedIntoArrowsFirstHeaderAndStayArrowsBytes) {
+  auto encoder = *StreamEncoder::Make();
+  const auto first = testing::MakeFlatTable(100, 1);
+  EXPECT_TRUE(SameBytes(Encoded(encoder, *first), *ArrowsStream(*first, {})));
+  EXPECT_FALSE(encoder.reused_batch_header()) << "the first batch of a schema is Arrow's";
+  // Row counts, null patterns, string lengths and chunkings that differ from the first batch.
+  for (const auto& [rows, seed, chunks] : std::vector<std::tuple<int64_t, uint64_t, int>>{
+           {100, 2, 1}, {1, 3, 1}, {7, 4, 1}, {1000, 5, 1}, {999, 6, 3}, {64, 7, 64}, {65, 8, 2}}) {
+    const auto table = testing::MakeFlatTable(rows, seed, chunks);
+    EXPECT_TRUE(SameBytes(Encoded(encoder, *table), *ArrowsStream(*table, {})))
+        << rows << " rows, seed " << seed << ", " << chunks << " chunks";
+    EXPECT_TRUE(encoder.reused_batch_header()) << rows << " rows, seed " << seed << ", " << chunks << " chunks";
+  }
+  // A record batch of the same schema object.
+  const auto batch = *testing::MakeFlatTable(33, 9)->CombineChunksToBatch();
+  auto size = encoder.Encode(*batch);
+  ASSERT_TRUE(size.ok());
+  std::vector<std::byte> ours(static_cast<size_t>(*size));
+  ASSERT_TRUE(encoder.WriteTo(ours).ok());
+  EXPECT_TRUE(encoder.reused_batch_header());
+  EXPECT_TRUE(SameBytes(ours, *ArrowsStream(**arrow::Table::FromRecordBatches({batch}), {})));
+}
+
+TEST(StreamEncoder, WhatArrowsWriterCopiesOrRebasesTakesTheGeneralPathWithArrowsBytes) {
+  auto encoder = *StreamEncoder::Make();
+  const auto flat = testing::MakeFlatTable(300, 1);
+  (void)Encoded(encoder, *flat);
+  for (const auto& [name, table] : std::vector<std::pair<std::string, std::shared_ptr<arrow::Table>>>{
+           {"sliced", flat->Slice(17, 100)},
+           {"empty", flat->Slice(0, 0)},
+           {"one empty chunk among others", *arrow::ConcatenateTables({flat->Slice(0, 5), flat->Slice(5, 0)})},
+           {"chunked unlike",
+            *arrow::ConcatenateTables({testing::MakeFlatTable(10, 2, 2), testing::MakeFlatTable(5, 3)})},
+       }) {
+    EXPECT_TRUE(SameBytes(Encoded(encoder, *table), *ArrowsStream(*table, {}))) << name;
+  }
+  // A sliced table yields batches of offset 0 once combined: patched again.
+  const auto combined = *flat->Slice(17, 100)->CombineChunks();
+  EXPECT_TRUE(SameBytes(Encoded(encoder, *combined), *ArrowsStream(*combined, {})));
+}
+
+TEST(StreamEncoder, BuffersLongerThanTheirValuesAreSentAsArrowsWriterTrimsThem) {
+  // Each case twice with one encoder: Arrow's header first, then the patched one.
+  const std::vector<std::pair<std::string, std::shared_ptr<arrow::Table>>> cases = {
+      {"int64 values beyond the 64-byte padding",
+       OneColumn(arrow::int64(), 3, {nullptr, Values<int64_t>(std::vector<int64_t>(40, 5))})},
+      {"int16 values within the padding",
+       OneColumn(arrow::int16(), 3, {nullptr, Values<int16_t>(std::vector<int16_t>(20, 5))})},
+      {"a bitmap beyond the padding",
+       OneColumn(arrow::int8(), 3, {Bytes(std::vector<uint8_t>(100, 0x05)), Values<int8_t>({1, 2, 3})}, 1)},
+      {"offsets and data beyond what is used",
+       OneColumn(arrow::utf8(), 2,
+                 {nullptr, Values<int32_t>({0, 1, 3, 90, 100}), Bytes(std::vector<uint8_t>(200, 'x'))})},
+      {"offsets not starting at zero",
+       OneColumn(arrow::utf8(), 2, {nullptr, Values<int32_t>({4, 5, 7}), Bytes(std::vector<uint8_t>(8, 'y'))})},
+      {"absent data of empty strings", OneColumn(arrow::binary(), 2, {nullptr, Values<int32_t>({0, 0, 0}), nullptr})},
+  };
+  for (const auto& [name, table] : cases) {
+    auto encoder = *StreamEncoder::Make();
+    const auto arrows = ArrowsStream(*table, {});
+    EXPECT_TRUE(SameBytes(Encoded(encoder, *table), *arrows)) << name << " (Arrow's header)";
+    EXPECT_TRUE(SameBytes(Encoded(encoder, *table), *arrows)) << name << " (patched, or general where Arrow copies)";
+  }
 }
 
 TEST(StreamEncoder, ADestinationTooSmallIsACapacityErrorNamingBothSizes) {

@@ -102,6 +102,85 @@ std::shared_ptr<arrow::Table> MakeVariedTable(int64_t rows, uint64_t seed, int c
   return Check(arrow::Table::FromRecordBatches(batches));
 }
 
+namespace {
+
+std::shared_ptr<arrow::Schema> FlatSchema() {
+  static const auto schema = arrow::schema({
+      arrow::field("i8", arrow::int8()),
+      arrow::field("u16", arrow::uint16()),
+      arrow::field("i32_no_nulls", arrow::int32()),
+      arrow::field("u64", arrow::uint64()),
+      arrow::field("f32", arrow::float32()),
+      arrow::field("f64", arrow::float64()),
+      arrow::field("flag", arrow::boolean()),
+      arrow::field("day", arrow::date32()),
+      arrow::field("ms", arrow::date64()),
+      arrow::field("ts", arrow::timestamp(arrow::TimeUnit::MICRO, "UTC")),
+      arrow::field("t32", arrow::time32(arrow::TimeUnit::MILLI)),
+      arrow::field("t64", arrow::time64(arrow::TimeUnit::NANO)),
+      arrow::field("dur", arrow::duration(arrow::TimeUnit::SECOND)),
+      arrow::field("months", arrow::month_interval()),
+      arrow::field("day_time", arrow::day_time_interval()),
+      arrow::field("mdn", arrow::month_day_nano_interval()),
+      arrow::field("dec128", arrow::decimal128(20, 4)),
+      arrow::field("dec256", arrow::decimal256(40, 2)),
+      arrow::field("fsb", arrow::fixed_size_binary(5)),
+      arrow::field("s", arrow::utf8()),
+      arrow::field("b", arrow::binary()),
+      arrow::field("ls_no_nulls", arrow::large_utf8()),
+      arrow::field("lb", arrow::large_binary()),
+      arrow::field("all_null", arrow::int64()),
+  });
+  return schema;
+}
+
+// The JSON of row `row`'s value in column `column` of FlatSchema(), or null.
+std::string FlatValue(const arrow::Field& field, int64_t row, uint64_t seed) {
+  const auto v = static_cast<int64_t>((static_cast<uint64_t>(row) * 2654435761U + seed * 97) % 1000);
+  const std::string& name = field.name();
+  const bool nullable = name.find("no_nulls") == std::string::npos;
+  if (name == "all_null" || (nullable && (row + static_cast<int64_t>(seed)) % 7 == 3)) return "null";
+  const std::string text = "\"" + std::string(static_cast<size_t>(v % 12), static_cast<char>('a' + v % 26)) + "\"";
+  switch (field.type()->id()) {
+    case arrow::Type::BOOL: return v % 2 == 0 ? "true" : "false";
+    case arrow::Type::INT8: return std::to_string(v % 100 - 50);
+    case arrow::Type::FLOAT:
+    case arrow::Type::DOUBLE: return std::to_string(v) + ".25";
+    case arrow::Type::INTERVAL_DAY_TIME: return "[" + std::to_string(v) + ", " + std::to_string(v * 3) + "]";
+    case arrow::Type::INTERVAL_MONTH_DAY_NANO:
+      return "[" + std::to_string(v % 12) + ", " + std::to_string(v) + ", " + std::to_string(v * 1000) + "]";
+    case arrow::Type::DECIMAL128:  // scale 4
+      return "\"" + std::to_string(v) + ".2500\"";
+    case arrow::Type::DECIMAL256:  // scale 2
+      return "\"" + std::to_string(v) + ".25\"";
+    case arrow::Type::FIXED_SIZE_BINARY: return "\"" + std::string(5, static_cast<char>('a' + v % 26)) + "\"";
+    case arrow::Type::STRING:
+    case arrow::Type::BINARY:
+    case arrow::Type::LARGE_STRING:
+    case arrow::Type::LARGE_BINARY: return text;
+    default: return std::to_string(v);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<arrow::Table> MakeFlatTable(int64_t rows, uint64_t seed, int chunks) {
+  const auto schema = FlatSchema();
+  std::vector<std::shared_ptr<arrow::ChunkedArray>> columns;
+  for (const auto& field : schema->fields()) {
+    arrow::ArrayVector pieces;
+    for (int chunk = 0; chunk < chunks; ++chunk) {
+      const int64_t begin = rows * chunk / chunks;
+      const int64_t end = rows * (chunk + 1) / chunks;
+      std::string json = "[";
+      for (int64_t row = begin; row < end; ++row) json += (row > begin ? ", " : "") + FlatValue(*field, row, seed);
+      pieces.push_back(Check(arrow::json::ArrayFromJSONString(field->type(), json + "]")));
+    }
+    columns.push_back(std::make_shared<arrow::ChunkedArray>(std::move(pieces), field->type()));
+  }
+  return arrow::Table::Make(schema, std::move(columns), rows);
+}
+
 std::shared_ptr<arrow::Table> MakeInt64Table(int64_t rows) {
   arrow::Int64Builder builder;
   CheckOk(builder.Reserve(rows));

@@ -15,6 +15,13 @@ namespace arrowring::testing {
 /// an all-null int32 column and a null-type column. Values derive from `seed`.
 std::shared_ptr<arrow::Table> MakeVariedTable(int64_t rows, uint64_t seed = 1, int chunks = 1);
 
+/// A table of `rows` rows in `chunks` chunks of one column of every flat type (no children,
+/// no dictionary: what StreamEncoder and StreamDecoder patch and recognize): integers, floats,
+/// temporal types, intervals, decimals, fixed-size binary, booleans, binary and utf8 in both
+/// offset widths. Nulls at seed-dependent rows in most columns, none in some, all in one;
+/// strings of 0 to 11 bytes. The schema object is the same on every call, as a producer's is.
+std::shared_ptr<arrow::Table> MakeFlatTable(int64_t rows, uint64_t seed = 1, int chunks = 1);
+
 /// A table with one int64 column "x" holding 0..rows-1, of about 8 * rows data bytes.
 std::shared_ptr<arrow::Table> MakeInt64Table(int64_t rows);
 
