@@ -354,32 +354,42 @@ uint64_t Ring::next_sequence() const { return state_->header->next_seq.load(std:
 uint64_t Ring::oldest_sequence() const { return state_->header->head_seq.load(std::memory_order_acquire); }
 uint64_t Ring::messages_read() const { return state_->header->messages_read.load(std::memory_order_relaxed); }
 
+// Lookups of a message by sequence (HandleOf, PendingDeliveries) read its fields, then check
+// that the entry they read still holds that message. Holder bits may change meanwhile (other
+// loads take and drop their holds): only the tag (reuse of the entry) and the state count. A
+// message that moved out of the window as it was read is looked up again where it went; the
+// bound keeps a word scribbled on without end from holding a reader.
+constexpr int kLookupAttempts = 4;
+
+static bool StillTheMessage(const MessageDescriptor& m, uint64_t seen, uint64_t seq) {
+  // SYNC POINT message-release (acquire: unchanged since the look)
+  const uint64_t now = m.state.load(std::memory_order_acquire);
+  return TagOf(now) == TagOf(seen) && StateOf(now) == StateOf(seen) && m.seq.load(std::memory_order_relaxed) == seq;
+}
+
 std::optional<Handle> Ring::HandleOf(uint64_t seq) const {
   RingState& ring = *state_;
-  uint64_t word = 0;
-  const MessageDescriptor* m = LocateMessage(ring, seq, word);
-  if (m == nullptr) return std::nullopt;
-  Handle handle{ring.header->ring_id, seq, m->begin.load(std::memory_order_relaxed) % ring.capacity,
-                m->size.load(std::memory_order_relaxed)};
-  // Re-check: if the entry changed meanwhile, the fields may belong to another message.
-  // SYNC POINT message-release (acquire: unchanged since the look)
-  if (m->state.load(std::memory_order_acquire) != word || m->seq.load(std::memory_order_relaxed) != seq) {
-    return std::nullopt;
+  for (int attempt = 0; attempt < kLookupAttempts; ++attempt) {
+    uint64_t word = 0;
+    const MessageDescriptor* m = LocateMessage(ring, seq, word);
+    if (m == nullptr) return std::nullopt;
+    Handle handle{ring.header->ring_id, seq, m->begin.load(std::memory_order_relaxed) % ring.capacity,
+                  m->size.load(std::memory_order_relaxed)};
+    if (StillTheMessage(*m, word, seq)) return handle;  // else the fields may be another message's
   }
-  return handle;
+  return std::nullopt;
 }
 
 std::optional<uint32_t> Ring::PendingDeliveries(uint64_t seq) const {
   RingState& ring = *state_;
-  uint64_t word = 0;
-  const MessageDescriptor* m = LocateMessage(ring, seq, word);
-  if (m == nullptr) return std::nullopt;
-  const uint32_t pending = m->pending.load(std::memory_order_acquire);  // SYNC POINT pending-count (acquire)
-  // SYNC POINT message-release (acquire: unchanged since the look)
-  if (m->state.load(std::memory_order_acquire) != word || m->seq.load(std::memory_order_relaxed) != seq) {
-    return std::nullopt;  // it changed meanwhile: the count may be another message's
+  for (int attempt = 0; attempt < kLookupAttempts; ++attempt) {
+    uint64_t word = 0;
+    const MessageDescriptor* m = LocateMessage(ring, seq, word);
+    if (m == nullptr) return std::nullopt;
+    const uint32_t pending = m->pending.load(std::memory_order_acquire);  // SYNC POINT pending-count (acquire)
+    if (StillTheMessage(*m, word, seq)) return pending == layout::kRetained ? 0 : pending;
   }
-  return pending == layout::kRetained ? 0 : pending;
+  return std::nullopt;  // it kept changing: the count may be another message's
 }
 // SYNC POINT commit-epoch (seq_cst)
 

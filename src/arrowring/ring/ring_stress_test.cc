@@ -197,6 +197,34 @@ TEST(RingStress, ManyThreadsShareOneMessage) {
   held.clear();
 }
 
+// Loading a message by its sequence while other loads of it take and drop their holds: the
+// holders in its state word change under the lookup, and the message must still be found.
+TEST(RingStress, LoadsBySequenceFindTheMessageWhileOtherLoadsComeAndGo) {
+  // Retained: the message stays committed while nobody holds it.
+  Ring ring = testing::HeapRing(64 * 1024, {.retain = true});
+  auto slot = ring.TryAllocate(1000);
+  ASSERT_TRUE(slot.ok() && slot->has_value());
+  Fill((*slot)->data().first(1000), 7);
+  auto handle = (*slot)->Commit(1000, 0);
+  ASSERT_TRUE(handle.ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> failed{0};
+  std::thread churn([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      auto read = ring.Acquire(*handle);  // sets this attachment's holder bit, then clears it
+      if (!read.ok()) failed.fetch_add(1);
+    }
+  });
+  for (int i = 0; i < 50000; ++i) {
+    auto by_sequence = ring.AcquireSequence(handle->sequence);
+    if (!by_sequence.ok() || !Verify(by_sequence->data())) failed.fetch_add(1);
+    if (!ring.HandleOf(handle->sequence) || !ring.PendingDeliveries(handle->sequence)) failed.fetch_add(1);
+  }
+  done = true;
+  churn.join();
+  EXPECT_EQ(failed.load(), 0);
+}
+
 // Out-of-order releases racing the allocator: subscribers keep some messages and hand them to
 // a releaser thread that lets them go in random order, while publishers keep the ring full and
 // the allocator moves kept messages out of the window and places new ones around them.
