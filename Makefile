@@ -17,13 +17,14 @@ CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VE
 # Sanitizer builds: only the suites that need them. ASan+UBSan: every parser of untrusted bytes
 # (IPC streams, segment files, the bridge's tickets, tags and batches from the network), and
 # loans (pointer arithmetic in ring memory, gold files). TSan: threads racing on one ring.
-ASAN_TARGETS := arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test \
+ASAN_TARGETS := arrowring_ipc_test arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test \
                 arrowring_corruption_test arrowring_loan_test arrowring_bridge_test
 TSAN_TARGETS := arrowring_ring_stress_test
 # libFuzzer (clang): every parser of bytes from outside. `make test` runs a short bounded pass.
 FUZZ_DIR     ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := arrowring_fuzz_handle arrowring_fuzz_ring_open arrowring_fuzz_read_table arrowring_fuzz_bridge_wire
+FUZZ_TARGETS := arrowring_fuzz_handle arrowring_fuzz_ring_open arrowring_fuzz_read_table arrowring_fuzz_recognized_stream \
+                arrowring_fuzz_bridge_wire
 
 .PHONY: all bootstrap build test test-lint test-cpp test-asan test-tsan test-python test-pip-install test-fuzz fuzz fuzz-build \
         demo bench lint clean

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 build=$1 seconds=$2 cli=$3
 data=${ARROWRING_TESTING_DATA:-../shared/arrow-testing}
 corpus=$build/corpus artifacts=$build/artifacts
-mkdir -p "$corpus"/{handle,ring_open,read_table,bridge_wire} "$artifacts"
+mkdir -p "$corpus"/{handle,ring_open,read_table,recognized_stream,bridge_wire} "$artifacts"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # Seeds. Handles: one of each form. Segments: a real ring's file, made with the CLI and removed.
@@ -46,5 +46,7 @@ run() {
 run arrowring_fuzz_handle handle -max_len=128
 run arrowring_fuzz_ring_open ring_open -max_len=65536
 run arrowring_fuzz_read_table read_table -max_len=262144 -seed_inputs="$seeds"
+# Writes into a built-in valid stream (the empty input is that stream): no seeds needed.
+run arrowring_fuzz_recognized_stream recognized_stream -max_len=400
 run arrowring_fuzz_bridge_wire bridge_wire -max_len=1024
 exit $status

@@ -1,6 +1,10 @@
 // Tests: StreamDecoder reads what ReadTable reads, zero-copy, with the schema decoded once.
 #include "arrowring/ipc/stream_decoder.h"
 
+#include <cstring>
+#include <tuple>
+#include <vector>
+
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 
@@ -58,6 +62,61 @@ TEST(StreamDecoder, FullValidationStillChecksEveryBatchWithACachedSchema) {
     EXPECT_FALSE(decoder.Decode(scribbled, full).ok()) << "scribble at byte " << at;
   }
   EXPECT_GT(rejected, 0);
+}
+
+TEST(StreamDecoder, FlatStreamsAfterTheFirstAreRecognizedAndReadAsArrowsReaderReadsThemZeroCopy) {
+  StreamDecoder decoder;
+  for (const auto& [rows, seed, chunks] : std::vector<std::tuple<int64_t, uint64_t, int>>{
+           {100, 1, 1}, {100, 2, 1}, {1, 3, 1}, {1000, 4, 3}, {64, 5, 64}, {0, 6, 1}, {65, 7, 1}}) {
+    const auto table = testing::MakeFlatTable(rows, seed, chunks);
+    const auto stream = Stream(*table);
+    auto decoded = decoder.Decode(stream);
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_TRUE(testing::TablesEqual(**decoded, *table)) << rows << " rows, seed " << seed;
+    EXPECT_TRUE((*decoded)->ValidateFull().ok()) << rows << " rows, seed " << seed;
+    EXPECT_EQ(testing::BuffersOutside(**decoded, stream->data(), stream->size()), 0) << rows << " rows";
+    // The first stream teaches the template (an empty table's stream has no batch at all).
+    EXPECT_EQ(decoder.recognized_last(), seed != 1) << rows << " rows, seed " << seed;
+  }
+}
+
+// Every 8-byte word of a recognized stream's record batch message and body set to hostile
+// values: the decoder, holding the template, must answer as Arrow's own reader does (the same
+// table or an error), under every validation level that checks.
+TEST(StreamDecoder, HostileValuesInARecognizedMessageAreJudgedAsArrowsReaderJudgesThem) {
+  const auto stream = Stream(*testing::MakeFlatTable(40, 1));
+  const auto other = Stream(*testing::MakeFlatTable(41, 2));
+  const int64_t hostile[] = {-1, -8, 0, 3, 8, 64, 1 << 20, INT64_C(1) << 40, INT64_MAX, INT64_MIN};
+  int recognized = 0;
+  int rejected = 0;
+  for (Validation validation : {Validation::kBasic, Validation::kFull}) {
+    const ReadOptions options{.validation = validation};
+    StreamDecoder decoder;
+    ASSERT_TRUE(decoder.Decode(other, options).ok());  // learns the schema and the template
+    for (int64_t at = 0; at + 8 <= stream->size(); at += 8) {
+      for (int64_t value : hostile) {
+        auto bad = *arrow::AllocateBuffer(stream->size());
+        std::memcpy(bad->mutable_data(), stream->data(), static_cast<size_t>(stream->size()));
+        std::memcpy(bad->mutable_data() + at, &value, sizeof(value));
+        std::shared_ptr<arrow::Buffer> scribbled(std::move(bad));
+        auto arrows = ReadTable(scribbled, options);
+        auto ours = decoder.Decode(scribbled, options);
+        recognized += decoder.recognized_last() ? 1 : 0;
+        ASSERT_EQ(ours.ok(), arrows.ok()) << "value " << value << " at byte " << at << ": Arrow's reader says "
+                                          << arrows.status().ToString() << "; ours " << ours.status().ToString();
+        if (arrows.ok()) {
+          // Basic validation lets bad offsets through (in both); only fully valid tables compare.
+          const bool valid = (*arrows)->ValidateFull().ok();
+          ASSERT_EQ((*ours)->ValidateFull().ok(), valid) << "value " << value << " at byte " << at;
+          if (valid) EXPECT_TRUE(testing::TablesEqual(**ours, **arrows)) << "value " << value << " at byte " << at;
+        } else {
+          ++rejected;
+        }
+      }
+    }
+  }
+  EXPECT_GT(recognized, 100);  // the values' words were read through the template
+  EXPECT_GT(rejected, 100);
 }
 
 }  // namespace

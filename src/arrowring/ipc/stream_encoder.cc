@@ -13,6 +13,8 @@
 #include <arrow/util/bit_util.h>
 
 #include "arrowring/ipc/internal/arrow_write_internal.h"
+#include "arrowring/ipc/internal/flat_columns.h"
+#include "arrowring/ipc/internal/record_batch_header.h"
 #include "arrowring/ipc/ring_output_stream.h"
 
 namespace arrowring {
@@ -52,6 +54,30 @@ class CapturingPayloadWriter final : public arrow::ipc::internal::IpcPayloadWrit
 
 }  // namespace
 
+namespace internal {
+
+// The patched path's state for one schema of flat columns (uncompressed).
+struct PatchedEncoding {
+  std::vector<FlatColumn> columns;
+  int num_buffers = 0;                      // IPC buffers per batch
+  std::optional<RecordBatchHeader> header;  // located in Arrow's first batch of the schema
+  std::vector<std::byte> schema_frame;      // the schema message as the stream carries it
+  std::vector<std::byte> batch_frame;       // a batch's framed metadata, values as Arrow first wrote them
+  // Of the last Encode, when it took the patched path:
+  std::vector<std::byte> frames;  // each batch's framed, patched metadata
+  std::vector<FieldNodeValues> nodes;
+  std::vector<BufferValues> buffer_values;
+  std::vector<BodyPart> parts;  // what each buffer copies: num_buffers per batch
+};
+
+}  // namespace internal
+
+StreamEncoder::StreamEncoder(arrow::ipc::IpcWriteOptions options, bool compress)
+    : options_(std::move(options)), compress_(compress) {}
+StreamEncoder::StreamEncoder(StreamEncoder&&) noexcept = default;
+StreamEncoder& StreamEncoder::operator=(StreamEncoder&&) noexcept = default;
+StreamEncoder::~StreamEncoder() = default;
+
 arrow::Result<StreamEncoder> StreamEncoder::Make(const WriteOptions& options) {
   ARROW_ASSIGN_OR_RAISE(auto arrow_options, internal::ToArrowOptions(options));
   return StreamEncoder(std::move(arrow_options), options.compression != Compression::kNone);
@@ -64,17 +90,19 @@ void StreamEncoder::Release() {
   payloads_.clear();
   rebuilt_.reset();
   patched_batches_ = 0;
-  parts_.clear();
+  if (patched_) patched_->parts.clear();
   size_ = 0;
 }
 
 void StreamEncoder::UseSchema(const std::shared_ptr<arrow::Schema>& schema) {
   schema_ = schema;
-  flat_columns_ = internal::FlatColumnsOf(*schema);
-  num_buffers_ = flat_columns_ ? internal::BufferCount(*flat_columns_) : 0;
-  batch_header_.reset();
-  batch_frame_.clear();
-  schema_frame_.clear();
+  patched_.reset();
+  if (compress_) return;
+  if (auto columns = internal::FlatColumnsOf(*schema)) {
+    patched_ = std::make_unique<internal::PatchedEncoding>();
+    patched_->num_buffers = internal::BufferCount(*columns);
+    patched_->columns = std::move(*columns);
+  }
 }
 
 // The message as a stream carries it (arrow::ipc::WriteMessage: continuation, length,
@@ -114,7 +142,7 @@ arrow::Result<int64_t> StreamEncoder::EncodeImpl(const Data& data) {
       ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*schema, options_, mapper, &schema_payload_));
       UseSchema(schema);
     }
-    if (batch_header_ && EncodePatched(*to_write)) return size_;
+    if (patched_ && patched_->header && EncodePatched(*to_write)) return size_;
     payloads_.push_back(schema_payload_);
     auto add_batch = [&](const arrow::RecordBatch& batch) {
       arrow::ipc::IpcPayload payload;
@@ -135,14 +163,15 @@ arrow::Result<int64_t> StreamEncoder::EncodeImpl(const Data& data) {
     }
     // The first record batch message Arrow built for a flat schema becomes the header the
     // following batches are patched into.
-    if (flat_columns_ && !compress_ && !batch_header_ && payloads_.size() > 1) {
+    if (patched_ && !patched_->header && payloads_.size() > 1) {
       const arrow::Buffer& metadata = *payloads_[1].metadata;
-      batch_header_ = internal::RecordBatchHeader::Locate(
+      auto header = internal::RecordBatchHeader::Locate(
           {reinterpret_cast<const std::byte*>(metadata.data()), static_cast<size_t>(metadata.size())},
-          static_cast<int>(flat_columns_->size()), num_buffers_);
-      if (batch_header_) {
-        ARROW_ASSIGN_OR_RAISE(schema_frame_, Framed(*schema_payload_.metadata, options_));
-        ARROW_ASSIGN_OR_RAISE(batch_frame_, Framed(metadata, options_));
+          static_cast<int>(patched_->columns.size()), patched_->num_buffers);
+      if (header) {
+        ARROW_ASSIGN_OR_RAISE(patched_->schema_frame, Framed(*schema_payload_.metadata, options_));
+        ARROW_ASSIGN_OR_RAISE(patched_->batch_frame, Framed(metadata, options_));
+        patched_->header = std::move(header);
       }
     }
   }
@@ -155,10 +184,10 @@ arrow::Result<int64_t> StreamEncoder::EncodeImpl(const Data& data) {
 template <typename Data>
 bool StreamEncoder::EncodePatched(const Data& data) {
   patched_batches_ = 0;
-  nodes_.clear();
-  buffer_values_.clear();
-  parts_.clear();
-  size_ = static_cast<int64_t>(schema_frame_.size()) + kEndOfStreamBytes;
+  patched_->nodes.clear();
+  patched_->buffer_values.clear();
+  patched_->parts.clear();
+  size_ = static_cast<int64_t>(patched_->schema_frame.size()) + kEndOfStreamBytes;
   bool ok = true;
   if constexpr (std::is_same_v<Data, arrow::Table>) {
     // As Arrow's TableBatchReader splits it: one batch per chunk when all columns are
@@ -179,42 +208,46 @@ bool StreamEncoder::EncodePatched(const Data& data) {
   }
   if (!ok) {
     patched_batches_ = 0;
-    parts_.clear();
+    patched_->parts.clear();
   }
   return ok;
 }
 
 template <typename ColumnData>
 bool StreamEncoder::AddPatchedBatch(int64_t num_rows, const ColumnData& column) {
-  const auto& columns = *flat_columns_;
-  const size_t first_node = nodes_.size();
-  const size_t first_part = parts_.size();
+  internal::PatchedEncoding& patched = *patched_;
+  const auto& columns = patched.columns;
+  const auto num_buffers = static_cast<size_t>(patched.num_buffers);
+  auto& nodes = patched.nodes;
+  auto& parts = patched.parts;
+  auto& values = patched.buffer_values;
+  const size_t first_node = nodes.size();
+  const size_t first_part = parts.size();
   if (num_rows <= 0) return false;  // A zero row count leaves no place in the header.
   if (!options_.allow_64bit && num_rows > std::numeric_limits<int32_t>::max()) return false;
-  nodes_.resize(first_node + columns.size());
-  parts_.resize(first_part + static_cast<size_t>(num_buffers_));
-  buffer_values_.resize(parts_.size());
+  nodes.resize(first_node + columns.size());
+  parts.resize(first_part + num_buffers);
+  values.resize(parts.size());
   size_t part = first_part;
   for (size_t i = 0; i < columns.size(); ++i) {
     const arrow::ArrayData& data = column(static_cast<int>(i));
     if (data.length != num_rows) return false;
-    if (!internal::DescribeForWriting(columns[i], data, &nodes_[first_node + i], &parts_[part])) return false;
+    if (!internal::DescribeForWriting(columns[i], data, &nodes[first_node + i], &parts[part])) return false;
     part += static_cast<size_t>(columns[i].num_buffers);
   }
   // Each buffer 8-padded after the one before (RecordBatchSerializer::Assemble).
   int64_t body_length = 0;
-  for (size_t i = first_part; i < parts_.size(); ++i) {
-    buffer_values_[i] = {body_length, parts_[i].size};
-    body_length += arrow::bit_util::RoundUpToMultipleOf8(parts_[i].size);
+  for (size_t i = first_part; i < parts.size(); ++i) {
+    values[i] = {body_length, parts[i].size};
+    body_length += arrow::bit_util::RoundUpToMultipleOf8(parts[i].size);
   }
   if (body_length == 0) return false;  // Nor does a zero body length.
-  const size_t frame_size = batch_frame_.size();
-  frames_.resize(frame_size * static_cast<size_t>(patched_batches_ + 1));
-  std::byte* frame = frames_.data() + frame_size * static_cast<size_t>(patched_batches_);
-  std::memcpy(frame, batch_frame_.data(), frame_size);  // prefix, metadata, padding
-  batch_header_->Write(num_rows, body_length, std::span(nodes_).subspan(first_node, columns.size()),
-                       std::span(buffer_values_).subspan(first_part, static_cast<size_t>(num_buffers_)),
-                       frame + kFramePrefixBytes);
+  const size_t frame_size = patched.batch_frame.size();
+  patched.frames.resize(frame_size * static_cast<size_t>(patched_batches_ + 1));
+  std::byte* frame = patched.frames.data() + frame_size * static_cast<size_t>(patched_batches_);
+  std::memcpy(frame, patched.batch_frame.data(), frame_size);  // prefix, metadata, padding
+  patched.header->Write(num_rows, body_length, std::span(nodes).subspan(first_node, columns.size()),
+                        std::span(values).subspan(first_part, num_buffers), frame + kFramePrefixBytes);
   ++patched_batches_;
   size_ += static_cast<int64_t>(frame_size) + body_length;
   return true;
@@ -222,14 +255,16 @@ bool StreamEncoder::AddPatchedBatch(int64_t num_rows, const ColumnData& column) 
 
 arrow::Status StreamEncoder::WritePatched(arrow::io::OutputStream* sink) const {
   static constexpr std::array<uint8_t, 8> kZeros{};
-  ARROW_RETURN_NOT_OK(sink->Write(schema_frame_.data(), static_cast<int64_t>(schema_frame_.size())));
-  const size_t frame_size = batch_frame_.size();
+  const internal::PatchedEncoding& patched = *patched_;
+  ARROW_RETURN_NOT_OK(sink->Write(patched.schema_frame.data(), static_cast<int64_t>(patched.schema_frame.size())));
+  const size_t frame_size = patched.batch_frame.size();
   for (int batch = 0; batch < patched_batches_; ++batch) {
     ARROW_RETURN_NOT_OK(
-        sink->Write(frames_.data() + frame_size * static_cast<size_t>(batch), static_cast<int64_t>(frame_size)));
-    for (int i = 0; i < num_buffers_; ++i) {
+        sink->Write(patched.frames.data() + frame_size * static_cast<size_t>(batch), static_cast<int64_t>(frame_size)));
+    for (int i = 0; i < patched.num_buffers; ++i) {
       const internal::BodyPart& part =
-          parts_[(static_cast<size_t>(batch) * static_cast<size_t>(num_buffers_)) + static_cast<size_t>(i)];
+          patched
+              .parts[(static_cast<size_t>(batch) * static_cast<size_t>(patched.num_buffers)) + static_cast<size_t>(i)];
       if (part.size > 0) ARROW_RETURN_NOT_OK(sink->Write(part.data, part.size));
       const int64_t padding = arrow::bit_util::RoundUpToMultipleOf8(part.size) - part.size;
       if (padding > 0) ARROW_RETURN_NOT_OK(sink->Write(kZeros.data(), padding));

@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <span>
 #include <vector>
 
@@ -14,11 +13,12 @@
 #include <arrow/result.h>
 #include <arrow/table.h>
 
-#include "arrowring/ipc/internal/flat_columns.h"
-#include "arrowring/ipc/internal/record_batch_header.h"
 #include "arrowring/ipc/ipc.h"
 
 namespace arrowring {
+namespace internal {
+struct PatchedEncoding;
+}  // namespace internal
 
 /// Encodes tables and record batches as complete Arrow IPC streams — schema message, record
 /// batch (and dictionary) messages, end-of-stream marker — byte for byte what Arrow's stream
@@ -41,6 +41,9 @@ namespace arrowring {
 class StreamEncoder {
  public:
   static arrow::Result<StreamEncoder> Make(const WriteOptions& options = {});
+  StreamEncoder(StreamEncoder&&) noexcept;
+  StreamEncoder& operator=(StreamEncoder&&) noexcept;
+  ~StreamEncoder();
 
   /// Encodes `data` (replacing what was encoded before); returns the stream's exact size.
   arrow::Result<int64_t> Encode(const arrow::Table& table);
@@ -62,8 +65,7 @@ class StreamEncoder {
   void Release();
 
  private:
-  StreamEncoder(arrow::ipc::IpcWriteOptions options, bool compress)
-      : options_(std::move(options)), compress_(compress) {}
+  StreamEncoder(arrow::ipc::IpcWriteOptions options, bool compress);
   template <typename Data>
   arrow::Result<int64_t> EncodeImpl(const Data& data);
   arrow::Status EncodeWithArrowWriter(const std::shared_ptr<arrow::Schema>& schema, const arrow::Table* table,
@@ -84,18 +86,9 @@ class StreamEncoder {
   std::shared_ptr<void> rebuilt_;                 // a table rebuilt for compression, kept alive
   int64_t size_ = 0;
 
-  // The patched path (schemas of flat columns, uncompressed).
-  std::optional<std::vector<internal::FlatColumn>> flat_columns_;  // of schema_; nullopt: not flat
-  int num_buffers_ = 0;                                            // IPC buffers per batch of schema_
-  std::optional<internal::RecordBatchHeader> batch_header_;        // located in Arrow's first batch
-  std::vector<std::byte> schema_frame_;                            // the schema message as the stream carries it
-  std::vector<std::byte> batch_frame_;  // a batch's framed metadata, values as Arrow first wrote them
-  // Of the last Encode, when it took the patched path (patched_batches_ > 0):
-  int patched_batches_ = 0;
-  std::vector<std::byte> frames_;  // each batch's framed, patched metadata
-  std::vector<internal::FieldNodeValues> nodes_;
-  std::vector<internal::BufferValues> buffer_values_;
-  std::vector<internal::BodyPart> parts_;  // what each buffer copies: num_buffers_ per batch
+  // The patched path's state while schema_ is a schema of flat columns, else null.
+  std::unique_ptr<internal::PatchedEncoding> patched_;
+  int patched_batches_ = 0;  // of the last Encode, when it took the patched path
 };
 
 }  // namespace arrowring

@@ -144,6 +144,8 @@ std::string FlatValue(const arrow::Field& field, int64_t row, uint64_t seed) {
   switch (field.type()->id()) {
     case arrow::Type::BOOL: return v % 2 == 0 ? "true" : "false";
     case arrow::Type::INT8: return std::to_string(v % 100 - 50);
+    case arrow::Type::DATE64:  // milliseconds of whole days
+      return std::to_string(v * 86400000);
     case arrow::Type::FLOAT:
     case arrow::Type::DOUBLE: return std::to_string(v) + ".25";
     case arrow::Type::INTERVAL_DAY_TIME: return "[" + std::to_string(v) + ", " + std::to_string(v * 3) + "]";
