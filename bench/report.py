@@ -26,8 +26,9 @@ TARGETS_WHY = {
              "consumer, ~17% of samples in perf) weigh against a memcpy that runs from L2/L3; see docs/benchmarks.md.",
     "latency_block": "Blocking waits pay the futex wake-up of a sleeping vCPU: raw 64-byte messages show the same "
                      "~25 us here, so it is the platform's wake-up latency, not the table path.",
-    "latency_spin": "Spinning, the table path itself costs IPC sizing and writing plus decoding on the receiver "
-                    "(~4 us); raw messages meet the bound.",
+    "latency_spin": "Spinning, what is left is the table path's own CPU work: the record batch header is patched "
+                    "and recognized, not built or parsed, but each table is still a dozen Arrow objects made on "
+                    "one side and freed on the other, plus the ring's bookkeeping; raw messages meet the bound.",
     "fanout": "The CPUs: the producer and 8 consumers share them, and the CPU bound in brackets is the most the "
               "CPU time per table measured in the same run allows (fan-out table); a shallow ring adds the "
               "producer's waiting to that time; see docs/benchmarks.md.",
@@ -37,13 +38,15 @@ TARGETS_WHY = {
     "raw_spin": "Spinning needs a vCPU for each side: when a third process runs on this 2-vCPU VM (other builds), "
                 "spinner and sender share one and the p99 jumps to the scheduler's time slice (ms); floor-spin, in the "
                 "same run, shows the machine's state.",
-    "floor_block": "The futex floor is the wake-up alone; a 1-row table adds the Arrow IPC work on both sides "
-                   "(sizing, writing schema + batch, decoding) and the ring's bookkeeping on top of it; see "
-                   "docs/benchmarks.md.",
-    "floor_spin": "Spinning removes the wake-up, so what is left is the table path's own CPU work (IPC write and "
-                  "read, ~µs) against a floor of one cache-line transfer (~0.1 µs).",
-    "small_cpp": "At 1 KiB a table costs its fixed per-table work (IPC metadata, table assembly) and a futex hand-off "
-                 "whenever the consumer has caught up and sleeps; see docs/benchmarks.md.",
+    "floor_block": "The futex floor is the wake-up alone; a 1-row table adds its table work on both sides "
+                   "(a patched header written, a recognized one read, Arrow's objects made and freed) and the "
+                   "ring's bookkeeping, slower right after a vCPU wakes from a halt; see docs/benchmarks.md.",
+    "floor_spin": "Spinning removes the wake-up, so what is left is the table path's own CPU work (Arrow's "
+                  "objects for each table, the ring's bookkeeping, ~1 µs a side) against a floor of one "
+                  "cache-line transfer (~0.1 µs); see docs/benchmarks.md.",
+    "small_cpp": "At 1 KiB a table costs its fixed per-table work (Arrow's objects for the table, made and freed; "
+                 "the ring's bookkeeping; the header patched and recognized) and a futex hand-off whenever the "
+                 "consumer has caught up and sleeps; see docs/benchmarks.md.",
     "small_python": "Publish and next run in C++ (pyarrow hands over and takes its Table as it is), but the "
                     "consumer's own reading of one value per column through pyarrow's scalars costs more than both: "
                     "the bound in brackets, measured in the same run; see docs/benchmarks.md.",
