@@ -22,13 +22,18 @@ const uint8_t* AddressOf(const GeneratedTable* table, flatbuffers::voffset_t fie
   return reinterpret_cast<const flatbuffers::Table*>(table)->GetAddressOf(field);
 }
 
-std::optional<RecordBatchHeader> RecordBatchHeader::Locate(std::span<const std::byte> metadata, int num_nodes,
-                                                           int num_buffers) {
-  // Copied first: the verifier and every position below refer to our own, aligned bytes.
-  RecordBatchHeader header;
-  header.bytes_.assign(metadata.begin(), metadata.end());
-  const auto* base = reinterpret_cast<const uint8_t*>(header.bytes_.data());
-  flatbuffers::Verifier verifier(base, header.bytes_.size());
+namespace {
+
+// Where the values sit in one record batch message, and what else of it the readers act on.
+struct Positions {
+  size_t length_at, body_length_at, nodes_at, buffers_at;
+  size_t custom_metadata_at;  // 0: none (byte 0 holds the root offset)
+
+  bool operator==(const Positions&) const = default;
+};
+
+std::optional<Positions> Find(const uint8_t* base, size_t size, int num_nodes, int num_buffers) {
+  flatbuffers::Verifier verifier(base, size);
   if (!flatbuf::VerifyMessageBuffer(verifier)) return std::nullopt;
   const flatbuf::Message* message = flatbuf::GetMessage(base);
   if (message->version() != flatbuf::MetadataVersion_V5) return std::nullopt;
@@ -44,13 +49,29 @@ std::optional<RecordBatchHeader> RecordBatchHeader::Locate(std::span<const std::
   const uint8_t* length = AddressOf(batch, flatbuf::RecordBatch::VT_LENGTH);
   const uint8_t* body_length = AddressOf(message, flatbuf::Message::VT_BODYLENGTH);
   if (length == nullptr || body_length == nullptr) return std::nullopt;
+  const auto* custom = reinterpret_cast<const uint8_t*>(message->custom_metadata());
+  return Positions{static_cast<size_t>(length - base), static_cast<size_t>(body_length - base),
+                   static_cast<size_t>(reinterpret_cast<const uint8_t*>(nodes->Data()) - base),
+                   static_cast<size_t>(reinterpret_cast<const uint8_t*>(buffers->Data()) - base),
+                   custom == nullptr ? 0 : static_cast<size_t>(custom - base)};
+}
 
+}  // namespace
+
+std::optional<RecordBatchHeader> RecordBatchHeader::Locate(std::span<const std::byte> metadata, int num_nodes,
+                                                           int num_buffers) {
+  // Copied first: the verifier and every position below refer to our own, aligned bytes.
+  RecordBatchHeader header;
+  header.bytes_.assign(metadata.begin(), metadata.end());
+  const auto* base = reinterpret_cast<const uint8_t*>(header.bytes_.data());
+  const std::optional<Positions> found = Find(base, header.bytes_.size(), num_nodes, num_buffers);
+  if (!found) return std::nullopt;
   header.num_nodes_ = num_nodes;
   header.num_buffers_ = num_buffers;
-  header.length_at_ = static_cast<size_t>(length - base);
-  header.body_length_at_ = static_cast<size_t>(body_length - base);
-  header.nodes_at_ = static_cast<size_t>(reinterpret_cast<const uint8_t*>(nodes->Data()) - base);
-  header.buffers_at_ = static_cast<size_t>(reinterpret_cast<const uint8_t*>(buffers->Data()) - base);
+  header.length_at_ = found->length_at;
+  header.body_length_at_ = found->body_length_at;
+  header.nodes_at_ = found->nodes_at;
+  header.buffers_at_ = found->buffers_at;
 
   // The fixed bytes are the complement of the four value ranges, which the verifier has
   // placed inside the buffer; a builder never overlaps them, but check rather than assume.
@@ -68,6 +89,19 @@ std::optional<RecordBatchHeader> RecordBatchHeader::Locate(std::span<const std::
     position = value.end;
   }
   if (position < header.bytes_.size()) header.fixed_[header.num_fixed_++] = {position, header.bytes_.size()};
+
+  // The bytes come from shared memory: a crafted message could place part of its own
+  // structure (a vtable, an offset) inside a value range, which Matches() would then let vary.
+  // Whatever the values, the structure must stay the same: try three fillings of the ranges.
+  std::vector<std::byte> probe = header.bytes_;
+  for (const uint8_t filling : {0x00, 0xFF, 0x5A}) {
+    for (const Range& value : values) {
+      std::memset(probe.data() + value.begin, filling, value.end - value.begin);
+    }
+    if (Find(reinterpret_cast<const uint8_t*>(probe.data()), probe.size(), num_nodes, num_buffers) != found) {
+      return std::nullopt;
+    }
+  }
   return header;
 }
 

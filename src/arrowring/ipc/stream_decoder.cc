@@ -91,10 +91,12 @@ std::optional<arrow::Result<std::shared_ptr<arrow::Table>>> StreamDecoder::Decod
       return std::nullopt;
     }
     known.header->ReadNodes(metadata, known.nodes);
+    const int64_t length = known.header->ReadLength(metadata);
     known.header->ReadBuffers(metadata, known.buffers);
     arrow::ArrayDataVector column_data(columns.size());
     size_t buffer = 0;
     for (size_t i = 0; i < columns.size(); ++i) {
+      if (known.nodes[i].length != length) return std::nullopt;  // Arrow's loader refuses it
       const auto count = static_cast<size_t>(columns[i].num_buffers);
       column_data[i] =
           internal::LoadForReading(columns[i], schema_->field(static_cast<int>(i))->type(), known.nodes[i],
@@ -102,7 +104,7 @@ std::optional<arrow::Result<std::shared_ptr<arrow::Table>>> StreamDecoder::Decod
       if (column_data[i] == nullptr) return std::nullopt;
       buffer += count;
     }
-    auto batch = arrow::RecordBatch::Make(schema_, known.header->ReadLength(metadata), std::move(column_data));
+    auto batch = arrow::RecordBatch::Make(schema_, length, std::move(column_data));
     if (options.validation == Validation::kFull) {
       if (auto status = batch->ValidateFull(); !status.ok()) return Annotated(status, size);
     }
@@ -131,7 +133,8 @@ arrow::Result<std::shared_ptr<arrow::Table>> StreamDecoder::Decode(std::shared_p
   auto annotate = [size](const arrow::Status& status) { return Annotated(status, size); };
   arrow::io::BufferReader input(stream);
   auto first = arrow::ipc::ReadMessage(&input);
-  if (!first.ok() || *first == nullptr || (*first)->type() != arrow::ipc::MessageType::SCHEMA) {
+  if (!first.ok() || *first == nullptr || (*first)->type() != arrow::ipc::MessageType::SCHEMA ||
+      (*first)->body_length() != 0) {
     return ReadTable(std::move(stream), options);  // Let the general reader explain it.
   }
   const arrow::Buffer& metadata = *(*first)->metadata();

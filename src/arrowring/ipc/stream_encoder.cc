@@ -68,6 +68,8 @@ struct PatchedEncoding {
   std::vector<FieldNodeValues> nodes;
   std::vector<BufferValues> buffer_values;
   std::vector<BodyPart> parts;  // what each buffer copies: num_buffers per batch
+  // The columns those parts point into, held until Release() as Arrow's payloads hold them.
+  std::vector<std::shared_ptr<arrow::ArrayData>> held;
 };
 
 }  // namespace internal
@@ -90,7 +92,10 @@ void StreamEncoder::Release() {
   payloads_.clear();
   rebuilt_.reset();
   patched_batches_ = 0;
-  if (patched_) patched_->parts.clear();
+  if (patched_) {
+    patched_->parts.clear();
+    patched_->held.clear();
+  }
   size_ = 0;
 }
 
@@ -187,28 +192,32 @@ bool StreamEncoder::EncodePatched(const Data& data) {
   patched_->nodes.clear();
   patched_->buffer_values.clear();
   patched_->parts.clear();
+  patched_->held.clear();
   size_ = static_cast<int64_t>(patched_->schema_frame.size()) + kEndOfStreamBytes;
   bool ok = true;
   if constexpr (std::is_same_v<Data, arrow::Table>) {
     // As Arrow's TableBatchReader splits it: one batch per chunk when all columns are
     // chunked alike; other tables take the general path.
     const int num_chunks = data.num_columns() > 0 ? data.column(0)->num_chunks() : 0;
-    ok = num_chunks > 0;
+    ok = num_chunks > 0 && data.column(0)->length() == data.num_rows();  // the reader stops at num_rows
     for (int chunk = 0; ok && chunk < num_chunks; ++chunk) {
       const int64_t num_rows = data.column(0)->chunk(chunk)->length();
       for (int i = 0; ok && i < data.num_columns(); ++i) {
         ok = data.column(i)->num_chunks() == num_chunks && data.column(i)->chunk(chunk)->length() == num_rows;
       }
-      ok = ok && AddPatchedBatch(
-                     num_rows, [&](int i) -> const arrow::ArrayData& { return *data.column(i)->chunk(chunk)->data(); });
+      ok = ok && AddPatchedBatch(num_rows, [&](int i) -> const std::shared_ptr<arrow::ArrayData>& {
+             return data.column(i)->chunk(chunk)->data();
+           });
     }
   } else {
     const arrow::ArrayDataVector& columns = data.column_data();
-    ok = AddPatchedBatch(data.num_rows(), [&](int i) -> const arrow::ArrayData& { return *columns[i]; });
+    ok =
+        AddPatchedBatch(data.num_rows(), [&](int i) -> const std::shared_ptr<arrow::ArrayData>& { return columns[i]; });
   }
   if (!ok) {
     patched_batches_ = 0;
     patched_->parts.clear();
+    patched_->held.clear();
   }
   return ok;
 }
@@ -230,9 +239,10 @@ bool StreamEncoder::AddPatchedBatch(int64_t num_rows, const ColumnData& column) 
   values.resize(parts.size());
   size_t part = first_part;
   for (size_t i = 0; i < columns.size(); ++i) {
-    const arrow::ArrayData& data = column(static_cast<int>(i));
-    if (data.length != num_rows) return false;
-    if (!internal::DescribeForWriting(columns[i], data, &nodes[first_node + i], &parts[part])) return false;
+    const std::shared_ptr<arrow::ArrayData>& data = column(static_cast<int>(i));
+    if (data->length != num_rows) return false;
+    if (!internal::DescribeForWriting(columns[i], *data, &nodes[first_node + i], &parts[part])) return false;
+    patched.held.push_back(data);
     part += static_cast<size_t>(columns[i].num_buffers);
   }
   // Each buffer 8-padded after the one before (RecordBatchSerializer::Assemble).

@@ -118,6 +118,7 @@ TEST(StreamEncoder, WhatArrowsWriterCopiesOrRebasesTakesTheGeneralPathWithArrows
            {"sliced", flat->Slice(17, 100)},
            {"empty", flat->Slice(0, 0)},
            {"one empty chunk among others", *arrow::ConcatenateTables({flat->Slice(0, 5), flat->Slice(5, 0)})},
+           {"fewer rows than its columns", arrow::Table::Make(flat->schema(), flat->columns(), 5)},
            {"chunked unlike",
             *arrow::ConcatenateTables({testing::MakeFlatTable(10, 2, 2), testing::MakeFlatTable(5, 3)})},
        }) {

@@ -362,6 +362,9 @@ uint64_t Ring::messages_read() const { return state_->header->messages_read.load
 constexpr int kLookupAttempts = 4;
 
 static bool StillTheMessage(const MessageDescriptor& m, uint64_t seen, uint64_t seq) {
+  // The fields were read relaxed: the fence keeps those reads before the state's re-load (a
+  // seqlock's read side), so a reuse that rewrote them shows as a changed tag.
+  std::atomic_thread_fence(std::memory_order_acquire);
   // SYNC POINT message-release (acquire: unchanged since the look)
   const uint64_t now = m.state.load(std::memory_order_acquire);
   return TagOf(now) == TagOf(seen) && StateOf(now) == StateOf(seen) && m.seq.load(std::memory_order_relaxed) == seq;
