@@ -140,7 +140,7 @@ std::string FlatValue(const arrow::Field& field, int64_t row, uint64_t seed) {
   const std::string& name = field.name();
   const bool nullable = name.find("no_nulls") == std::string::npos;
   if (name == "all_null" || (nullable && (row + static_cast<int64_t>(seed)) % 7 == 3)) return "null";
-  const std::string text = "\"" + std::string(static_cast<size_t>(v % 12), static_cast<char>('a' + v % 26)) + "\"";
+  std::string text = "\"" + std::string(static_cast<size_t>(v % 12), static_cast<char>('a' + v % 26)) + "\"";
   switch (field.type()->id()) {
     case arrow::Type::BOOL: return v % 2 == 0 ? "true" : "false";
     case arrow::Type::INT8: return std::to_string(v % 100 - 50);
