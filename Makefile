@@ -17,7 +17,7 @@ CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DARROWRING_PYTHON=$(VE
 # Sanitizer builds: only the suites that need them. ASan+UBSan: every parser of untrusted bytes
 # (IPC streams, segment files, the bridge's tickets, tags and batches from the network), and
 # loans (pointer arithmetic in ring memory, gold files). TSan: threads racing on one ring.
-ASAN_TARGETS := arrowring_ipc_test arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test \
+ASAN_TARGETS := arrowring_stream_codec_test arrowring_ipc_conformance_test arrowring_ipc_fuzz_regression_test arrowring_segment_test \
                 arrowring_corruption_test arrowring_loan_test arrowring_bridge_test
 TSAN_TARGETS := arrowring_ring_stress_test
 # libFuzzer (clang): every parser of bytes from outside. `make test` runs a short bounded pass.
